@@ -1,0 +1,86 @@
+// The filter interface and the per-request Exchange every filter reads. Filters return a verdict;
+// only the chain writes replies (STYLE.md: "Filters return a verdict; only the chain writes responses").
+
+import type { IncomingHttpHeaders } from "node:http";
+import type { RpcMessage } from "../codec/jsonrpc.ts";
+import type { GatewayError } from "../errors.ts";
+import type { SessionClaims } from "../session/sealed-session.ts";
+import type { Stage } from "./order.ts";
+
+/** The verified caller. Set by the authn stage; bound to the session by the session stage. */
+export interface Principal {
+  sub: string;
+  iss: string;
+  clientId?: string;
+  groups: string[];
+  scopes: string[];
+  amr: string[];
+  acr?: string;
+  tenant?: string;
+  claims: Record<string, unknown>;
+  /** Token expiry (seconds since the epoch), when the credential has one. */
+  expiresAt?: number;
+}
+
+export type DownstreamTransport = "streamable-http" | "sse";
+
+export interface Exchange {
+  /** Route (configured server) name. */
+  readonly server: string;
+  readonly downstream: DownstreamTransport;
+  /** HTTP method of the downstream request: POST carries messages, GET opens a stream, DELETE ends a session. */
+  readonly httpMethod: "POST" | "GET" | "DELETE";
+  readonly headers: IncomingHttpHeaders;
+  readonly clientAddress: string;
+  /** Start time (performance.now()). */
+  readonly start: number;
+  /** Protocol version in force for this request (header, initialize params, `_meta`, or session). */
+  protocolVersion: string;
+  /** The parsed client→server messages of a POST (empty for GET/DELETE). */
+  readonly messages: RpcMessage[];
+  readonly batch: boolean;
+  principal: Principal | undefined;
+  /** Claims of the verified session (undefined for initialize and for 2026-07-28). */
+  session: SessionClaims | undefined;
+  sessionId: string | undefined;
+  /** Headers the gateway adds to the upstream request (credentials stage). Never the caller's. */
+  readonly upstreamHeaders: Record<string, string>;
+  /** Extra environment for a stdio child spawned by this exchange (credentials stage). */
+  readonly upstreamEnv: Record<string, string>;
+  /** Per-exchange values filters share, keyed by a symbol the owning filter exports. */
+  readonly vars: Map<symbol, unknown>;
+}
+
+/** A local reply: the chain answers with this error instead of going upstream. */
+export interface LocalReply {
+  readonly error: GatewayError;
+  /** Extra response headers (e.g. WWW-Authenticate). */
+  readonly headers?: Record<string, string>;
+  /** Override the HTTP status of the table (e.g. 403 for insufficient_scope). */
+  readonly status?: number;
+}
+
+/** undefined = continue. */
+export type Verdict = LocalReply | undefined;
+
+export interface Filter {
+  readonly name: string;
+  readonly stage: Stage;
+  /** Once per HTTP request (POST, GET, DELETE) after parsing. A reply ends the whole request. */
+  onRequest?(ex: Exchange): Verdict | Promise<Verdict>;
+  /**
+   * Once per client→server message. A reply answers only that message (as a JSON-RPC error if it is
+   * a request, silently dropped if it is a notification or response); other messages continue.
+   */
+  onMessage?(ex: Exchange, msg: RpcMessage): Verdict | Promise<Verdict>;
+  /**
+   * Each message coming back (responses and server→client messages), in reverse stage order.
+   * `request` is the client request a response answers, when known. Return the raw message to relay
+   * (the same object, or a changed copy), or undefined to drop it.
+   */
+  onUpstreamMessage?(
+    ex: Exchange,
+    msg: RpcMessage,
+    request: RpcMessage | undefined,
+  ): RpcMessage | undefined | Promise<RpcMessage | undefined>;
+}

@@ -1,0 +1,130 @@
+// JSON-RPC 2.0 parsing for MCP: one parse per body, then typed attributes every later stage reads.
+// Spec: https://www.jsonrpc.org/specification and MCP "Base Protocol" (ids are strings or integers).
+
+import { GatewayError } from "../errors.ts";
+
+export type JsonRpcId = string | number;
+export type JsonObject = Record<string, unknown>;
+
+export type MessageKind = "request" | "notification" | "response";
+
+/** One JSON-RPC message with the attributes later stages read. `raw` is the parsed object itself. */
+export interface RpcMessage {
+  readonly kind: MessageKind;
+  readonly id: JsonRpcId | undefined;
+  readonly method: string | undefined;
+  /** Tool or prompt name, or resource URI, when the method has one. */
+  readonly target: string | undefined;
+  /** tools/call arguments (or prompts/get arguments). */
+  readonly arguments: unknown;
+  readonly raw: JsonObject;
+}
+
+function isObject(v: unknown): v is JsonObject {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** The name/URI a method acts on: the value `Mcp-Name` must equal in 2026-07-28. */
+export function targetOf(method: string, params: unknown): string | undefined {
+  if (!isObject(params)) return undefined;
+  switch (method) {
+    case "tools/call":
+    case "prompts/get":
+      return typeof params.name === "string" ? params.name : undefined;
+    case "resources/read":
+    case "resources/subscribe":
+    case "resources/unsubscribe":
+      return typeof params.uri === "string" ? params.uri : undefined;
+    case "completion/complete": {
+      const ref = params.ref;
+      if (!isObject(ref)) return undefined;
+      if (typeof ref.name === "string") return ref.name;
+      if (typeof ref.uri === "string") return ref.uri;
+      return undefined;
+    }
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Classify one parsed value as a JSON-RPC message. Throws INVALID_REQUEST with a precise reason
+ * for anything that is not one (wrong `jsonrpc`, id of the wrong type, params not an object …).
+ */
+export function toMessage(v: unknown): RpcMessage {
+  if (!isObject(v)) throw new GatewayError("INVALID_REQUEST", "message must be a JSON object");
+  if (v.jsonrpc !== "2.0") throw new GatewayError("INVALID_REQUEST", 'member "jsonrpc" must be "2.0"');
+  const id = v.id;
+  const hasId = id !== undefined;
+  if (hasId && typeof id !== "string" && !(typeof id === "number" && Number.isInteger(id))) {
+    throw new GatewayError("INVALID_REQUEST", 'member "id" must be a string or an integer');
+  }
+  if (v.method !== undefined) {
+    if (typeof v.method !== "string" || v.method.length === 0) {
+      throw new GatewayError("INVALID_REQUEST", 'member "method" must be a non-empty string');
+    }
+    const params = v.params;
+    if (params !== undefined && !isObject(params)) {
+      throw new GatewayError("INVALID_REQUEST", 'member "params" must be an object');
+    }
+    const method = v.method;
+    return {
+      kind: hasId ? "request" : "notification",
+      id: hasId ? (id as JsonRpcId) : undefined,
+      method,
+      target: targetOf(method, params),
+      arguments: method === "tools/call" || method === "prompts/get" ? (params as JsonObject | undefined)?.arguments : undefined,
+      raw: v,
+    };
+  }
+  // A response: exactly one of result / error, and an id (null id allowed only on errors).
+  const hasResult = "result" in v;
+  const hasError = "error" in v;
+  if (hasResult === hasError) {
+    throw new GatewayError("INVALID_REQUEST", 'a message needs "method", or exactly one of "result" and "error"');
+  }
+  if (hasError && !isObject(v.error)) throw new GatewayError("INVALID_REQUEST", 'member "error" must be an object');
+  if (!hasId && !(hasError && v.id === null)) throw new GatewayError("INVALID_REQUEST", 'a response needs an "id"');
+  return {
+    kind: "response",
+    id: hasId ? (id as JsonRpcId) : undefined,
+    method: undefined,
+    target: undefined,
+    arguments: undefined,
+    raw: v,
+  };
+}
+
+export interface ParsedBody {
+  readonly messages: RpcMessage[];
+  readonly batch: boolean;
+}
+
+/** Parse a request body: one message or (2025-03-26 only, checked by the caller) an array. */
+export function parseBody(text: string): ParsedBody {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw new GatewayError("PARSE_ERROR");
+  }
+  if (Array.isArray(v)) {
+    if (v.length === 0) throw new GatewayError("EMPTY_BATCH");
+    return { messages: v.map(toMessage), batch: true };
+  }
+  return { messages: [toMessage(v)], batch: false };
+}
+
+export function errorResponse(id: JsonRpcId | null | undefined, error: { code: number; message: string; data?: unknown }): JsonObject {
+  return { jsonrpc: "2.0", id: id ?? null, error };
+}
+
+/** `_meta` of a request/notification, if any. */
+export function metaOf(raw: JsonObject): JsonObject | undefined {
+  const params = raw.params;
+  if (!isObject(params)) return undefined;
+  const meta = params._meta;
+  return isObject(meta) ? meta : undefined;
+}
+
+export { isObject };

@@ -1,0 +1,102 @@
+// Server-Sent Events: a tolerant incremental parser (events may be split anywhere across chunks,
+// lines end in CRLF, LF or CR) and a serialiser. Spec: WHATWG HTML, "Server-sent events", §9.2.6.
+
+export interface SseEvent {
+  event: string | undefined;
+  data: string;
+  id: string | undefined;
+  retry: number | undefined;
+}
+
+/** Feed decoded text chunks; complete events are returned as they end (blank line). */
+export class SseParser {
+  private buf = "";
+  private data: string[] = [];
+  private event: string | undefined;
+  private id: string | undefined;
+  private retry: number | undefined;
+  private sawCR = false;
+  private first = true;
+
+  push(chunk: string): SseEvent[] {
+    const out: SseEvent[] = [];
+    let text = chunk;
+    if (this.first && text.length > 0) {
+      this.first = false;
+      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // UTF-8 BOM
+    }
+    // A CR at the end of the previous chunk followed by LF here is one line break.
+    if (this.sawCR && text.startsWith("\n")) text = text.slice(1);
+    this.sawCR = false;
+    let start = 0;
+    const s = this.buf.length ? this.buf + text : text;
+    this.buf = "";
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c !== 10 && c !== 13) continue;
+      this.line(s.slice(start, i), out);
+      if (c === 13) {
+        if (i + 1 < s.length) {
+          if (s.charCodeAt(i + 1) === 10) i++;
+        } else {
+          this.sawCR = true;
+        }
+      }
+      start = i + 1;
+    }
+    if (start < s.length) this.buf = s.slice(start);
+    return out;
+  }
+
+  private line(line: string, out: SseEvent[]): void {
+    if (line.length === 0) {
+      if (this.data.length > 0) {
+        out.push({ event: this.event, data: this.data.join("\n"), id: this.id, retry: this.retry });
+      } else if (this.id !== undefined) {
+        // An id-only event (priming event for resumption) still matters to the client.
+        out.push({ event: this.event, data: "", id: this.id, retry: this.retry });
+      }
+      this.data = [];
+      this.event = undefined;
+      this.id = undefined;
+      this.retry = undefined;
+      return;
+    }
+    if (line.charCodeAt(0) === 58) return; // ":" comment
+    const colon = line.indexOf(":");
+    const field = colon === -1 ? line : line.slice(0, colon);
+    let value = colon === -1 ? "" : line.slice(colon + 1);
+    if (value.charCodeAt(0) === 32) value = value.slice(1);
+    switch (field) {
+      case "data":
+        this.data.push(value);
+        break;
+      case "event":
+        this.event = value;
+        break;
+      case "id":
+        if (!value.includes("\0")) this.id = value;
+        break;
+      case "retry":
+        if (/^\d+$/.test(value)) this.retry = Number(value);
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+/** Serialise one event. Data lines are split on line breaks so the event survives any payload. */
+export function formatSse(ev: { event?: string | undefined; data: string; id?: string | undefined; retry?: number | undefined }): string {
+  let out = "";
+  if (ev.event) out += `event: ${ev.event}\n`;
+  if (ev.id !== undefined) out += `id: ${ev.id}\n`;
+  if (ev.retry !== undefined) out += `retry: ${ev.retry}\n`;
+  if (ev.data.indexOf("\n") === -1 && ev.data.indexOf("\r") === -1) {
+    out += `data: ${ev.data}\n\n`;
+  } else {
+    for (const l of ev.data.split(/\r\n|\r|\n/)) out += `data: ${l}\n`;
+    out += "\n";
+  }
+  return out;
+}

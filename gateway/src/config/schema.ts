@@ -1,0 +1,114 @@
+// The configuration schema: validated once at load; the request path reads the parsed result.
+// gateway/config.schema.json is generated from this file (npm run schema -w gateway) and committed.
+
+import { z } from "zod";
+import { plain, Secret } from "./secret.ts";
+
+/** A plain string that may have come from a ${…} reference. */
+const str = () => z.preprocess(plain, z.string());
+/** A secret: literal string or reference, always held as a Secret. */
+export const secret = () =>
+  z
+    .union([z.string(), z.instanceof(Secret)])
+    .transform((v) => (v instanceof Secret ? v : new Secret(v)))
+    .meta({ description: "Secret value; use ${env:NAME} or ${file:path} rather than a literal" });
+
+const serverName = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const httpUrl = () => str().pipe(z.url({ protocol: /^https?$/, error: "expected an http(s) URL" }));
+
+const common = {
+  /** Per-request timeout for this backend (ms); resets on every message the backend sends for the request. */
+  timeoutMs: z.number().int().positive().optional(),
+  description: z.string().optional(),
+};
+
+export const httpServerSchema = z
+  .object({
+    url: httpUrl().describe("Streamable HTTP endpoint of the backend MCP server"),
+    /** Static headers sent upstream (values may be secrets). */
+    headers: z.record(z.string(), secret()).optional(),
+    ...common,
+  })
+  .strict();
+
+export const sseServerSchema = z
+  .object({
+    sse: httpUrl().describe("Legacy (2024-11-05) HTTP+SSE endpoint of the backend, the GET /sse URL"),
+    headers: z.record(z.string(), secret()).optional(),
+    ...common,
+  })
+  .strict();
+
+export const stdioServerSchema = z
+  .object({
+    command: str().pipe(z.string().min(1)).describe("Executable of the stdio MCP server; one child per session"),
+    args: z.array(str()).default([]),
+    /** Environment of the child. The gateway's own environment is NOT inherited, except PATH/HOME/LANG and `inheritEnv`. */
+    env: z.record(z.string(), secret()).default({}),
+    inheritEnv: z.array(z.string()).default([]),
+    cwd: str().optional(),
+    /** Kill the child after this long without traffic (ms). */
+    idleTimeoutMs: z.number().int().positive().default(600_000),
+    ...common,
+  })
+  .strict();
+
+export const serverSchema = z.union([httpServerSchema, sseServerSchema, stdioServerSchema], {
+  error: "expected one of: { url }, { sse } or { command, args, env }",
+});
+
+export const configSchema = z
+  .object({
+    listen: z
+      .object({
+        host: str().default("127.0.0.1"),
+        port: z.number().int().min(0).max(65535).default(8080),
+      })
+      .strict()
+      .default({ host: "127.0.0.1", port: 8080 }),
+    /** Canonical public URL of the gateway (e.g. https://mcp.example.com), used in metadata and Host checks. */
+    publicBaseUrl: httpUrl().optional(),
+    /** Host header values accepted. Default: loopback names when listening on loopback, otherwise publicBaseUrl's host. */
+    allowedHosts: z.array(z.string()).optional(),
+    /** Origin values accepted when a request carries Origin. Default: loopback origins only. */
+    allowedOrigins: z.array(z.string()).default([]),
+    limits: z
+      .object({
+        maxBodyBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(4 * 1024 * 1024),
+        requestTimeoutMs: z.number().int().positive().default(60_000),
+      })
+      .strict()
+      .default({ maxBodyBytes: 4 * 1024 * 1024, requestTimeoutMs: 60_000 }),
+    sessions: z
+      .object({
+        /** Key material for sealing session ids (≥ 32 characters). Replicas sharing it share sessions. */
+        key: secret().refine((s) => s.reveal().length >= 32, "session key must be at least 32 characters"),
+        /** Absolute lifetime of a session (s). */
+        ttlSeconds: z.number().int().positive().default(86_400),
+      })
+      .strict(),
+    logging: z
+      .object({ level: z.enum(["debug", "info", "warn", "error", "silent"]).default("info") })
+      .strict()
+      .default({ level: "info" }),
+    servers: z
+      .record(z.string().regex(serverName, "server names are 1-64 of [A-Za-z0-9._-]"), serverSchema)
+      .refine((s) => Object.keys(s).length > 0, "at least one server is required"),
+  })
+  .strict();
+
+export type GatewayConfig = z.output<typeof configSchema>;
+export type ServerConfig = z.output<typeof serverSchema>;
+export type HttpServerConfig = z.output<typeof httpServerSchema>;
+export type SseServerConfig = z.output<typeof sseServerSchema>;
+export type StdioServerConfig = z.output<typeof stdioServerSchema>;
+
+export function upstreamKind(s: ServerConfig): "streamable-http" | "sse" | "stdio" {
+  if ("url" in s) return "streamable-http";
+  if ("sse" in s) return "sse";
+  return "stdio";
+}

@@ -1,0 +1,95 @@
+// node:diagnostics_channel events the gateway publishes. otel/ subscribes; the gateway imports no
+// OpenTelemetry. Every publish is guarded by `hasSubscribers`, so with telemetry off it costs nothing.
+//
+// Lifecycle of one client→server request message:
+//   message.start(MessageEvent) → [stage.start/stage.end per filter] → upstream.start(UpstreamEvent)
+//   → upstream.end(UpstreamEvent) → message.end(MessageEvent)   (same MessageEvent object throughout)
+// Server→client messages (requests, notifications) publish message.start + message.end with
+// direction "server-to-client". Notifications and responses from the client publish both at once.
+
+import diagnostics_channel from "node:diagnostics_channel";
+import type { Exchange } from "./chain/types.ts";
+import type { RpcMessage } from "./codec/jsonrpc.ts";
+import type { ErrorCode } from "./errors.ts";
+
+export interface MessageEvent {
+  readonly exchange: Exchange;
+  readonly message: RpcMessage;
+  readonly direction: "client-to-server" | "server-to-client";
+  /** performance.now() at start; `end` is set before message.end is published. */
+  readonly start: number;
+  end?: number;
+  /** The response (for requests), when one came back. */
+  response?: RpcMessage;
+  /** Outcome: a gateway error code, a JSON-RPC error code from the backend, or tool_error (isError). */
+  errorType?: string;
+  gatewayError?: ErrorCode;
+  /**
+   * Set by subscribers at message.start to propagate context: merged into the upstream HTTP headers
+   * and into `params._meta` of the message sent upstream (W3C trace context: traceparent, tracestate, baggage).
+   */
+  propagation?: Record<string, string>;
+  /** Free slot for subscribers (e.g. a span), so they need no side table. */
+  slot?: unknown;
+}
+
+export interface StageEvent {
+  readonly exchange: Exchange;
+  readonly filter: string;
+  readonly stage: string;
+  /** The message, for per-message filter calls. */
+  readonly message: RpcMessage | undefined;
+  readonly start: number;
+  end?: number;
+  /** Set when the filter replied locally (denied / challenged). */
+  replied?: ErrorCode;
+  /** Attributes a filter wants on its span (e.g. decision, engine, cache hit). Never secrets. */
+  attributes?: Record<string, string | number | boolean>;
+  slot?: unknown;
+}
+
+export interface UpstreamEvent {
+  readonly exchange: Exchange;
+  readonly server: string;
+  readonly transport: "streamable-http" | "sse" | "stdio";
+  /** Host:port for HTTP backends, command name for stdio. */
+  readonly address: string;
+  /** Messages carried by this upstream call (empty for GET/DELETE). */
+  readonly messages: MessageEvent[];
+  readonly start: number;
+  end?: number;
+  gatewayError?: ErrorCode;
+  httpStatus?: number;
+  slot?: unknown;
+}
+
+export interface ErrorEvent {
+  readonly server: string | undefined;
+  readonly code: ErrorCode;
+  readonly detail: string | undefined;
+  readonly exchange: Exchange | undefined;
+}
+
+export interface SessionEvent {
+  readonly server: string;
+  readonly sessionId: string;
+  readonly kind: "opened" | "closed";
+  /** Session duration in ms on close. */
+  readonly durationMs?: number;
+}
+
+export const channels = {
+  messageStart: diagnostics_channel.channel("mcp-gateway:message.start"),
+  messageEnd: diagnostics_channel.channel("mcp-gateway:message.end"),
+  stageStart: diagnostics_channel.channel("mcp-gateway:stage.start"),
+  stageEnd: diagnostics_channel.channel("mcp-gateway:stage.end"),
+  upstreamStart: diagnostics_channel.channel("mcp-gateway:upstream.start"),
+  upstreamEnd: diagnostics_channel.channel("mcp-gateway:upstream.end"),
+  error: diagnostics_channel.channel("mcp-gateway:error"),
+  session: diagnostics_channel.channel("mcp-gateway:session"),
+} as const;
+
+export const CHANNEL_NAMES = Object.fromEntries(Object.entries(channels).map(([k, c]) => [k, c.name])) as Record<
+  keyof typeof channels,
+  string | symbol
+>;

@@ -1,0 +1,65 @@
+// Every error the gateway can produce: one code, one JSON-RPC code, one HTTP status.
+// docs/errors.md documents this table; test/errors-doc.test.ts keeps the two in agreement.
+
+export interface ErrorSpec {
+  /** JSON-RPC error code carried in the `error.code` member. */
+  readonly rpc: number;
+  /** HTTP status used when the error is the whole HTTP reply (no JSON-RPC request to answer in-band). */
+  readonly http: number;
+  /** Short, stable description; also the default message. */
+  readonly message: string;
+}
+
+// JSON-RPC 2.0 reserves -32768..-32000. MCP itself uses -32002 (resource not found),
+// -32020 (header mismatch, 2026-07-28) and -32042 (URL elicitation). Gateway-specific codes
+// live in -32080..-32099 so they never collide with a backend's own codes.
+export const ERRORS = {
+  PARSE_ERROR: { rpc: -32700, http: 400, message: "Body is not valid JSON" },
+  INVALID_REQUEST: { rpc: -32600, http: 400, message: "Not a valid JSON-RPC 2.0 message" },
+  BATCH_NOT_ALLOWED: { rpc: -32600, http: 400, message: "JSON-RPC batches are only allowed for protocol version 2025-03-26" },
+  EMPTY_BATCH: { rpc: -32600, http: 400, message: "Empty JSON-RPC batch" },
+  BODY_TOO_LARGE: { rpc: -32600, http: 413, message: "Request body exceeds the configured limit" },
+  UNSUPPORTED_MEDIA_TYPE: { rpc: -32600, http: 415, message: "Content-Type must be application/json" },
+  NOT_ACCEPTABLE: { rpc: -32600, http: 406, message: "Accept must list application/json and text/event-stream" },
+  METHOD_NOT_ALLOWED: { rpc: -32600, http: 405, message: "HTTP method not allowed on this endpoint" },
+  UNKNOWN_SERVER: { rpc: -32601, http: 404, message: "No MCP server is configured under this route" },
+  NOT_FOUND: { rpc: -32601, http: 404, message: "Not found" },
+  UNSUPPORTED_PROTOCOL_VERSION: { rpc: -32600, http: 400, message: "Unsupported MCP-Protocol-Version" },
+  SESSION_REQUIRED: { rpc: -32600, http: 400, message: "Mcp-Session-Id header is required" },
+  SESSION_NOT_FOUND: { rpc: -32001, http: 404, message: "Session not found, expired or ended; initialize a new session" },
+  HEADER_MISMATCH: { rpc: -32020, http: 400, message: "Mcp-Method / Mcp-Name header does not match the body" },
+  HOST_FORBIDDEN: { rpc: -32600, http: 403, message: "Host header not allowed" },
+  ORIGIN_FORBIDDEN: { rpc: -32600, http: 403, message: "Origin not allowed" },
+  UPSTREAM_UNAVAILABLE: { rpc: -32090, http: 502, message: "Backend MCP server is unreachable" },
+  UPSTREAM_TIMEOUT: { rpc: -32091, http: 504, message: "Backend MCP server did not answer in time" },
+  UPSTREAM_BAD_RESPONSE: { rpc: -32092, http: 502, message: "Backend MCP server answered something that is not MCP" },
+  UPSTREAM_CLOSED: { rpc: -32093, http: 502, message: "Backend MCP server closed the connection or exited before answering" },
+  UPSTREAM_HTTP_ERROR: { rpc: -32094, http: 502, message: "Backend MCP server answered with an HTTP error" },
+  SHUTTING_DOWN: { rpc: -32095, http: 503, message: "Gateway is shutting down" },
+  INTERNAL_ERROR: { rpc: -32603, http: 500, message: "Internal gateway error" },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** An error the chain turns into a reply. `detail` is safe to show to the client (never a secret). */
+export class GatewayError extends Error {
+  readonly code: ErrorCode;
+  readonly spec: ErrorSpec;
+  readonly detail: string | undefined;
+  constructor(code: ErrorCode, detail?: string, options?: { cause?: unknown }) {
+    const spec: ErrorSpec = ERRORS[code];
+    super(detail ? `${spec.message}: ${detail}` : spec.message, options);
+    this.name = "GatewayError";
+    this.code = code;
+    this.spec = spec;
+    this.detail = detail;
+  }
+  /** The JSON-RPC error object for this error. */
+  toRpcError(): { code: number; message: string; data: { gatewayCode: ErrorCode } } {
+    return { code: this.spec.rpc, message: this.message, data: { gatewayCode: this.code } };
+  }
+}
+
+export function isGatewayError(e: unknown): e is GatewayError {
+  return e instanceof GatewayError;
+}

@@ -1,0 +1,61 @@
+// Sealed session ids: the downstream Mcp-Session-Id is an AES-256-GCM token holding the session's
+// state, so any replica with the same key can continue it without a shared store (ARCHITECTURE.md,
+// "Sessions and scale-out"). The key is derived once with HKDF; sealing/opening costs a few µs.
+
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from "node:crypto";
+import type { Secret } from "../config/secret.ts";
+
+export interface SessionClaims {
+  /** Route (server) name the session belongs to. */
+  srv: string;
+  /** Protocol version negotiated at initialize. */
+  pv: string;
+  /** Expiry, seconds since the epoch. */
+  exp: number;
+  /** Upstream Mcp-Session-Id (Streamable HTTP backends). */
+  up?: string;
+  /** Process-local binding "<instance>:<key>" (stdio children, legacy SSE connections). */
+  bind?: string;
+  /** Subject and issuer of the principal that opened the session. */
+  sub?: string;
+  iss?: string;
+  /** Random nonce making each session id unique even with identical state. */
+  n: string;
+}
+
+const PREFIX = "g1.";
+const AAD = Buffer.from("mcp-gateway session v1");
+
+export class SessionSealer {
+  readonly #key: Buffer;
+  constructor(key: Secret) {
+    this.#key = Buffer.from(hkdfSync("sha256", key.reveal(), "mcp-gateway/session", "aes-256-gcm session id v1", 32));
+  }
+
+  seal(claims: Omit<SessionClaims, "n">): string {
+    const iv = randomBytes(12);
+    const c = createCipheriv("aes-256-gcm", this.#key, iv);
+    c.setAAD(AAD);
+    const body = Buffer.from(JSON.stringify({ ...claims, n: randomBytes(6).toString("base64url") }));
+    const ct = Buffer.concat([c.update(body), c.final()]);
+    return PREFIX + Buffer.concat([iv, ct, c.getAuthTag()]).toString("base64url");
+  }
+
+  /** The claims of a valid, unexpired token; undefined for anything else (unknown, tampered, expired). */
+  open(token: string, nowSeconds = Date.now() / 1000): SessionClaims | undefined {
+    if (!token.startsWith(PREFIX) || token.length > 4096) return undefined;
+    const raw = Buffer.from(token.slice(PREFIX.length), "base64url");
+    if (raw.length < 12 + 16 + 2) return undefined;
+    try {
+      const d = createDecipheriv("aes-256-gcm", this.#key, raw.subarray(0, 12));
+      d.setAAD(AAD);
+      d.setAuthTag(raw.subarray(raw.length - 16));
+      const body = Buffer.concat([d.update(raw.subarray(12, raw.length - 16)), d.final()]);
+      const claims = JSON.parse(body.toString("utf8")) as SessionClaims;
+      if (typeof claims.exp !== "number" || claims.exp <= nowSeconds) return undefined;
+      return claims;
+    } catch {
+      return undefined;
+    }
+  }
+}
