@@ -37,6 +37,13 @@ export const ERRORS = {
   UPSTREAM_HTTP_ERROR: { rpc: -32094, http: 502, message: "Backend MCP server answered with an HTTP error" },
   SHUTTING_DOWN: { rpc: -32095, http: 503, message: "Gateway is shutting down" },
   INTERNAL_ERROR: { rpc: -32603, http: 500, message: "Internal gateway error" },
+  UNAUTHENTICATED: { rpc: -32081, http: 401, message: "Authentication required: send Authorization: Bearer <token>" },
+  INVALID_TOKEN: { rpc: -32082, http: 401, message: "The access token or API key is invalid, expired or not meant for this server" },
+  MALFORMED_AUTHORIZATION: { rpc: -32083, http: 400, message: "Malformed Authorization header" },
+  INSUFFICIENT_SCOPE: { rpc: -32084, http: 403, message: "The access token lacks a scope this server requires" },
+  MFA_REQUIRED: { rpc: -32085, http: 401, message: "This server requires a stronger (multi-factor) or more recent authentication" },
+  TOKEN_IN_QUERY: { rpc: -32086, http: 400, message: "Access tokens are accepted only in the Authorization header, never in the URL" },
+  IDP_UNAVAILABLE: { rpc: -32087, http: 503, message: "The identity provider could not be reached to verify the credential" },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;
