@@ -31,12 +31,6 @@ export function compileClaimsMapping(m: ClaimsMapping): ClaimsMapper {
   const scopePaths = [...m.scopes];
   const clientPaths = [...m.clientId];
   return (claims, iss) => {
-    const sub = claimAt(claims, m.subject);
-    if (typeof sub !== "string" || sub.length === 0) return `token has no ${m.subject} claim`;
-    const groups: string[] = [];
-    for (const p of groupPaths) for (const g of stringList(claimAt(claims, p))) if (!groups.includes(g)) groups.push(g);
-    const scopes: string[] = [];
-    for (const p of scopePaths) for (const s of stringList(claimAt(claims, p))) if (!scopes.includes(s)) scopes.push(s);
     let clientId: string | undefined;
     for (const p of clientPaths) {
       const c = claimAt(claims, p);
@@ -45,6 +39,15 @@ export function compileClaimsMapping(m: ClaimsMapping): ClaimsMapper {
         break;
       }
     }
+    let sub = claimAt(claims, m.subject);
+    // RFC 7662 §2.2 makes `sub` optional; for a client_credentials token the client is the subject
+    // (as RFC 9068 §2.2 has it for JWT access tokens).
+    if (sub === undefined && clientId !== undefined && claims.active === true) sub = clientId;
+    if (typeof sub !== "string" || sub.length === 0) return `token has no ${m.subject} claim`;
+    const groups: string[] = [];
+    for (const p of groupPaths) for (const g of stringList(claimAt(claims, p))) if (!groups.includes(g)) groups.push(g);
+    const scopes: string[] = [];
+    for (const p of scopePaths) for (const s of stringList(claimAt(claims, p))) if (!scopes.includes(s)) scopes.push(s);
     const acr = claimAt(claims, m.acr);
     const tenant = m.tenant ? claimAt(claims, m.tenant) : undefined;
     const exp = claims.exp;
