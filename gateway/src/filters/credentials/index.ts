@@ -1,0 +1,12 @@
+// Public surface of the credentials stage: the filter factory, its options and start-up error.
+// The relay core wires it (docs/credentials.md); secrets/ holds the sources, cache and Vault client.
+
+export {
+  type BackendTransport,
+  type CredentialsFilter,
+  type CredentialsFilterOptions,
+  type CredentialsServer,
+  CredentialsStartupError,
+  createCredentialsFilter,
+} from "./credentials-filter.ts";
+export { isSafeSegment, PathTemplate, ValueTemplate } from "./templates.ts";

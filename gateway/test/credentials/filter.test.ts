@@ -1,0 +1,266 @@
+// The credentials filter on synthetic Exchanges with the embedded sources (env, file): it fills
+// exactly the configured headers / env, strips first, resolves per-user paths per caller, refuses
+// crafted subjects, and fails start-up for a required server whose secret is missing.
+
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { LocalReply } from "../../src/chain/types.ts";
+import { type CredentialsConfig, credentialsSchema, secretCacheSchema } from "../../src/config/schema-credentials.ts";
+import { type CredentialsServer, CredentialsStartupError, createCredentialsFilter } from "../../src/filters/credentials/index.ts";
+import { jsonLogger } from "../../src/logger.ts";
+import { createSecretCache } from "../../src/secrets/from-config.ts";
+import { CALLER_COOKIE, CALLER_TOKEN, exchange, principal } from "./exchange.ts";
+import { OutputCapture } from "./secret-scan.ts";
+
+const SN_TOKEN = "sn-token-9c4e1a7b3d5f";
+const GH_ALICE = "gh-alice-0a1b2c3d4e5f";
+const GH_BOB = "gh-bob-f5e4d3c2b1a0";
+const DB_USER = "svc_reader";
+const DB_PASS = "db-pass-77e1c0ffee42";
+const STDIO_KEY = "stdio-key-1122334455aa";
+const SECRETS = [SN_TOKEN, GH_ALICE, GH_BOB, DB_PASS, STDIO_KEY];
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "cred-filter-"));
+  mkdirSync(join(dir, "users"));
+  writeFileSync(join(dir, "users", "alice.json"), JSON.stringify({ token: GH_ALICE }));
+  writeFileSync(join(dir, "users", "bob.json"), JSON.stringify({ token: GH_BOB }));
+  writeFileSync(join(dir, "admin.json"), JSON.stringify({ token: "admin-token-should-never-be-read" }));
+  // Kubernetes secret volume layout: one file per key, plus ..data links that are skipped.
+  mkdirSync(join(dir, "db"));
+  writeFileSync(join(dir, "db", "username"), `${DB_USER}\n`);
+  writeFileSync(join(dir, "db", "password"), `${DB_PASS}\n`);
+  writeFileSync(join(dir, "db", "..data"), "ignored");
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const env = { SN_TOKEN, STDIO_KEY };
+
+function creds(raw: unknown): CredentialsConfig {
+  return credentialsSchema.parse(raw);
+}
+
+async function setup(servers: Record<string, CredentialsServer>, cap: OutputCapture) {
+  const cache = await createSecretCache(
+    { secretCache: secretCacheSchema.parse({}) },
+    { baseDir: dir, env, logger: jsonLogger("debug", cap.write) },
+  );
+  return createCredentialsFilter({ servers, cache, logger: jsonLogger("debug", cap.write) });
+}
+
+const SERVERS: Record<string, CredentialsServer> = {
+  servicenow: {
+    transport: "streamable-http",
+    credentials: creds({
+      from: { env: { token: "SN_TOKEN" } },
+      inject: { headers: { Authorization: "Bearer {token}" } },
+      required: true,
+      stripHeaders: ["X-Api-Key"],
+    }),
+  },
+  github: {
+    transport: "streamable-http",
+    credentials: creds({ from: { file: "users/{sub}.json" }, inject: { headers: { "X-GitHub-Token": "{token}" } } }),
+  },
+  db: {
+    transport: "sse",
+    credentials: creds({ from: { file: "db" }, inject: { basic: { username: "{username}", password: "{password}" } } }),
+  },
+  tool: {
+    transport: "stdio",
+    credentials: creds({ from: { env: { key: "STDIO_KEY" } }, inject: { env: { TOOL_API_KEY: "{key}", TOOL_MODE: "gateway" } } }),
+  },
+};
+
+describe("credentials filter (env and file sources)", () => {
+  it("injects exactly the configured header and strips the caller's credentials first", async () => {
+    const cap = new OutputCapture();
+    const f = await setup(SERVERS, cap);
+    await f.start();
+    // What the relay's allow-list would never forward, plus a configured header, pre-filled to prove stripping.
+    const ex = exchange("servicenow", principal("alice"), {
+      "mcp-protocol-version": "2025-11-25",
+      authorization: `Bearer ${CALLER_TOKEN}`,
+      Cookie: CALLER_COOKIE,
+      "X-API-KEY": "caller-api-key-55aa",
+    });
+    expect(await f.onRequest!(ex)).toBeUndefined();
+    expect(ex.upstreamHeaders).toEqual({ "mcp-protocol-version": "2025-11-25", Authorization: `Bearer ${SN_TOKEN}` });
+    expect(ex.upstreamEnv).toEqual({});
+    cap.add(ex.headers);
+    f.close();
+    cap.assertClean(SECRETS);
+  });
+
+  it("Basic from username/password (Kubernetes-style secret directory), for an SSE backend", async () => {
+    const cap = new OutputCapture();
+    const f = await setup(SERVERS, cap);
+    const ex = exchange("db", principal("alice"));
+    expect(await f.onRequest!(ex)).toBeUndefined();
+    expect(ex.upstreamHeaders).toEqual({ Authorization: `Basic ${Buffer.from(`${DB_USER}:${DB_PASS}`).toString("base64")}` });
+    f.close();
+  });
+
+  it("stdio backends get exactly the configured environment", async () => {
+    const cap = new OutputCapture();
+    const f = await setup(SERVERS, cap);
+    const ex = exchange("tool", principal("alice"));
+    expect(await f.onRequest!(ex)).toBeUndefined();
+    expect(ex.upstreamEnv).toEqual({ TOOL_API_KEY: STDIO_KEY, TOOL_MODE: "gateway" });
+    expect(ex.upstreamHeaders).toEqual({});
+    f.close();
+  });
+
+  it("per-user paths resolve per caller; crafted subjects are refused and reach nothing", async () => {
+    const cap = new OutputCapture();
+    const f = await setup(SERVERS, cap);
+    const a = exchange("github", principal("alice"));
+    const b = exchange("github", principal("bob"));
+    expect(await f.onRequest!(a)).toBeUndefined();
+    expect(await f.onRequest!(b)).toBeUndefined();
+    expect(a.upstreamHeaders).toEqual({ "X-GitHub-Token": GH_ALICE });
+    expect(b.upstreamHeaders).toEqual({ "X-GitHub-Token": GH_BOB });
+    const replies: LocalReply[] = [];
+    for (const sub of ["../admin", "a/b", "%2e%2e", "..", "users/../admin"]) {
+      const ex = exchange("github", principal(sub));
+      const v = (await f.onRequest!(ex)) as LocalReply;
+      expect(v.error.code).toBe("CREDENTIALS_SUBJECT_REFUSED");
+      expect(v.error.spec.http).toBe(403);
+      expect(ex.upstreamHeaders).toEqual({});
+      replies.push(v);
+    }
+    // No principal at all (should not happen after authn, but must not fall through).
+    expect(((await f.onRequest!(exchange("github", undefined))) as LocalReply).error.code).toBe("CREDENTIALS_SUBJECT_REFUSED");
+    // A user without a secret: a documented error, no header.
+    const c = exchange("github", principal("carol"));
+    const v = (await f.onRequest!(c)) as LocalReply;
+    expect(v.error.code).toBe("CREDENTIALS_MISSING");
+    expect(c.upstreamHeaders).toEqual({});
+    cap.add(...replies.map((r) => r.error), ...replies.map((r) => r.error.toRpcError()), v.error.toRpcError());
+    f.close();
+    cap.assertClean([...SECRETS, "admin-token-should-never-be-read"]);
+  });
+
+  it("servers without a credentials block are untouched", async () => {
+    const f = await setup(SERVERS, new OutputCapture());
+    const ex = exchange("other", principal("alice"), { "mcp-protocol-version": "2025-11-25" });
+    expect(f.onRequest!(ex)).toBeUndefined();
+    expect(ex.upstreamHeaders).toEqual({ "mcp-protocol-version": "2025-11-25" });
+    f.close();
+  });
+
+  it("a required server whose secret is missing is a clear start-up error", async () => {
+    const cap = new OutputCapture();
+    const servers: Record<string, CredentialsServer> = {
+      servicenow: {
+        transport: "streamable-http",
+        credentials: creds({
+          from: { env: { token: "SN_TOKEN_UNSET" } },
+          inject: { headers: { Authorization: "Bearer {token}" } },
+          required: true,
+        }),
+      },
+      catalyst: {
+        transport: "streamable-http",
+        credentials: creds({ from: { file: "missing.json" }, inject: { headers: { "X-Auth-Token": "{token}" } }, required: true }),
+      },
+      keyless: {
+        transport: "streamable-http",
+        credentials: creds({ from: { env: { token: "SN_TOKEN" } }, inject: { headers: { "X-Key": "{api_key}" } }, required: true }),
+      },
+      optional: {
+        transport: "streamable-http",
+        credentials: creds({ from: { env: { token: "ALSO_UNSET" } }, inject: { headers: { "X-Key": "{token}" } } }),
+      },
+    };
+    const f = await setup(servers, cap);
+    const err = await f.start().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(CredentialsStartupError);
+    const issues = (err as CredentialsStartupError).issues;
+    expect(issues).toHaveLength(3);
+    expect(issues.join("\n")).toMatch(
+      /servers\.servicenow\.credentials: env SN_TOKEN_UNSET: not_found: environment variable SN_TOKEN_UNSET is not set/,
+    );
+    expect(issues.join("\n")).toMatch(/servers\.catalyst\.credentials: file missing\.json: not_found/);
+    expect(issues.join("\n")).toMatch(/servers\.keyless\.credentials: env SN_TOKEN has no key api_key/);
+    cap.add(err);
+    f.close();
+    cap.assertClean(SECRETS);
+  });
+
+  it("refuses inject targets that do not fit the transport (validated when built)", async () => {
+    const cache = await createSecretCache({}, { baseDir: dir, env });
+    expect(() =>
+      createCredentialsFilter({
+        servers: {
+          t: { transport: "stdio", credentials: creds({ from: { env: { k: "STDIO_KEY" } }, inject: { headers: { "X-K": "{k}" } } }) },
+        },
+        cache,
+      }),
+    ).toThrow(/stdio backend takes env/);
+    expect(() =>
+      createCredentialsFilter({
+        servers: {
+          t: { transport: "streamable-http", credentials: creds({ from: { env: { k: "STDIO_KEY" } }, inject: { env: { K: "{k}" } } }) },
+        },
+        cache,
+      }),
+    ).toThrow(/HTTP backend takes headers/);
+    cache.close();
+  });
+
+  it("a secret value with CR/LF is refused instead of splitting a header", async () => {
+    const cache = await createSecretCache({}, { baseDir: dir, env: { EVIL: "abc\r\nX-Injected: 1" } });
+    const f = createCredentialsFilter({
+      servers: {
+        s: { transport: "streamable-http", credentials: creds({ from: { env: { t: "EVIL" } }, inject: { headers: { "X-T": "{t}" } } }) },
+      },
+      cache,
+    });
+    const ex = exchange("s", principal("alice"));
+    expect(((await f.onRequest!(ex)) as LocalReply).error.code).toBe("CREDENTIALS_MISSING");
+    expect(ex.upstreamHeaders).toEqual({});
+    f.close();
+  });
+});
+
+describe("credentials config schema", () => {
+  it.each([
+    [{ from: { vault: { path: "x" } }, inject: {} }, /inject at least one/],
+    [
+      { from: { vault: { path: "users/{sub}" } }, inject: { headers: { A: "{t}" } }, required: true },
+      /required cannot be used with a per-user path/,
+    ],
+    [
+      { from: { vault: { path: "x", engine: "kv-v1", version: 2 } }, inject: { headers: { A: "{t}" } } },
+      /version pinning needs engine kv-v2/,
+    ],
+    [{ from: { vault: { path: "../x" } }, inject: { headers: { A: "{t}" } } }, /\. or \.\./],
+    [{ from: { vault: { path: "users/{password}" } }, inject: { headers: { A: "{t}" } } }, /unknown placeholder/],
+    [{ from: { vault: { path: "x" }, env: { a: "B" } }, inject: { headers: { A: "{t}" } } }, /exactly one of/],
+    [{ from: { vault: { path: "x" } }, inject: { headers: { Host: "{t}" } } }, /cannot be injected/],
+    [
+      { from: { vault: { path: "x" } }, inject: { headers: { Authorization: "{t}" }, basic: { username: "{u}", password: "{p}" } } },
+      /either basic/,
+    ],
+    [{ from: { vault: { path: "x" } }, inject: { env: { "1BAD": "{t}" } } }, /environment variable name/],
+  ])("rejects %j", (raw, msg) => {
+    const r = credentialsSchema.safeParse(raw);
+    expect(r.success).toBe(false);
+    expect(JSON.stringify(r.error?.issues)).toMatch(msg);
+  });
+
+  it("applies defaults", () => {
+    const c = creds({ from: { vault: { path: "api/servicenow" } }, inject: { headers: { Authorization: "Bearer {token}" } } });
+    expect(c.from).toEqual({ vault: { engine: "kv-v2", mount: "secret", path: "api/servicenow" } });
+    expect(c.required).toBe(false);
+    expect(c.stripHeaders).toEqual([]);
+    expect(c.inject.env).toEqual({});
+  });
+});
