@@ -96,7 +96,7 @@ function joseReason(e: unknown): string {
   if (e instanceof joseErrors.JWTExpired) return "token expired";
   if (e instanceof joseErrors.JWTClaimValidationFailed) {
     if (e.claim === "nbf") return "token not yet valid (nbf)";
-    if (e.claim === "iss") return "token issuer mismatch";
+    if (e.claim === "iss") return "token issuer is not trusted";
     if (e.claim === "aud") return "token audience is not this resource";
     if (e.claim === "exp") return "token has no valid exp";
     if (e.claim === "iat") return "token iat is invalid";
@@ -149,6 +149,7 @@ export function createAuthnFilter(o: AuthnFilterOptions): AuthnFilter {
     for (const i of r.issuers ?? []) if (!issuers.has(i)) throw new Error(`auth.routes.${name}.issuers: ${i} is not a configured issuer`);
   }
 
+  const singleIssuer = issuers.size === 1 ? [...issuers.keys()][0] : undefined;
   const apiKeys = new ApiKeyStore([...auth.apiKeys, ...(o.extraApiKeys ?? [])], auth.apiKeyIssuer);
   const apiKeyHeader = auth.apiKeyHeader;
 
@@ -265,10 +266,11 @@ export function createAuthnFilter(o: AuthnFilterOptions): AuthnFilter {
 
   async function verifyJwt(ex: Exchange, rc: RouteCtx, token: string): Promise<Verdict> {
     let header: ReturnType<typeof decodeProtectedHeader>;
-    let claims: ReturnType<typeof decodeJwt>;
+    let iss: unknown;
     try {
       header = decodeProtectedHeader(token);
-      claims = decodeJwt(token);
+      // With one issuer there is nothing to choose: skip the unverified payload parse (jose checks iss).
+      iss = singleIssuer ?? decodeJwt(token).iss;
     } catch {
       return invalid(rc, "token is malformed");
     }
@@ -277,7 +279,6 @@ export function createAuthnFilter(o: AuthnFilterOptions): AuthnFilter {
     if (typeof alg !== "string" || alg.toLowerCase() === "none") return invalid(rc, "unsigned tokens (alg none) are refused");
     const typ = typeof header.typ === "string" ? header.typ.toLowerCase().replace(/^application\//, "") : undefined;
     if (typ !== undefined && typ !== "at+jwt" && typ !== "jwt") return invalid(rc, `token type ${typ} is not an access token`);
-    const iss = claims.iss;
     const st = typeof iss === "string" ? issuers.get(iss) : undefined;
     if (!st || !iss) return invalid(rc, "token issuer is not trusted");
     if (rc.allowedIssuers && !rc.allowedIssuers.has(iss)) return invalid(rc, "token issuer is not accepted for this server");
