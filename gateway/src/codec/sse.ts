@@ -87,11 +87,17 @@ export class SseParser {
 }
 
 /** Serialise one event. Data lines are split on line breaks so the event survives any payload. */
-export function formatSse(ev: { event?: string | undefined; data: string; id?: string | undefined; retry?: number | undefined }): string {
+export function formatSse(ev: {
+  event?: string | undefined;
+  data: string | undefined;
+  id?: string | undefined;
+  retry?: number | undefined;
+}): string {
   let out = "";
   if (ev.event) out += `event: ${ev.event}\n`;
   if (ev.id !== undefined) out += `id: ${ev.id}\n`;
   if (ev.retry !== undefined) out += `retry: ${ev.retry}\n`;
+  if (ev.data === undefined) return `${out}\n`; // id/retry-only event (resumption priming)
   if (ev.data.indexOf("\n") === -1 && ev.data.indexOf("\r") === -1) {
     out += `data: ${ev.data}\n\n`;
   } else {

@@ -1,0 +1,80 @@
+// Runs filters in stage order and reports each call on diagnostics_channel. Filters never write
+// replies; the relay turns a LocalReply into one. Sync verdicts stay sync (no await on the hot path).
+
+import type { RpcMessage } from "../codec/jsonrpc.ts";
+import { channels, type StageEvent } from "../diagnostics.ts";
+import { stageIndex } from "./order.ts";
+import type { Exchange, Filter, Verdict } from "./types.ts";
+
+type Hook = "onRequest" | "onMessage";
+
+export class Chain {
+  readonly filters: readonly Filter[];
+  readonly #request: Filter[];
+  readonly #message: Filter[];
+  /** Response path runs in reverse stage order (the filter closest to the backend sees it first). */
+  readonly #upstream: Filter[];
+
+  constructor(filters: Filter[]) {
+    const sorted = filters.map((f, i) => ({ f, i })).sort((a, b) => stageIndex(a.f.stage) - stageIndex(b.f.stage) || a.i - b.i);
+    this.filters = sorted.map((x) => x.f);
+    this.#request = this.filters.filter((f) => f.onRequest);
+    this.#message = this.filters.filter((f) => f.onMessage);
+    this.#upstream = this.filters.filter((f) => f.onUpstreamMessage).reverse();
+  }
+
+  get hasUpstreamFilters(): boolean {
+    return this.#upstream.length > 0;
+  }
+
+  runRequest(ex: Exchange): Verdict | Promise<Verdict> {
+    return this.#run(this.#request, "onRequest", ex, undefined, 0);
+  }
+
+  runMessage(ex: Exchange, msg: RpcMessage): Verdict | Promise<Verdict> {
+    return this.#run(this.#message, "onMessage", ex, msg, 0);
+  }
+
+  #run(list: Filter[], hook: Hook, ex: Exchange, msg: RpcMessage | undefined, from: number): Verdict | Promise<Verdict> {
+    for (let i = from; i < list.length; i++) {
+      const f = list[i]!;
+      const traced = channels.stageStart.hasSubscribers || channels.stageEnd.hasSubscribers;
+      const ev: StageEvent | undefined = traced
+        ? { exchange: ex, filter: f.name, stage: f.stage, message: msg, start: performance.now() }
+        : undefined;
+      if (ev) channels.stageStart.publish(ev);
+      const v = hook === "onRequest" ? f.onRequest!(ex) : f.onMessage!(ex, msg!);
+      if (v instanceof Promise) {
+        return v.then(
+          (r) => {
+            if (ev) endStage(ev, r);
+            return r ?? this.#run(list, hook, ex, msg, i + 1);
+          },
+          (e) => {
+            if (ev) endStage(ev, undefined);
+            throw e;
+          },
+        );
+      }
+      if (ev) endStage(ev, v);
+      if (v) return v;
+    }
+    return undefined;
+  }
+
+  /** Response path: each filter may change or drop the message. */
+  async runUpstream(ex: Exchange, msg: RpcMessage, request: RpcMessage | undefined): Promise<RpcMessage | undefined> {
+    let m: RpcMessage | undefined = msg;
+    for (const f of this.#upstream) {
+      m = await f.onUpstreamMessage!(ex, m, request);
+      if (!m) return undefined;
+    }
+    return m;
+  }
+}
+
+function endStage(ev: StageEvent, v: Verdict): void {
+  ev.end = performance.now();
+  if (v) ev.replied = v.error.code;
+  channels.stageEnd.publish(ev);
+}

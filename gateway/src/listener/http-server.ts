@@ -1,0 +1,386 @@
+// The downstream HTTP listener: routes, guards, body limits, and the writers that turn a relay
+// Outcome into Streamable HTTP (JSON or SSE) or into events on a legacy 2024-11-05 SSE stream.
+
+import { randomBytes } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Chain } from "../chain/chain.ts";
+import type { LocalReply } from "../chain/types.ts";
+import { errorResponse } from "../codec/jsonrpc.ts";
+import { formatSse } from "../codec/sse.ts";
+import { GatewayError } from "../errors.ts";
+import type { Logger } from "../logger.ts";
+import { ExchangeImpl, type Outcome, type OutEvent, type Relay, type Route } from "../relay.ts";
+import type { SessionSealer } from "../session/sealed-session.ts";
+import { INSTANCE_ID } from "../upstream/stdio.ts";
+import type { UpstreamSession } from "../upstream/types.ts";
+import { readBody } from "./body.ts";
+import type { Guards } from "./guards.ts";
+
+/** Extra endpoints mounted by other parts (protected resource metadata, /metrics). */
+export interface ExtraRoute {
+  /** Exact path, or a prefix ending in "/". */
+  readonly path: string;
+  handle(req: IncomingMessage, res: ServerResponse): void | Promise<void>;
+}
+
+export interface ListenerOptions {
+  relay: Relay;
+  chain: Chain;
+  sealer: SessionSealer;
+  guards: Guards;
+  routes: ReadonlyMap<string, Route>;
+  logger: Logger;
+  maxBodyBytes: number;
+  sessionTtlSeconds: number;
+  extraRoutes: ExtraRoute[];
+  isReady(): boolean;
+}
+
+const SSE_HEADERS = { "content-type": "text/event-stream", "cache-control": "no-cache, no-transform", connection: "keep-alive" };
+const KEEPALIVE_MS = 25_000;
+
+function sendJson(res: ServerResponse, status: number, body: string, headers?: Record<string, string>): void {
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(body), ...headers });
+  res.end(body);
+}
+
+function sendError(res: ServerResponse, reply: LocalReply, id?: string | number): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const status = reply.status ?? reply.error.spec.http;
+  sendJson(res, status, JSON.stringify(errorResponse(id, reply.error.toRpcError())), reply.headers);
+}
+
+function clientAddress(req: IncomingMessage): string {
+  return req.socket.remoteAddress ?? "";
+}
+
+/** Accept must list both JSON and SSE for POST (Streamable HTTP, "Sending Messages to the Server"). */
+function acceptsPost(accept: string | undefined): boolean {
+  if (!accept) return false;
+  if (accept.includes("*/*")) return true;
+  return accept.includes("application/json") && accept.includes("text/event-stream");
+}
+
+function singleId(ex: ExchangeImpl): string | number | undefined {
+  return ex.messages.length === 1 && ex.messages[0]!.kind === "request" ? ex.messages[0]!.id : undefined;
+}
+
+/** A 2024-11-05 client's SSE connection: answers and server messages go here; POSTs answer 202. */
+class LegacyDownstream {
+  readonly key: string;
+  readonly res: ServerResponse;
+  readonly route: Route;
+  readonly token: string;
+  protocolVersion = "2024-11-05";
+  upstreamSession: UpstreamSession | undefined;
+  listening = false;
+  closed = false;
+  #queue: Promise<void> = Promise.resolve();
+  readonly #cancels = new Set<(r: GatewayError) => void>();
+
+  constructor(key: string, res: ServerResponse, route: Route, token: string) {
+    this.key = key;
+    this.res = res;
+    this.route = route;
+    this.token = token;
+  }
+
+  write(data: string): void {
+    if (!this.closed) this.res.write(formatSse({ event: "message", data, id: undefined }));
+  }
+
+  /** Pipe a stream of events onto the connection; streams are serialised so each stays whole. */
+  pipe(events: AsyncIterable<OutEvent>, cancel: (r: GatewayError) => void, queued: boolean): void {
+    this.#cancels.add(cancel);
+    const run = async () => {
+      try {
+        for await (const ev of events) {
+          if (this.closed) break;
+          if (ev.data !== undefined) this.write(ev.data);
+        }
+      } catch {
+        /* the relay already answered every request with an error event */
+      } finally {
+        this.#cancels.delete(cancel);
+      }
+    };
+    // Answers must not wait for a long-lived server stream: only request answers are queued in order.
+    if (queued) this.#queue = this.#queue.then(run);
+    else void run();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const reason = new GatewayError("UPSTREAM_CLOSED", "client disconnected");
+    for (const c of this.#cancels) c(reason);
+    this.#cancels.clear();
+    if (!this.res.writableEnded) this.res.end();
+  }
+}
+
+export class Listener {
+  readonly #o: ListenerOptions;
+  readonly #legacy = new Map<string, LegacyDownstream>();
+  readonly #streams = new Set<ServerResponse>();
+  #inflight = 0;
+
+  constructor(o: ListenerOptions) {
+    this.#o = o;
+  }
+
+  /** Requests being answered right now (shutdown waits for them). */
+  get inflight(): number {
+    return this.#inflight;
+  }
+
+  /** The node:http request handler. Never throws: every failure becomes a documented error reply. */
+  handle = (req: IncomingMessage, res: ServerResponse): void => {
+    this.#inflight++;
+    res.once("close", () => this.#inflight--);
+    this.#dispatch(req, res).catch((e) => {
+      this.#o.logger.error("unhandled error while serving a request", {
+        "error.message": (e as Error)?.message,
+        "url.path": req.url?.split("?")[0],
+      });
+      sendError(res, { error: new GatewayError("INTERNAL_ERROR") });
+    });
+  };
+
+  async #dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = req.url ?? "/";
+    const q = url.indexOf("?");
+    const path = q === -1 ? url : url.slice(0, q);
+    if (path === "/healthz") return sendJson(res, 200, '{"status":"ok"}');
+    if (path === "/readyz")
+      return this.#o.isReady() ? sendJson(res, 200, '{"status":"ready"}') : sendJson(res, 503, '{"status":"not ready"}');
+    const g = this.#o.guards;
+    if (!g.hostAllowed(req.headers.host)) return sendError(res, { error: new GatewayError("HOST_FORBIDDEN") });
+    if (!g.originAllowed(req.headers.origin)) return sendError(res, { error: new GatewayError("ORIGIN_FORBIDDEN") });
+
+    if (path.startsWith("/mcp/")) {
+      const rest = path.slice(5);
+      const slash = rest.indexOf("/");
+      const name = decodeURIComponent(slash === -1 ? rest : rest.slice(0, slash));
+      const sub = slash === -1 ? "" : rest.slice(slash);
+      const route = this.#o.routes.get(name);
+      if (!route) return sendError(res, { error: new GatewayError("UNKNOWN_SERVER", `"${name.slice(0, 64)}"`) });
+      if (!this.#o.isReady()) return sendError(res, { error: new GatewayError("SHUTTING_DOWN") });
+      if (sub === "" || sub === "/") return this.#streamable(req, res, route);
+      if (sub === "/sse") return this.#legacyOpen(req, res, route);
+      if (sub === "/message") return this.#legacyPost(req, res, route, q === -1 ? "" : url.slice(q + 1));
+      return sendError(res, { error: new GatewayError("NOT_FOUND") });
+    }
+    for (const r of this.#o.extraRoutes) {
+      if (path === r.path || (r.path.endsWith("/") && path.startsWith(r.path))) return r.handle(req, res);
+    }
+    return sendError(res, { error: new GatewayError("NOT_FOUND") });
+  }
+
+  /** Streamable HTTP: POST messages, GET stream, DELETE session. */
+  async #streamable(req: IncomingMessage, res: ServerResponse, route: Route): Promise<void> {
+    const relay = this.#o.relay;
+    const method = req.method;
+    if (method === "POST") {
+      const ctype = req.headers["content-type"];
+      if (!ctype?.startsWith("application/json")) return sendError(res, { error: new GatewayError("UNSUPPORTED_MEDIA_TYPE") });
+      if (!acceptsPost(req.headers.accept)) return sendError(res, { error: new GatewayError("NOT_ACCEPTABLE") });
+      let body: string;
+      try {
+        body = await readBody(req, this.#o.maxBodyBytes);
+      } catch (e) {
+        res.setHeader("connection", "close");
+        return sendError(res, { error: e instanceof GatewayError ? e : new GatewayError("INVALID_REQUEST", "could not read the body") });
+      }
+      const ex = new ExchangeImpl(route.name, "streamable-http", "POST", req.headers, clientAddress(req));
+      const bad = relay.parse(ex, body);
+      if (bad) return sendError(res, { error: bad }, singleId(ex));
+      return this.#write(res, await relay.post(ex, route, body), singleId(ex));
+    }
+    if (method === "GET") {
+      if (req.headers["mcp-protocol-version"] !== "2026-07-28" && !req.headers.accept?.includes("text/event-stream")) {
+        return sendError(res, { error: new GatewayError("NOT_ACCEPTABLE", "GET needs Accept: text/event-stream") });
+      }
+      const ex = new ExchangeImpl(route.name, "streamable-http", "GET", req.headers, clientAddress(req));
+      return this.#write(res, await relay.get(ex, route), undefined);
+    }
+    if (method === "DELETE") {
+      const ex = new ExchangeImpl(route.name, "streamable-http", "DELETE", req.headers, clientAddress(req));
+      return this.#write(res, await relay.delete(ex), undefined);
+    }
+    res.setHeader("allow", "GET, POST, DELETE");
+    return sendError(res, { error: new GatewayError("METHOD_NOT_ALLOWED") });
+  }
+
+  async #write(res: ServerResponse, o: Outcome, id: string | number | undefined): Promise<void> {
+    switch (o.type) {
+      case "error":
+        return sendError(res, o.reply, id);
+      case "accepted":
+        res.writeHead(202).end();
+        return;
+      case "empty":
+        res.writeHead(o.status).end();
+        return;
+      case "http-error":
+        res.writeHead(o.status, o.contentType ? { "content-type": o.contentType } : {});
+        res.end(o.body);
+        return;
+      case "json":
+        return sendJson(res, 200, o.body, o.sessionId ? { "mcp-session-id": o.sessionId } : undefined);
+      case "stream":
+        return this.#writeStream(res, o);
+    }
+  }
+
+  async #writeStream(res: ServerResponse, o: Extract<Outcome, { type: "stream" }>): Promise<void> {
+    res.writeHead(200, o.sessionId ? { ...SSE_HEADERS, "mcp-session-id": o.sessionId } : SSE_HEADERS);
+    res.flushHeaders();
+    this.#streams.add(res);
+    let finished = false;
+    const onClose = () => {
+      if (!finished) o.cancel(new GatewayError("UPSTREAM_CLOSED", "client disconnected"));
+    };
+    res.on("close", onClose);
+    try {
+      for await (const ev of o.events) {
+        if (res.destroyed) break;
+        if (!res.write(formatSse(ev))) await new Promise<void>((r) => res.once("drain", r).once("close", r));
+      }
+    } finally {
+      finished = true;
+      this.#streams.delete(res);
+      res.off("close", onClose);
+      if (!res.writableEnded) res.end();
+    }
+  }
+
+  /** Legacy HTTP+SSE (2024-11-05): GET opens the stream; its first event names the POST endpoint. */
+  async #legacyOpen(req: IncomingMessage, res: ServerResponse, route: Route): Promise<void> {
+    if (req.method !== "GET") {
+      res.setHeader("allow", "GET");
+      return sendError(res, { error: new GatewayError("METHOD_NOT_ALLOWED") });
+    }
+    const ex = new ExchangeImpl(route.name, "sse", "GET", req.headers, clientAddress(req));
+    ex.protocolVersion = "2024-11-05";
+    const v = this.#o.chain.runRequest(ex);
+    const reply = v instanceof Promise ? await v : v;
+    if (reply) return sendError(res, reply);
+    const key = randomBytes(9).toString("base64url");
+    const claims: Parameters<SessionSealer["seal"]>[0] = {
+      srv: route.name,
+      pv: "2024-11-05",
+      exp: Math.floor(Date.now() / 1000) + this.#o.sessionTtlSeconds,
+      bind: `${INSTANCE_ID}:${key}`,
+    };
+    if (ex.principal) {
+      claims.sub = ex.principal.sub;
+      claims.iss = ex.principal.iss;
+    }
+    const token = this.#o.sealer.seal(claims);
+    const conn = new LegacyDownstream(key, res, route, token);
+    this.#legacy.set(key, conn);
+    res.writeHead(200, SSE_HEADERS);
+    res.write(formatSse({ event: "endpoint", data: `/mcp/${encodeURIComponent(route.name)}/message?sessionId=${token}` }));
+    const ka = setInterval(() => res.write(": keep-alive\n\n"), KEEPALIVE_MS);
+    ka.unref();
+    res.on("close", () => {
+      clearInterval(ka);
+      conn.close();
+      this.#legacy.delete(key);
+      if (conn.upstreamSession) {
+        const end = new ExchangeImpl(route.name, "sse", "DELETE", req.headers, clientAddress(req));
+        end.upstreamSession = conn.upstreamSession;
+        void this.#o.relay.terminate(end);
+      }
+    });
+  }
+
+  async #legacyPost(req: IncomingMessage, res: ServerResponse, route: Route, query: string): Promise<void> {
+    if (req.method !== "POST") {
+      res.setHeader("allow", "POST");
+      return sendError(res, { error: new GatewayError("METHOD_NOT_ALLOWED") });
+    }
+    const token = new URLSearchParams(query).get("sessionId") ?? "";
+    const claims = this.#o.sealer.open(token);
+    const bind = claims?.bind ?? "";
+    const conn =
+      claims && claims.srv === route.name && bind.startsWith(`${INSTANCE_ID}:`)
+        ? this.#legacy.get(bind.slice(INSTANCE_ID.length + 1))
+        : undefined;
+    if (!claims || !conn || conn.closed) return sendError(res, { error: new GatewayError("SESSION_NOT_FOUND") });
+    const ctype = req.headers["content-type"];
+    if (!ctype?.startsWith("application/json")) return sendError(res, { error: new GatewayError("UNSUPPORTED_MEDIA_TYPE") });
+    let body: string;
+    try {
+      body = await readBody(req, this.#o.maxBodyBytes);
+    } catch (e) {
+      res.setHeader("connection", "close");
+      return sendError(res, { error: e instanceof GatewayError ? e : new GatewayError("INVALID_REQUEST") });
+    }
+    const ex = new ExchangeImpl(route.name, "sse", "POST", req.headers, clientAddress(req));
+    ex.protocolVersion = conn.protocolVersion;
+    const bad = this.#o.relay.parse(ex, body);
+    if (bad) return sendError(res, { error: bad }, singleId(ex));
+    ex.session = claims;
+    ex.sessionId = token;
+    ex.upstreamSession = conn.upstreamSession;
+    if (!ex.opening && !conn.upstreamSession) {
+      return sendError(res, { error: new GatewayError("INVALID_REQUEST", "the first message must be initialize") }, singleId(ex));
+    }
+    const o = await this.#o.relay.post(ex, route, body);
+    if (ex.upstreamSession && !conn.upstreamSession) conn.upstreamSession = ex.upstreamSession;
+    switch (o.type) {
+      case "error":
+        return sendError(res, o.reply, singleId(ex));
+      case "http-error":
+        res.writeHead(o.status, o.contentType ? { "content-type": o.contentType } : {});
+        res.end(o.body);
+        return;
+      case "accepted":
+      case "empty":
+        res.writeHead(202).end();
+        return;
+      case "json":
+        res.writeHead(202).end();
+        conn.pipe(
+          (async function* () {
+            yield { data: o.body, id: undefined, retry: undefined };
+          })(),
+          () => {},
+          true,
+        );
+        break;
+      case "stream":
+        res.writeHead(202).end();
+        conn.pipe(o.events, o.cancel, true);
+        break;
+    }
+    if (ex.opening && conn.upstreamSession && !conn.listening) {
+      conn.listening = true;
+      this.#legacyListen(conn, req);
+    }
+  }
+
+  /** After initialize, relay the backend's server-initiated messages onto the legacy stream. */
+  #legacyListen(conn: LegacyDownstream, req: IncomingMessage): void {
+    const ex = new ExchangeImpl(conn.route.name, "sse", "GET", req.headers, clientAddress(req));
+    ex.upstreamSession = conn.upstreamSession;
+    ex.protocolVersion = conn.protocolVersion;
+    void this.#o.relay.listen(ex, conn.route).then((o) => {
+      if (o.type === "stream") {
+        if (conn.closed) o.cancel(new GatewayError("UPSTREAM_CLOSED", "client disconnected"));
+        else conn.pipe(o.events, o.cancel, false);
+      }
+    });
+  }
+
+  /** End every open stream (shutdown). */
+  closeStreams(): void {
+    for (const c of this.#legacy.values()) c.close();
+    for (const r of this.#streams) if (!r.writableEnded) r.end();
+  }
+}

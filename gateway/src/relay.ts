@@ -1,0 +1,754 @@
+// The protocol-aware relay: runs the filter chain over one downstream HTTP request, sends what
+// survives to the backend and turns every message that comes back into an outgoing event.
+// It is independent of how the answer is written (Streamable HTTP JSON/SSE, or a legacy SSE stream).
+
+import type { IncomingHttpHeaders } from "node:http";
+import type { Chain } from "./chain/chain.ts";
+import type { Exchange, Filter, LocalReply, Principal } from "./chain/types.ts";
+import { batchesAllowed, DEFAULT_HTTP_VERSION, isKnownVersion, isSessionless, META_PROTOCOL_VERSION, MODERN } from "./codec/era.ts";
+import {
+  errorResponse,
+  isObject,
+  type JsonObject,
+  type JsonRpcId,
+  metaOf,
+  parseBody,
+  type RpcMessage,
+  toMessage,
+} from "./codec/jsonrpc.ts";
+import { channels, type MessageEvent, type UpstreamEvent } from "./diagnostics.ts";
+import { GatewayError } from "./errors.ts";
+import type { Logger } from "./logger.ts";
+import type { SessionClaims, SessionSealer } from "./session/sealed-session.ts";
+import type { Upstream, UpstreamCallContext, UpstreamMessage, UpstreamReply, UpstreamSession } from "./upstream/types.ts";
+
+export interface Route {
+  readonly name: string;
+  readonly upstream: Upstream;
+  /** Per-request timeout (ms), reset by every message the backend sends for the request. */
+  readonly timeoutMs: number;
+}
+
+/** The Exchange of one downstream request, plus what the relay itself tracks. */
+export class ExchangeImpl implements Exchange {
+  readonly server: string;
+  readonly downstream: Exchange["downstream"];
+  readonly httpMethod: Exchange["httpMethod"];
+  readonly headers: IncomingHttpHeaders;
+  readonly clientAddress: string;
+  readonly start = performance.now();
+  protocolVersion: string;
+  messages: RpcMessage[] = [];
+  batch = false;
+  principal: Principal | undefined = undefined;
+  session: SessionClaims | undefined = undefined;
+  sessionId: string | undefined = undefined;
+  readonly upstreamHeaders: Record<string, string> = {};
+  readonly upstreamEnv: Record<string, string> = {};
+  readonly vars = new Map<symbol, unknown>();
+  /** The body carries an initialize request: the session is opened by this exchange. */
+  opening = false;
+  /** 2026-07-28: no session. */
+  modern = false;
+  upstreamSession: UpstreamSession | undefined = undefined;
+
+  constructor(
+    server: string,
+    downstream: Exchange["downstream"],
+    httpMethod: Exchange["httpMethod"],
+    headers: IncomingHttpHeaders,
+    clientAddress: string,
+  ) {
+    this.server = server;
+    this.downstream = downstream;
+    this.httpMethod = httpMethod;
+    this.headers = headers;
+    this.clientAddress = clientAddress;
+    const h = headers["mcp-protocol-version"];
+    this.protocolVersion = typeof h === "string" ? h : DEFAULT_HTTP_VERSION;
+  }
+}
+
+/** One event to write downstream. `data` undefined = id/retry-only SSE event. */
+export interface OutEvent {
+  readonly data: string | undefined;
+  readonly id: string | undefined;
+  readonly retry: number | undefined;
+}
+
+export type Outcome =
+  | { readonly type: "error"; readonly reply: LocalReply }
+  | { readonly type: "accepted" }
+  | { readonly type: "empty"; readonly status: number }
+  | { readonly type: "http-error"; readonly status: number; readonly contentType: string | undefined; readonly body: string }
+  | { readonly type: "json"; readonly body: string; readonly sessionId: string | undefined }
+  | {
+      readonly type: "stream";
+      readonly events: AsyncIterable<OutEvent>;
+      readonly sessionId: string | undefined;
+      cancel(reason: GatewayError): void;
+    };
+
+const err = (code: ConstructorParameters<typeof GatewayError>[0], detail?: string): Outcome => ({
+  type: "error",
+  reply: { error: new GatewayError(code, detail) },
+});
+
+// Request headers relayed upstream: an allow-list, so the caller's Authorization and cookies can never pass.
+const FORWARD = ["mcp-protocol-version", "last-event-id", "mcp-method", "mcp-name", "traceparent", "tracestate", "baggage"];
+
+function upstreamHeaders(ex: ExchangeImpl, extra: Record<string, string> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  const h = ex.headers;
+  for (const name of FORWARD) {
+    const v = h[name];
+    if (typeof v === "string") out[name] = v;
+  }
+  if (ex.modern) {
+    // 2026-07-28: intermediaries MUST forward unknown Mcp-Param-* headers.
+    for (const name in h) {
+      if (name.startsWith("mcp-param-")) {
+        const v = h[name];
+        if (typeof v === "string") out[name] = v;
+      }
+    }
+  }
+  Object.assign(out, ex.upstreamHeaders);
+  if (extra) Object.assign(out, extra);
+  return out;
+}
+
+/** Per upstream call: an abort controller and a timeout that every backend message re-arms. */
+class CallTimer {
+  readonly controller = new AbortController();
+  readonly #timer: NodeJS.Timeout | undefined;
+  constructor(ms: number) {
+    if (ms > 0) {
+      this.#timer = setTimeout(() => this.controller.abort(new GatewayError("UPSTREAM_TIMEOUT", `no answer within ${ms} ms`)), ms);
+      this.#timer.unref();
+    }
+  }
+  touch(): void {
+    this.#timer?.refresh();
+  }
+  done(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+  }
+}
+
+function asGatewayError(e: unknown, signal: AbortSignal | undefined): GatewayError {
+  if (signal?.aborted && signal.reason instanceof GatewayError) return signal.reason;
+  if (e instanceof GatewayError) return e;
+  return new GatewayError("INTERNAL_ERROR", undefined, { cause: e });
+}
+
+function traced(): boolean {
+  return channels.messageStart.hasSubscribers || channels.messageEnd.hasSubscribers;
+}
+
+function endMessage(ev: MessageEvent | undefined, response: RpcMessage | undefined, gatewayError?: GatewayError): void {
+  if (!ev) return;
+  ev.end = performance.now();
+  if (response) {
+    ev.response = response;
+    const e = response.raw.error;
+    if (isObject(e) && typeof e.code === "number") ev.errorType = String(e.code);
+    else if (isObject(response.raw.result) && response.raw.result.isError === true) ev.errorType = "tool_error";
+  }
+  if (gatewayError) {
+    ev.gatewayError = gatewayError.code;
+    ev.errorType = String(gatewayError.spec.rpc);
+  }
+  channels.messageEnd.publish(ev);
+}
+
+export interface RelayOptions {
+  chain: Chain;
+  sealer: SessionSealer;
+  ttlSeconds: number;
+  logger: Logger;
+  routes: ReadonlyMap<string, Route>;
+}
+
+export class Relay {
+  readonly #o: RelayOptions;
+  /** Sessions ended by DELETE in this process (a backend 404 covers other replicas). Bounded. */
+  readonly #ended = new Set<string>();
+
+  constructor(o: RelayOptions) {
+    this.#o = o;
+  }
+
+  /**
+   * Parse a POST body into the exchange and apply the per-era rules that need no identity:
+   * JSON-RPC shape, initialize alone, 2026-07-28 header/body agreement.
+   */
+  parse(ex: ExchangeImpl, bodyText: string): GatewayError | undefined {
+    let parsed: ReturnType<typeof parseBody>;
+    try {
+      parsed = parseBody(bodyText);
+    } catch (e) {
+      return e as GatewayError;
+    }
+    ex.messages = parsed.messages;
+    ex.batch = parsed.batch;
+    const first = parsed.messages[0]!;
+    const header = ex.headers["mcp-protocol-version"];
+    const metaVersion = first.kind !== "response" ? metaOf(first.raw)?.[META_PROTOCOL_VERSION] : undefined;
+    if (typeof header === "string") {
+      if (!isKnownVersion(header)) return new GatewayError("UNSUPPORTED_PROTOCOL_VERSION", `"${header}"`);
+    }
+    const version = typeof header === "string" ? header : typeof metaVersion === "string" ? metaVersion : undefined;
+    if (version !== undefined && isSessionless(version)) {
+      ex.modern = true;
+      ex.protocolVersion = version;
+      if (parsed.batch) return new GatewayError("BATCH_NOT_ALLOWED");
+      const mismatch = this.#checkModernHeaders(ex, first);
+      if (mismatch) return mismatch;
+      return undefined;
+    }
+    for (const m of parsed.messages) {
+      if (m.method === "initialize" && m.kind === "request") {
+        if (parsed.batch) return new GatewayError("INVALID_REQUEST", "initialize must not be part of a batch");
+        ex.opening = true;
+        const pv = isObject(m.raw.params) ? m.raw.params.protocolVersion : undefined;
+        if (typeof pv === "string") ex.protocolVersion = pv;
+      }
+    }
+    return undefined;
+  }
+
+  /** 2026-07-28: Mcp-Method / Mcp-Name must equal the body (mismatch → 400, -32020). */
+  #checkModernHeaders(ex: ExchangeImpl, m: RpcMessage): GatewayError | undefined {
+    const hm = ex.headers["mcp-method"];
+    if (hm !== undefined && hm !== m.method)
+      return new GatewayError("HEADER_MISMATCH", `Mcp-Method is "${String(hm)}", body method is "${m.method ?? ""}"`);
+    const hn = ex.headers["mcp-name"];
+    if (m.method === "tools/call" || m.method === "prompts/get" || m.method === "resources/read") {
+      if (hn !== undefined && hn !== m.target)
+        return new GatewayError(
+          "HEADER_MISMATCH",
+          `Mcp-Name does not match the ${m.method === "resources/read" ? "uri" : "name"} in the body`,
+        );
+    }
+    return undefined;
+  }
+
+  /** The session stage: verify the sealed session id, bind it to the principal, attach the backend session. */
+  sessionFilter(): Filter {
+    return {
+      name: "session",
+      stage: "session",
+      onRequest: (ex) => this.#verifySession(ex as ExchangeImpl),
+    };
+  }
+
+  #verifySession(ex: ExchangeImpl): LocalReply | undefined {
+    if (ex.modern) return undefined;
+    if (ex.downstream === "sse") {
+      // Legacy downstream: the connection handler already opened the session; check its owner.
+      return ex.session && !this.#owner(ex.session, ex.principal) ? { error: new GatewayError("SESSION_NOT_FOUND") } : undefined;
+    }
+    if (ex.httpMethod === "POST" && ex.opening) return undefined;
+    const sid = ex.headers["mcp-session-id"];
+    if (typeof sid !== "string" || sid.length === 0) {
+      if (ex.httpMethod === "GET" && ex.headers["mcp-protocol-version"] === MODERN) return undefined;
+      return { error: new GatewayError("SESSION_REQUIRED") };
+    }
+    const claims = this.#o.sealer.open(sid);
+    if (!claims || claims.srv !== ex.server || this.#ended.has(sid) || !this.#owner(claims, ex.principal)) {
+      return { error: new GatewayError("SESSION_NOT_FOUND") };
+    }
+    const route = this.#o.routes.get(ex.server)!;
+    const us = route.upstream.attach(claims);
+    if (!us) return { error: new GatewayError("SESSION_NOT_FOUND", "the backend session is gone") };
+    ex.session = claims;
+    ex.sessionId = sid;
+    ex.upstreamSession = us;
+    if (ex.headers["mcp-protocol-version"] === undefined) ex.protocolVersion = claims.pv;
+    return undefined;
+  }
+
+  /** A session belongs to the subject and issuer that opened it (user:session binding). */
+  #owner(claims: SessionClaims, p: Principal | undefined): boolean {
+    return (claims.sub ?? null) === (p?.sub ?? null) && (claims.iss ?? null) === (p?.iss ?? null);
+  }
+
+  async #runRequest(ex: ExchangeImpl): Promise<LocalReply | undefined> {
+    const v = this.#o.chain.runRequest(ex);
+    return v instanceof Promise ? await v : v;
+  }
+
+  /** POST: relay the messages of one request body. */
+  async post(ex: ExchangeImpl, route: Route, bodyText: string): Promise<Outcome> {
+    const reply = await this.#runRequest(ex);
+    if (reply) return { type: "error", reply };
+    if (ex.batch && !batchesAllowed(ex.protocolVersion)) return err("BATCH_NOT_ALLOWED", `protocol version is ${ex.protocolVersion}`);
+
+    const chain = this.#o.chain;
+    const trace = traced();
+    const forwarded: RpcMessage[] = [];
+    const local: JsonObject[] = [];
+    const events = new Map<JsonRpcId, MessageEvent>();
+    const oneWay: MessageEvent[] = [];
+    let propagation: Record<string, string> | undefined;
+    for (const msg of ex.messages) {
+      let ev: MessageEvent | undefined;
+      if (trace) {
+        ev = { exchange: ex, message: msg, direction: "client-to-server", start: performance.now() };
+        channels.messageStart.publish(ev);
+        if (ev.propagation) propagation = { ...propagation, ...ev.propagation };
+      }
+      let v = chain.runMessage(ex, msg);
+      if (v instanceof Promise) v = await v;
+      if (v) {
+        // A single message refused with an HTTP-level challenge (e.g. step-up) is answered at HTTP level.
+        if (!ex.batch && (v.headers || v.status)) {
+          endMessage(ev, undefined, v.error);
+          return { type: "error", reply: v };
+        }
+        if (msg.kind === "request") local.push(errorResponse(msg.id, v.error.toRpcError()));
+        endMessage(ev, undefined, v.error);
+        continue;
+      }
+      forwarded.push(msg);
+      if (ev) {
+        if (msg.kind === "request") events.set(msg.id!, ev);
+        else oneWay.push(ev);
+      }
+    }
+    if (forwarded.length === 0) return local.length ? this.#json(local, ex.batch, undefined) : { type: "accepted" };
+
+    let body = bodyText;
+    if (forwarded.length !== ex.messages.length || propagation) {
+      const raws = forwarded.map((m) => (propagation && m.kind !== "response" ? withMeta(m.raw, propagation) : m.raw));
+      body = JSON.stringify(ex.batch ? raws : raws[0]);
+    }
+    const requests = forwarded.filter((m) => m.kind === "request");
+    const timer = new CallTimer(route.timeoutMs);
+    const ctx: UpstreamCallContext = {
+      headers: upstreamHeaders(ex, propagation),
+      env: ex.upstreamEnv,
+      signal: timer.controller.signal,
+      protocolVersion: ex.protocolVersion,
+      lastEventId: undefined,
+    };
+    const up = this.#upstreamStart(ex, route, [...events.values(), ...oneWay]);
+    let upstreamReply: UpstreamReply;
+    try {
+      let us = ex.upstreamSession;
+      if (!us) {
+        us = ex.modern ? await route.upstream.stateless(ctx) : await route.upstream.connect(ctx);
+        ex.upstreamSession = us;
+      }
+      upstreamReply = await us.post(body, forwarded, ctx);
+    } catch (e) {
+      timer.done();
+      const ge = asGatewayError(e, timer.controller.signal);
+      this.#upstreamEnd(up, ge, undefined);
+      this.#fail(ex, ge);
+      for (const ev of oneWay) endMessage(ev, undefined, ge);
+      if (requests.length === 0) return { type: "error", reply: { error: ge } };
+      for (const r of requests) {
+        local.push(errorResponse(r.id, ge.toRpcError()));
+        endMessage(events.get(r.id!), undefined, ge);
+      }
+      await this.#abandon(ex);
+      return this.#json(local, ex.batch, undefined);
+    }
+    for (const ev of oneWay) endMessage(ev, undefined);
+
+    if (upstreamReply.kind === "accepted") {
+      timer.done();
+      this.#upstreamEnd(up, undefined, 202);
+      if (requests.length > 0) {
+        // A backend that accepts a request without answering it: answer for it rather than hang.
+        const ge = new GatewayError("UPSTREAM_BAD_RESPONSE", "backend accepted a request without answering it");
+        for (const r of requests) local.push(errorResponse(r.id, ge.toRpcError()));
+      }
+      return local.length ? this.#json(local, ex.batch, undefined) : { type: "accepted" };
+    }
+    if (upstreamReply.kind === "http-error") {
+      timer.done();
+      this.#upstreamEnd(up, undefined, upstreamReply.status);
+      return this.#httpError(ex, upstreamReply, requests, local, events);
+    }
+    return this.#messagesOutcome(ex, route, upstreamReply, requests, local, events, timer, up);
+  }
+
+  /** The backend said no at HTTP level: a lost session becomes 404, a client error is relayed, the rest are errors per request. */
+  #httpError(
+    ex: ExchangeImpl,
+    r: Extract<UpstreamReply, { kind: "http-error" }>,
+    requests: RpcMessage[],
+    local: JsonObject[],
+    events: Map<JsonRpcId, MessageEvent>,
+  ): Outcome {
+    if (r.status === 404 && ex.session) return err("SESSION_NOT_FOUND", "the backend no longer knows this session");
+    if (r.status >= 400 && r.status < 500 && r.contentType?.startsWith("application/json") && local.length === 0) {
+      for (const ev of events.values()) endMessage(ev, undefined, new GatewayError("UPSTREAM_HTTP_ERROR", String(r.status)));
+      return { type: "http-error", status: r.status, contentType: r.contentType, body: r.body };
+    }
+    const ge = new GatewayError("UPSTREAM_HTTP_ERROR", `HTTP ${r.status}`);
+    this.#fail(ex, ge);
+    if (requests.length === 0) return { type: "error", reply: { error: ge } };
+    for (const q of requests) {
+      local.push(errorResponse(q.id, ge.toRpcError()));
+      endMessage(events.get(q.id!), undefined, ge);
+    }
+    return this.#json(local, ex.batch, undefined);
+  }
+
+  async #messagesOutcome(
+    ex: ExchangeImpl,
+    route: Route,
+    reply: Extract<UpstreamReply, { kind: "messages" }>,
+    requests: RpcMessage[],
+    local: JsonObject[],
+    events: Map<JsonRpcId, MessageEvent>,
+    timer: CallTimer,
+    up: UpstreamEvent | undefined,
+  ): Promise<Outcome> {
+    const pending = new Map<JsonRpcId, RpcMessage>();
+    for (const r of requests) pending.set(r.id!, r);
+    const state = { sessionId: undefined as string | undefined };
+    const it = reply.messages[Symbol.asyncIterator]();
+    const gen = this.#relayMessages(ex, route, it, pending, events, timer, up, state, reply.sessionId);
+    const cancel = (reason: GatewayError) => {
+      timer.controller.abort(reason);
+      void it.return?.();
+    };
+    const single = requests.length === 1 && local.length === 0 && !ex.batch;
+    if (reply.stream === false || (reply.stream === "auto" && single)) {
+      // Collect. For "auto" (stdio, legacy SSE) we answer JSON when the first message is the response,
+      // and switch to SSE when the backend sends anything before it (progress, a server request).
+      const first = await gen.next();
+      if (first.done) return this.#json(local, ex.batch, state.sessionId);
+      const firstEv = first.value;
+      if (reply.stream === "auto" && !firstEv.final) {
+        return this.#stream(
+          prepend([firstEv.ev], gen, (x) => x.ev),
+          local,
+          state.sessionId,
+          cancel,
+        );
+      }
+      const datas: string[] = [firstEv.ev.data!];
+      for await (const x of gen) if (x.ev.data !== undefined) datas.push(x.ev.data);
+      if (single && datas.length === 1) return { type: "json", body: datas[0]!, sessionId: state.sessionId };
+      return { type: "json", body: `[${[...local.map((l) => JSON.stringify(l)), ...datas].join(",")}]`, sessionId: state.sessionId };
+    }
+    // SSE: wait for the first event so the session id (initialize) is known before the head is written.
+    const first = await gen.next();
+    const head: OutEvent[] = first.done ? [] : [first.value.ev];
+    return this.#stream(
+      prepend(head, gen, (x) => x.ev),
+      local,
+      state.sessionId,
+      cancel,
+    );
+  }
+
+  #stream(events: AsyncIterable<OutEvent>, local: JsonObject[], sessionId: string | undefined, cancel: (r: GatewayError) => void): Outcome {
+    const localEvents: OutEvent[] = local.map((l) => ({ data: JSON.stringify(l), id: undefined, retry: undefined }));
+    return { type: "stream", events: localEvents.length ? prepend(localEvents, events) : events, sessionId, cancel };
+  }
+
+  #json(msgs: JsonObject[], batch: boolean, sessionId: string | undefined): Outcome {
+    return { type: "json", body: JSON.stringify(batch || msgs.length !== 1 ? msgs : msgs[0]), sessionId };
+  }
+
+  /**
+   * Every message from the backend, through the response filters, in order. Requests that never get
+   * an answer (backend died, timed out, stream ended) get a JSON-RPC error, so no client hangs.
+   */
+  async *#relayMessages(
+    ex: ExchangeImpl,
+    route: Route,
+    it: AsyncIterator<UpstreamMessage>,
+    pending: Map<JsonRpcId, RpcMessage>,
+    events: Map<JsonRpcId, MessageEvent>,
+    timer: CallTimer,
+    up: UpstreamEvent | undefined,
+    state: { sessionId: string | undefined },
+    upstreamSessionId: string | undefined,
+  ): AsyncGenerator<{ ev: OutEvent; final: boolean }> {
+    const chain = this.#o.chain;
+    const filtered = chain.hasUpstreamFilters;
+    const signal = timer.controller.signal;
+    let failure: GatewayError | undefined;
+    // initialize: hold events until the InitializeResult has been seen, so the session id is known first.
+    const held: Array<{ ev: OutEvent; final: boolean }> | undefined = ex.opening ? [] : undefined;
+    let holding = ex.opening;
+    try {
+      while (pending.size > 0) {
+        let r: IteratorResult<UpstreamMessage>;
+        try {
+          r = await it.next();
+        } catch (e) {
+          failure = asGatewayError(e, signal);
+          break;
+        }
+        if (r.done) {
+          failure = signal.aborted
+            ? asGatewayError(undefined, signal)
+            : new GatewayError("UPSTREAM_CLOSED", "backend ended the stream before answering");
+          break;
+        }
+        timer.touch();
+        const um = r.value;
+        if (!um.message) {
+          const ev = { data: undefined, id: um.eventId, retry: um.retry };
+          if (holding) held!.push({ ev, final: false });
+          else yield { ev, final: false };
+          continue;
+        }
+        let msg: RpcMessage;
+        try {
+          msg = toMessage(um.message);
+        } catch {
+          this.#o.logger.warn("backend sent an invalid JSON-RPC message; dropped", { "mcp.server": ex.server });
+          continue;
+        }
+        const request = msg.kind === "response" ? pending.get(msg.id!) : undefined;
+        if (request) pending.delete(msg.id!);
+        let out: RpcMessage | undefined = msg;
+        if (filtered) out = await chain.runUpstream(ex, msg, request);
+        if (!out) {
+          if (!request) continue;
+          out = toMessage(errorResponse(msg.id, new GatewayError("INTERNAL_ERROR", "response withheld by policy").toRpcError()));
+        }
+        if (request) {
+          if (request.method === "initialize" && ex.opening) {
+            holding = false;
+            state.sessionId = this.#openSession(ex, route, out, upstreamSessionId);
+          }
+          endMessage(events.get(request.id!), out);
+        } else if (msg.kind !== "response" && traced()) {
+          const sev: MessageEvent = { exchange: ex, message: out, direction: "server-to-client", start: performance.now() };
+          channels.messageStart.publish(sev);
+          endMessage(sev, undefined);
+        }
+        const data = out === msg && um.text !== undefined ? um.text : JSON.stringify(out.raw);
+        const item = { ev: { data, id: um.eventId, retry: um.retry }, final: request !== undefined && pending.size === 0 };
+        if (holding) {
+          held!.push(item);
+          continue;
+        }
+        if (held?.length) yield* held.splice(0);
+        yield item;
+      }
+    } finally {
+      timer.done();
+      if (pending.size > 0 || failure) void it.return?.();
+    }
+    if (held?.length) yield* held.splice(0);
+    if (failure || pending.size > 0) {
+      const ge = failure ?? new GatewayError("UPSTREAM_CLOSED");
+      this.#upstreamEnd(up, ge, undefined);
+      this.#fail(ex, ge);
+      let n = pending.size;
+      for (const [id] of pending) {
+        endMessage(events.get(id), undefined, ge);
+        yield { ev: { data: JSON.stringify(errorResponse(id, ge.toRpcError())), id: undefined, retry: undefined }, final: --n === 0 };
+      }
+      if (ex.opening) await this.#abandon(ex);
+    } else {
+      this.#upstreamEnd(up, undefined, 200);
+    }
+  }
+
+  /** Seal the downstream session id from the InitializeResult. */
+  #openSession(ex: ExchangeImpl, route: Route, res: RpcMessage, upstreamSessionId: string | undefined): string | undefined {
+    const result = res.raw.result;
+    if (!isObject(result)) {
+      void this.#abandon(ex);
+      return undefined;
+    }
+    const st = ex.upstreamSession?.state() ?? {};
+    const pv = typeof result.protocolVersion === "string" ? result.protocolVersion : ex.protocolVersion;
+    const claims: Omit<SessionClaims, "n"> = { srv: route.name, pv, exp: Math.floor(Date.now() / 1000) + this.#o.ttlSeconds };
+    const upId = st.up ?? upstreamSessionId;
+    if (upId !== undefined) claims.up = upId;
+    if (st.bind !== undefined) claims.bind = st.bind;
+    if (ex.principal) {
+      claims.sub = ex.principal.sub;
+      claims.iss = ex.principal.iss;
+    }
+    const sid = this.#o.sealer.seal(claims);
+    if (channels.session.hasSubscribers) channels.session.publish({ server: route.name, sessionId: sid, kind: "opened" });
+    return sid;
+  }
+
+  /** An initialize that failed leaves no process-local backend session behind. */
+  async #abandon(ex: ExchangeImpl): Promise<void> {
+    const us = ex.upstreamSession;
+    if (ex.opening && us?.local) {
+      ex.upstreamSession = undefined;
+      await us
+        .terminate({ headers: {}, env: {}, signal: AbortSignal.timeout(5000), protocolVersion: ex.protocolVersion, lastEventId: undefined })
+        .catch(() => {});
+    }
+  }
+
+  /** GET: the stream of server-initiated messages. */
+  async get(ex: ExchangeImpl, route: Route): Promise<Outcome> {
+    const reply = await this.#runRequest(ex);
+    if (reply) return { type: "error", reply };
+    if (ex.headers["mcp-protocol-version"] === MODERN) return err("METHOD_NOT_ALLOWED", "2026-07-28 has no GET stream");
+    return this.listen(ex, route);
+  }
+
+  /** Open the backend's stream of server-initiated messages for an attached session (no filters run here). */
+  async listen(ex: ExchangeImpl, route: Route): Promise<Outcome> {
+    const controller = new AbortController();
+    const last = ex.headers["last-event-id"];
+    const ctx: UpstreamCallContext = {
+      headers: upstreamHeaders(ex, undefined),
+      env: ex.upstreamEnv,
+      signal: controller.signal,
+      protocolVersion: ex.protocolVersion,
+      lastEventId: typeof last === "string" ? last : undefined,
+    };
+    const up = this.#upstreamStart(ex, route, []);
+    let r: UpstreamReply;
+    try {
+      r = await ex.upstreamSession!.listen(ctx);
+    } catch (e) {
+      const ge = asGatewayError(e, controller.signal);
+      this.#upstreamEnd(up, ge, undefined);
+      return { type: "error", reply: { error: ge } };
+    }
+    if (r.kind === "http-error") {
+      this.#upstreamEnd(up, undefined, r.status);
+      if (r.status === 404) return err("SESSION_NOT_FOUND", "the backend no longer knows this session");
+      return { type: "http-error", status: r.status, contentType: r.contentType, body: r.body };
+    }
+    if (r.kind === "accepted") {
+      this.#upstreamEnd(up, undefined, 202);
+      return { type: "empty", status: 202 };
+    }
+    const it = r.messages[Symbol.asyncIterator]();
+    return {
+      type: "stream",
+      events: this.#listenEvents(ex, it, up),
+      sessionId: undefined,
+      cancel: (reason) => {
+        controller.abort(reason);
+        void it.return?.();
+      },
+    };
+  }
+
+  async *#listenEvents(ex: ExchangeImpl, it: AsyncIterator<UpstreamMessage>, up: UpstreamEvent | undefined): AsyncGenerator<OutEvent> {
+    const chain = this.#o.chain;
+    try {
+      for (;;) {
+        const r = await it.next();
+        if (r.done) break;
+        const um = r.value;
+        if (!um.message) {
+          yield { data: undefined, id: um.eventId, retry: um.retry };
+          continue;
+        }
+        let msg: RpcMessage;
+        try {
+          msg = toMessage(um.message);
+        } catch {
+          continue;
+        }
+        const out = chain.hasUpstreamFilters ? await chain.runUpstream(ex, msg, undefined) : msg;
+        if (!out) continue;
+        if (traced()) {
+          const sev: MessageEvent = { exchange: ex, message: out, direction: "server-to-client", start: performance.now() };
+          channels.messageStart.publish(sev);
+          endMessage(sev, undefined);
+        }
+        yield { data: out === msg && um.text !== undefined ? um.text : JSON.stringify(out.raw), id: um.eventId, retry: um.retry };
+      }
+      this.#upstreamEnd(up, undefined, 200);
+    } catch (e) {
+      this.#upstreamEnd(up, asGatewayError(e, undefined), undefined);
+    } finally {
+      void it.return?.();
+    }
+  }
+
+  /** DELETE: end the session here and upstream. */
+  async delete(ex: ExchangeImpl): Promise<Outcome> {
+    const reply = await this.#runRequest(ex);
+    if (reply) return { type: "error", reply };
+    if (ex.modern || ex.headers["mcp-protocol-version"] === MODERN) return err("METHOD_NOT_ALLOWED", "2026-07-28 has no sessions");
+    await this.terminate(ex);
+    return { type: "empty", status: 200 };
+  }
+
+  /** End a session: upstream DELETE / kill the child, and refuse the id in this process from now on. */
+  async terminate(ex: ExchangeImpl): Promise<void> {
+    const sid = ex.sessionId;
+    if (sid) {
+      if (this.#ended.size > 100_000) this.#ended.clear();
+      this.#ended.add(sid);
+      if (channels.session.hasSubscribers && ex.session) {
+        channels.session.publish({ server: ex.server, sessionId: sid, kind: "closed" });
+      }
+    }
+    try {
+      await ex.upstreamSession?.terminate({
+        headers: upstreamHeaders(ex, undefined),
+        env: {},
+        signal: AbortSignal.timeout(5000),
+        protocolVersion: ex.protocolVersion,
+        lastEventId: undefined,
+      });
+    } catch (e) {
+      this.#o.logger.warn("ending the backend session failed", {
+        "mcp.server": ex.server,
+        "error.code": asGatewayError(e, undefined).code,
+      });
+    }
+  }
+
+  #upstreamStart(ex: ExchangeImpl, route: Route, messages: MessageEvent[]): UpstreamEvent | undefined {
+    if (!channels.upstreamStart.hasSubscribers && !channels.upstreamEnd.hasSubscribers) return undefined;
+    const ev: UpstreamEvent = {
+      exchange: ex,
+      server: route.name,
+      transport: route.upstream.transport,
+      address: route.upstream.address,
+      messages,
+      start: performance.now(),
+    };
+    channels.upstreamStart.publish(ev);
+    return ev;
+  }
+
+  #upstreamEnd(ev: UpstreamEvent | undefined, error: GatewayError | undefined, status: number | undefined): void {
+    if (!ev || ev.end !== undefined) return;
+    ev.end = performance.now();
+    if (error) ev.gatewayError = error.code;
+    if (status !== undefined) ev.httpStatus = status;
+    channels.upstreamEnd.publish(ev);
+  }
+
+  #fail(ex: ExchangeImpl, e: GatewayError): void {
+    this.#o.logger.warn("backend call failed", { "mcp.server": ex.server, "error.code": e.code, "error.message": e.message });
+    if (channels.error.hasSubscribers) channels.error.publish({ server: ex.server, code: e.code, detail: e.detail, exchange: ex });
+  }
+}
+
+function withMeta(raw: JsonObject, add: Record<string, string>): JsonObject {
+  const params = isObject(raw.params) ? raw.params : {};
+  const meta = isObject(params._meta) ? params._meta : {};
+  return { ...raw, params: { ...params, _meta: { ...meta, ...add } } };
+}
+
+async function* prepend<T, U>(head: T[], rest: AsyncIterable<U> | AsyncIterator<U>, map?: (u: U) => T): AsyncGenerator<T> {
+  yield* head;
+  const it = Symbol.asyncIterator in rest ? (rest as AsyncIterable<U>)[Symbol.asyncIterator]() : (rest as AsyncIterator<U>);
+  for (;;) {
+    const r = await it.next();
+    if (r.done) return;
+    yield map ? map(r.value) : (r.value as unknown as T);
+  }
+}

@@ -1,0 +1,132 @@
+// Builds a gateway from a validated config: routes and their upstreams, the filter chain, the
+// relay and the HTTP listener. `createGateway` is the library entry point; cli.ts wraps it.
+
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Chain } from "./chain/chain.ts";
+import type { Filter } from "./chain/types.ts";
+import { type GatewayConfig, type ServerConfig, upstreamKind } from "./config/schema.ts";
+import type { Secret } from "./config/secret.ts";
+import { Guards, isLoopbackHost } from "./listener/guards.ts";
+import { type ExtraRoute, Listener } from "./listener/http-server.ts";
+import { jsonLogger, type Logger } from "./logger.ts";
+import { Relay, type Route } from "./relay.ts";
+import { SessionSealer } from "./session/sealed-session.ts";
+import { LegacySseUpstream } from "./upstream/legacy-sse.ts";
+import { StdioUpstream } from "./upstream/stdio.ts";
+import { StreamableHttpUpstream } from "./upstream/streamable-http.ts";
+import type { Upstream } from "./upstream/types.ts";
+
+export interface GatewayOptions {
+  /** Filters for the chain (authn, authz, credentials …). The session stage is built in. */
+  filters?: Filter[];
+  logger?: Logger;
+  extraRoutes?: ExtraRoute[];
+}
+
+export interface Gateway {
+  readonly server: Server;
+  readonly routes: ReadonlyMap<string, Route>;
+  /** Base URL once listening, e.g. http://127.0.0.1:8080 */
+  url: string;
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
+
+function revealAll(h: Record<string, Secret> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (h) for (const [k, v] of Object.entries(h)) out[k.toLowerCase()] = v.reveal();
+  return out;
+}
+
+function buildUpstream(name: string, s: ServerConfig, logger: Logger): Upstream {
+  switch (upstreamKind(s)) {
+    case "streamable-http": {
+      const c = s as Extract<ServerConfig, { url: string }>;
+      return new StreamableHttpUpstream({ url: c.url, headers: revealAll(c.headers) });
+    }
+    case "sse": {
+      const c = s as Extract<ServerConfig, { sse: string }>;
+      return new LegacySseUpstream({ server: name, url: c.sse, headers: revealAll(c.headers), logger });
+    }
+    case "stdio": {
+      const c = s as Extract<ServerConfig, { command: string }>;
+      return new StdioUpstream({
+        server: name,
+        command: c.command,
+        args: c.args,
+        env: revealAll(c.env),
+        inheritEnv: c.inheritEnv,
+        cwd: c.cwd,
+        idleTimeoutMs: c.idleTimeoutMs,
+        logger,
+      });
+    }
+  }
+}
+
+export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}): Gateway {
+  const logger = opts.logger ?? jsonLogger(config.logging.level);
+  const routes = new Map<string, Route>();
+  for (const [name, s] of Object.entries(config.servers)) {
+    routes.set(name, { name, upstream: buildUpstream(name, s, logger), timeoutMs: s.timeoutMs ?? config.limits.requestTimeoutMs });
+  }
+  const sealer = new SessionSealer(config.sessions.key);
+  const relayRef: { relay?: Relay } = {};
+  const sessionFilter: Filter = { name: "session", stage: "session", onRequest: (ex) => relayRef.relay!.sessionFilter().onRequest!(ex) };
+  const chain = new Chain([...(opts.filters ?? []), sessionFilter]);
+  const relay = new Relay({ chain, sealer, ttlSeconds: config.sessions.ttlSeconds, logger, routes });
+  relayRef.relay = relay;
+  const guards = new Guards({
+    listenHost: config.listen.host,
+    allowedHosts: config.allowedHosts,
+    allowedOrigins: config.allowedOrigins,
+    publicBaseUrl: config.publicBaseUrl,
+  });
+  if (!isLoopbackHost(config.listen.host) && !config.allowedHosts && !config.publicBaseUrl) {
+    logger.warn("listening beyond loopback with no allowedHosts or publicBaseUrl: Host header is not checked");
+  }
+  let ready = false;
+  const listener = new Listener({
+    relay,
+    chain,
+    sealer,
+    guards,
+    routes,
+    logger,
+    maxBodyBytes: config.limits.maxBodyBytes,
+    sessionTtlSeconds: config.sessions.ttlSeconds,
+    extraRoutes: opts.extraRoutes ?? [],
+    isReady: () => ready,
+  });
+  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 30_000 }, listener.handle);
+  const gw: Gateway = {
+    server,
+    routes,
+    url: "",
+    listen: () =>
+      new Promise((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(config.listen.port, config.listen.host, () => {
+          server.off("error", reject);
+          const a = server.address() as AddressInfo;
+          const host = a.family === "IPv6" ? `[${a.address}]` : a.address;
+          gw.url = `http://${host}:${a.port}`;
+          ready = true;
+          resolve(gw.url);
+        });
+      }),
+    close: async () => {
+      ready = false;
+      listener.closeStreams();
+      await Promise.all([...routes.values()].map((r) => r.upstream.close()));
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      // Let requests in flight finish (bounded), then cut whatever is left.
+      for (let i = 0; i < 100 && listener.inflight > 0; i++) await new Promise((r) => setTimeout(r, 20));
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+  return gw;
+}

@@ -1,0 +1,205 @@
+// Legacy HTTP+SSE backends (MCP 2024-11-05): GET opens an SSE stream whose first `endpoint` event
+// names the POST URL; answers come back on the stream. One connection per downstream session,
+// process-local like stdio (bound to "<instance>:<key>" in the sealed session).
+
+import { randomBytes } from "node:crypto";
+import { Pool } from "undici";
+import type { JsonObject, RpcMessage } from "../codec/jsonrpc.ts";
+import { isObject } from "../codec/jsonrpc.ts";
+import { SseParser } from "../codec/sse.ts";
+import { GatewayError } from "../errors.ts";
+import type { Logger } from "../logger.ts";
+import { closePool } from "./body.ts";
+import { MessageChannel } from "./channel.ts";
+import { INSTANCE_ID } from "./stdio.ts";
+import { upstreamFailure } from "./streamable-http.ts";
+import type { SessionState, Upstream, UpstreamCallContext, UpstreamReply, UpstreamSession } from "./types.ts";
+
+export interface LegacySseOptions {
+  server: string;
+  url: string;
+  headers: Record<string, string>;
+  logger: Logger;
+  /** How long to wait for the `endpoint` event (ms). */
+  connectTimeoutMs?: number;
+}
+
+class LegacyConnection {
+  readonly channel: MessageChannel;
+  readonly key: string;
+  readonly #abort = new AbortController();
+  #endpoint: URL | undefined;
+  readonly #pool: Pool;
+  readonly #headers: Record<string, string>;
+
+  constructor(pool: Pool, headers: Record<string, string>, key: string, shared: boolean) {
+    this.#pool = pool;
+    this.#headers = headers;
+    this.key = key;
+    this.channel = new MessageChannel({ send: (m) => this.#post(m) }, shared);
+  }
+
+  async open(url: URL, opts: LegacySseOptions, onClose: () => void): Promise<void> {
+    const timeout = opts.connectTimeoutMs ?? 10_000;
+    const timer = setTimeout(
+      () => this.#abort.abort(new GatewayError("UPSTREAM_TIMEOUT", "no endpoint event from legacy SSE backend")),
+      timeout,
+    );
+    let res: Awaited<ReturnType<Pool["request"]>>;
+    try {
+      res = await this.#pool.request({
+        path: url.pathname + url.search,
+        method: "GET",
+        headers: { ...this.#headers, accept: "text/event-stream" },
+        signal: this.#abort.signal,
+      });
+    } catch (e) {
+      clearTimeout(timer);
+      throw upstreamFailure(e, this.#abort.signal);
+    }
+    if (res.statusCode !== 200) {
+      clearTimeout(timer);
+      await res.body.dump();
+      throw new GatewayError("UPSTREAM_HTTP_ERROR", `legacy SSE backend answered GET with ${res.statusCode}`);
+    }
+    const parser = new SseParser();
+    const decoder = new TextDecoder();
+    let ready: (() => void) | undefined;
+    let failed: ((e: GatewayError) => void) | undefined;
+    const endpointSeen = new Promise<void>((resolve, reject) => {
+      ready = resolve;
+      failed = reject;
+    });
+    const body = res.body;
+    (async () => {
+      try {
+        for await (const chunk of body) {
+          for (const ev of parser.push(decoder.decode(chunk as Buffer, { stream: true }))) {
+            if (ev.event === "endpoint") {
+              this.#endpoint = new URL(ev.data.trim(), url);
+              clearTimeout(timer);
+              ready?.();
+              continue;
+            }
+            if (ev.event !== undefined && ev.event !== "message") continue;
+            let v: unknown;
+            try {
+              v = JSON.parse(ev.data);
+            } catch {
+              opts.logger.warn("legacy SSE backend sent an event that is not JSON", { "mcp.server": opts.server });
+              continue;
+            }
+            if (isObject(v) && v.jsonrpc === "2.0") this.channel.receive(v as JsonObject, ev.data);
+          }
+        }
+        throw new GatewayError("UPSTREAM_CLOSED", "legacy SSE stream ended");
+      } catch (e) {
+        const err = upstreamFailure(e, this.#abort.signal);
+        clearTimeout(timer);
+        failed?.(err);
+        this.channel.close(err);
+        onClose();
+      }
+    })();
+    await endpointSeen;
+  }
+
+  async #post(m: JsonObject): Promise<void> {
+    const ep = this.#endpoint;
+    if (!ep) throw new GatewayError("UPSTREAM_CLOSED");
+    const res = await this.#pool.request({
+      path: ep.pathname + ep.search,
+      method: "POST",
+      headers: { ...this.#headers, "content-type": "application/json" },
+      body: JSON.stringify(m),
+    });
+    await res.body.dump();
+    if (res.statusCode >= 300) throw new GatewayError("UPSTREAM_HTTP_ERROR", `legacy SSE backend answered POST with ${res.statusCode}`);
+  }
+
+  close(): void {
+    this.channel.close(new GatewayError("SESSION_NOT_FOUND", "session ended"));
+    this.#abort.abort(new GatewayError("UPSTREAM_CLOSED", "session ended"));
+  }
+}
+
+export class LegacySseUpstream implements Upstream {
+  readonly transport = "sse" as const;
+  readonly address: string;
+  readonly #opts: LegacySseOptions;
+  readonly #url: URL;
+  readonly #pool: Pool;
+  readonly #conns = new Map<string, LegacyConnection>();
+  #shared: LegacyConnection | undefined;
+
+  constructor(opts: LegacySseOptions) {
+    this.#opts = opts;
+    this.#url = new URL(opts.url);
+    this.address = this.#url.host;
+    this.#pool = new Pool(this.#url.origin, { connections: 256, keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0 });
+  }
+
+  async #open(key: string, shared: boolean): Promise<LegacyConnection> {
+    const c = new LegacyConnection(this.#pool, this.#opts.headers, key, shared);
+    this.#conns.set(key, c);
+    try {
+      await c.open(this.#url, this.#opts, () => this.#conns.delete(key));
+    } catch (e) {
+      this.#conns.delete(key);
+      throw e;
+    }
+    return c;
+  }
+
+  async connect(): Promise<UpstreamSession> {
+    const key = randomBytes(9).toString("base64url");
+    const c = await this.#open(key, false);
+    return new LegacySession(c, `${INSTANCE_ID}:${key}`, () => this.#conns.delete(key));
+  }
+
+  attach(state: SessionState): UpstreamSession | undefined {
+    const bind = state.bind;
+    if (!bind) return undefined;
+    const i = bind.indexOf(":");
+    if (bind.slice(0, i) !== INSTANCE_ID) return undefined;
+    const c = this.#conns.get(bind.slice(i + 1));
+    if (!c || c.channel.closed) return undefined;
+    return new LegacySession(c, bind, () => this.#conns.delete(c.key));
+  }
+
+  async stateless(): Promise<UpstreamSession> {
+    if (!this.#shared || this.#shared.channel.closed) this.#shared = await this.#open("shared", true);
+    return new LegacySession(this.#shared, undefined, () => {});
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.#conns.values()) c.close();
+    this.#conns.clear();
+    await closePool(this.#pool);
+  }
+}
+
+class LegacySession implements UpstreamSession {
+  readonly local = true;
+  readonly #c: LegacyConnection;
+  readonly #bind: string | undefined;
+  readonly #forget: () => void;
+  constructor(c: LegacyConnection, bind: string | undefined, forget: () => void) {
+    this.#c = c;
+    this.#bind = bind;
+    this.#forget = forget;
+  }
+  state(): SessionState {
+    return this.#bind ? { bind: this.#bind } : {};
+  }
+  post(_body: string, messages: readonly RpcMessage[], _ctx: UpstreamCallContext): Promise<UpstreamReply> {
+    return this.#c.channel.post(messages);
+  }
+  async listen(): Promise<UpstreamReply> {
+    return this.#c.channel.listen();
+  }
+  async terminate(): Promise<void> {
+    this.#forget();
+    this.#c.close();
+  }
+}

@@ -1,0 +1,240 @@
+// stdio backends: one child process per downstream session (never one child's output shared between
+// sessions), newline-delimited JSON-RPC on stdin/stdout, stderr to the gateway log. Children are
+// process-local: the sealed session binds to "<instance>:<key>", so another replica answers 404.
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { createInterface } from "node:readline";
+import type { JsonObject, RpcMessage } from "../codec/jsonrpc.ts";
+import { isObject } from "../codec/jsonrpc.ts";
+import { GatewayError } from "../errors.ts";
+import type { Logger } from "../logger.ts";
+import { MessageChannel } from "./channel.ts";
+import type { SessionState, Upstream, UpstreamCallContext, UpstreamReply, UpstreamSession } from "./types.ts";
+
+/** Identifies this gateway process in process-local session bindings. */
+export const INSTANCE_ID = randomBytes(6).toString("base64url");
+
+export interface StdioOptions {
+  server: string;
+  command: string;
+  args: string[];
+  /** Environment from config (revealed). The gateway's own environment is not inherited. */
+  env: Record<string, string>;
+  inheritEnv: string[];
+  cwd: string | undefined;
+  idleTimeoutMs: number;
+  logger: Logger;
+  /** Max line length from the child (bytes); longer lines are a protocol error. */
+  maxLineBytes?: number;
+}
+
+const BASE_ENV = ["PATH", "HOME", "LANG", "TZ", "SYSTEMROOT", "TMPDIR", "NODE_OPTIONS"];
+
+class StdioChild {
+  readonly channel: MessageChannel;
+  readonly child: ChildProcess;
+  readonly key: string;
+  constructor(opts: StdioOptions, extraEnv: Record<string, string>, key: string, shared: boolean, onExit: () => void) {
+    this.key = key;
+    const env: Record<string, string> = {};
+    for (const k of [...BASE_ENV, ...opts.inheritEnv]) {
+      const v = process.env[k];
+      if (v !== undefined) env[k] = v;
+    }
+    Object.assign(env, opts.env, extraEnv);
+    const log = opts.logger;
+    const child = spawn(opts.command, opts.args, { env, cwd: opts.cwd, stdio: ["pipe", "pipe", "pipe"], windowsHide: true });
+    this.child = child;
+    log.info("stdio backend spawned", {
+      "mcp.server": opts.server,
+      "process.pid": child.pid,
+      "process.command": opts.command,
+      session: key,
+    });
+    this.channel = new MessageChannel(
+      {
+        send: (m) =>
+          new Promise<void>((resolve, reject) => {
+            const stdin = child.stdin;
+            if (!stdin || stdin.destroyed || !stdin.writable) {
+              reject(new GatewayError("UPSTREAM_CLOSED"));
+              return;
+            }
+            stdin.write(`${JSON.stringify(m)}\n`, (err) => (err ? reject(err) : resolve()));
+          }),
+      },
+      shared,
+    );
+    this.channel.onDrop = (reason) => log.debug("stdio backend message dropped", { "mcp.server": opts.server, reason });
+    child.stdin?.on("error", () => {}); // EPIPE after exit is reported through 'exit'
+    const rl = createInterface({ input: child.stdout!, crlfDelay: Number.POSITIVE_INFINITY });
+    rl.on("line", (line) => {
+      if (line.length === 0) return;
+      let v: unknown;
+      try {
+        v = JSON.parse(line);
+      } catch {
+        log.warn("stdio backend wrote a line that is not JSON", { "mcp.server": opts.server, length: line.length });
+        return;
+      }
+      const items = Array.isArray(v) ? v : [v];
+      for (const item of items) {
+        if (!isObject(item) || item.jsonrpc !== "2.0") {
+          log.warn("stdio backend wrote a value that is not JSON-RPC", { "mcp.server": opts.server });
+          continue;
+        }
+        this.channel.receive(item as JsonObject, Array.isArray(v) ? undefined : line);
+      }
+    });
+    const err = createInterface({ input: child.stderr!, crlfDelay: Number.POSITIVE_INFINITY });
+    err.on("line", (line) =>
+      log.info("stdio backend stderr", { "mcp.server": opts.server, "process.pid": child.pid, line: line.slice(0, 4096) }),
+    );
+    child.on("error", (e) => {
+      log.error("stdio backend failed", { "mcp.server": opts.server, "error.code": (e as NodeJS.ErrnoException).code });
+      this.channel.close(
+        new GatewayError("UPSTREAM_UNAVAILABLE", `cannot start backend process (${(e as NodeJS.ErrnoException).code ?? "error"})`),
+      );
+      onExit();
+    });
+    child.on("exit", (code, signal) => {
+      log.info("stdio backend exited", { "mcp.server": opts.server, "process.pid": child.pid, "process.exit_code": code, signal });
+      this.channel.close(new GatewayError("UPSTREAM_CLOSED", `backend process exited (${signal ?? `code ${code}`})`));
+      onExit();
+    });
+  }
+
+  /** Resolves when the process is running (or throws if it could not start). */
+  started(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.child.pid !== undefined) {
+        resolve();
+        return;
+      }
+      this.child.once("spawn", () => resolve());
+      this.child.once("error", (e) =>
+        reject(new GatewayError("UPSTREAM_UNAVAILABLE", `cannot start backend process (${(e as NodeJS.ErrnoException).code ?? "error"})`)),
+      );
+    });
+  }
+
+  kill(): void {
+    const c = this.child;
+    if (c.exitCode !== null || c.signalCode !== null) return;
+    c.stdin?.end();
+    c.kill("SIGTERM");
+    const t = setTimeout(() => {
+      if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+    }, 2000);
+    t.unref();
+  }
+}
+
+export class StdioUpstream implements Upstream {
+  readonly transport = "stdio" as const;
+  readonly address: string;
+  readonly #opts: StdioOptions;
+  readonly #children = new Map<string, StdioChild>();
+  #shared: StdioChild | undefined;
+  #sweeper: NodeJS.Timeout | undefined;
+  #closing = false;
+
+  constructor(opts: StdioOptions) {
+    this.#opts = opts;
+    this.address = opts.command;
+    const every = Math.max(50, Math.min(opts.idleTimeoutMs / 4, 30_000));
+    this.#sweeper = setInterval(() => this.#sweep(), every);
+    this.#sweeper.unref();
+  }
+
+  get size(): number {
+    return this.#children.size;
+  }
+
+  #sweep(): void {
+    const now = Date.now();
+    for (const c of this.#children.values()) {
+      if (now - c.channel.lastActivity > this.#opts.idleTimeoutMs) {
+        this.#opts.logger.info("stdio backend idle, stopping", { "mcp.server": this.#opts.server, session: c.key });
+        c.kill();
+      }
+    }
+  }
+
+  async connect(ctx: UpstreamCallContext): Promise<UpstreamSession> {
+    if (this.#closing) throw new GatewayError("SHUTTING_DOWN");
+    const key = randomBytes(9).toString("base64url");
+    const child = new StdioChild(this.#opts, ctx.env, key, false, () => this.#children.delete(key));
+    this.#children.set(key, child);
+    await child.started();
+    return new StdioSession(child, `${INSTANCE_ID}:${key}`, () => this.#children.delete(key));
+  }
+
+  attach(state: SessionState): UpstreamSession | undefined {
+    const bind = state.bind;
+    if (!bind) return undefined;
+    const i = bind.indexOf(":");
+    if (bind.slice(0, i) !== INSTANCE_ID) return undefined;
+    const child = this.#children.get(bind.slice(i + 1));
+    if (!child || child.channel.closed) return undefined;
+    return new StdioSession(child, bind, () => this.#children.delete(child.key));
+  }
+
+  /** 2026-07-28 has no sessions: one shared child per route, with ids and progress tokens rewritten. */
+  async stateless(ctx: UpstreamCallContext): Promise<UpstreamSession> {
+    if (this.#closing) throw new GatewayError("SHUTTING_DOWN");
+    if (!this.#shared || this.#shared.channel.closed) {
+      const child = new StdioChild(this.#opts, ctx.env, "shared", true, () => {
+        if (this.#shared === child) this.#shared = undefined;
+      });
+      this.#shared = child;
+    }
+    const shared = this.#shared;
+    await shared.started();
+    return new StdioSession(shared, undefined, () => {});
+  }
+
+  async close(): Promise<void> {
+    this.#closing = true;
+    if (this.#sweeper) clearInterval(this.#sweeper);
+    const all = [...this.#children.values(), ...(this.#shared ? [this.#shared] : [])];
+    await Promise.all(
+      all.map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            if (c.child.exitCode !== null || c.child.signalCode !== null) return resolve();
+            c.child.once("exit", () => resolve());
+            c.kill();
+          }),
+      ),
+    );
+    this.#children.clear();
+  }
+}
+
+class StdioSession implements UpstreamSession {
+  readonly local = true;
+  readonly #child: StdioChild;
+  readonly #bind: string | undefined;
+  readonly #forget: () => void;
+  constructor(child: StdioChild, bind: string | undefined, forget: () => void) {
+    this.#child = child;
+    this.#bind = bind;
+    this.#forget = forget;
+  }
+  state(): SessionState {
+    return this.#bind ? { bind: this.#bind } : {};
+  }
+  post(_body: string, messages: readonly RpcMessage[]): Promise<UpstreamReply> {
+    return this.#child.channel.post(messages);
+  }
+  async listen(): Promise<UpstreamReply> {
+    return this.#child.channel.listen();
+  }
+  async terminate(): Promise<void> {
+    this.#forget();
+    this.#child.channel.close(new GatewayError("SESSION_NOT_FOUND", "session ended"));
+    this.#child.kill();
+  }
+}
