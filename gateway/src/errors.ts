@@ -44,6 +44,8 @@ export const ERRORS = {
   MFA_REQUIRED: { rpc: -32085, http: 401, message: "This server requires a stronger (multi-factor) or more recent authentication" },
   TOKEN_IN_QUERY: { rpc: -32086, http: 400, message: "Access tokens are accepted only in the Authorization header, never in the URL" },
   IDP_UNAVAILABLE: { rpc: -32087, http: 503, message: "The identity provider could not be reached to verify the credential" },
+  AUTHZ_DENIED: { rpc: -32080, http: 403, message: "Not authorized: this request is not permitted for the caller" },
+  AUTHZ_UNAVAILABLE: { rpc: -32088, http: 503, message: "Authorization could not be decided (policy engine unavailable); the request was refused" },
   CREDENTIALS_UNAVAILABLE: { rpc: -32089, http: 503, message: "Backend credentials are unavailable: the secret store cannot be reached and no cached value is usable" },
   CREDENTIALS_MISSING: { rpc: -32096, http: 502, message: "Backend credentials are missing: the secret store has no usable credential for this backend" },
   CREDENTIALS_SUBJECT_REFUSED: { rpc: -32097, http: 403, message: "The caller's identity cannot select per-user backend credentials" },
