@@ -1,0 +1,46 @@
+// Config sub-schema of the audit sink (plugged into `telemetry.audit` by otel/src/schema.ts). It lives
+// beside the sink because audit must work without OpenTelemetry; it imports only zod.
+
+import { z } from "zod";
+import { compileJsonPath } from "./redact.ts";
+
+export const jsonPathSchema = z.string().superRefine((p, ctx) => {
+  try {
+    compileJsonPath(p);
+  } catch (e) {
+    ctx.addIssue({ code: "custom", message: e instanceof Error ? e.message : String(e) });
+  }
+});
+
+export const auditSchema = z
+  .object({
+    enabled: z.boolean().default(true).describe("One audit record per relayed message"),
+    sink: z.enum(["stdout", "file"]).default("stdout"),
+    /** Required when sink is "file". */
+    path: z.string().min(1).optional(),
+    /** Rotate the file when it would exceed this size (bytes). */
+    maxBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(50 * 1024 * 1024),
+    /** Rotated files kept (path.1 … path.N). */
+    maxFiles: z.number().int().min(1).max(100).default(5),
+    /** Record tools/call and prompts/get arguments (redacted by `redact`). Off by default: arguments may hold personal data. */
+    recordArguments: z.boolean().default(false),
+    /** Record results (redacted by `redact`). Off by default. */
+    recordResults: z.boolean().default(false),
+    /** JSON paths to hide in recorded arguments/results, rooted at the record: "$.arguments.password", "$..ssn". */
+    redact: z.array(jsonPathSchema).default([]),
+    /** Cap on one recorded arguments/result value (characters of JSON). */
+    maxValueChars: z.number().int().min(64).default(8192),
+    /** Methods not recorded (chatty, carry no decision). */
+    excludeMethods: z.array(z.string()).default(["notifications/progress"]),
+  })
+  .strict()
+  .refine((a) => a.sink !== "file" || a.path !== undefined, {
+    message: 'audit.path is required when audit.sink is "file"',
+    path: ["path"],
+  });
+
+export type AuditConfig = z.output<typeof auditSchema>;

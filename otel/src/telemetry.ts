@@ -1,0 +1,164 @@
+// startTelemetry(): builds private tracer and meter providers (OTLP/HTTP, Prometheus) and subscribes
+// them to the gateway's diagnostics channels. Nothing is registered globally; shutdown() undoes it all.
+
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { type DiagLogger, DiagLogLevel, diag } from "@opentelemetry/api";
+import { OTLPMetricExporter } from "@opentelemetry/exporter-metrics-otlp-http";
+import { PrometheusExporter } from "@opentelemetry/exporter-prometheus";
+import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
+import { defaultResource, detectResources, envDetector, type Resource, resourceFromAttributes } from "@opentelemetry/resources";
+import { type IMetricReader, MeterProvider, PeriodicExportingMetricReader } from "@opentelemetry/sdk-metrics";
+import { BatchSpanProcessor, type SpanExporter, type SpanProcessor, TracerProvider } from "@opentelemetry/sdk-trace";
+import type { Logger } from "../../gateway/src/log/logger.ts";
+import { createInstruments } from "./metrics.ts";
+import { buildSampler } from "./sampler.ts";
+import { type TelemetryConfig, type TelemetryConfigInput, telemetrySchema } from "./schema.ts";
+import { TelemetrySubscriber } from "./subscriber.ts";
+
+export const INSTRUMENTATION_SCOPE = "@mcp-edge/otel";
+const VERSION = "0.1.0";
+
+export interface TelemetryOptions extends TelemetryConfigInput {
+  /** Where SDK/exporter problems are reported (default: nowhere, like the SDK). */
+  logger?: Logger;
+  /** Extra span processors (tests: an in-memory exporter). */
+  spanProcessors?: SpanProcessor[];
+  /** Replace the OTLP span exporter (tests). */
+  spanExporter?: SpanExporter;
+  /** Batch processor tuning; OTEL_BSP_* variables are honoured when unset. */
+  batch?: { scheduledDelayMillis?: number; maxExportBatchSize?: number; maxQueueSize?: number; exportTimeoutMillis?: number };
+}
+
+export interface Telemetry {
+  /** Flush spans and metrics, stop exporting and unsubscribe from the gateway's channels. */
+  shutdown(): Promise<void>;
+  /** Export everything buffered now (tests, graceful drain). */
+  forceFlush(): Promise<void>;
+  /** Prometheus text exposition for GET /metrics; present when prometheus.enabled. */
+  metricsHandler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  readonly config: TelemetryConfig;
+}
+
+function envNumber(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const v = env[name];
+  if (v === undefined || v.trim() === "") return undefined;
+  const n = Number(v);
+  return Number.isFinite(n) && n >= 0 ? n : undefined;
+}
+
+function envList(env: NodeJS.ProcessEnv, name: string): string[] {
+  return (env[name] ?? "")
+    .split(",")
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
+}
+
+/** default SDK attributes ← service.name "mcp-gateway" ← OTEL_RESOURCE_ATTRIBUTES / OTEL_SERVICE_NAME ← config. */
+function buildResource(cfg: TelemetryConfig): Resource {
+  let r = defaultResource().merge(resourceFromAttributes({ "service.name": "mcp-gateway" }));
+  r = r.merge(detectResources({ detectors: [envDetector] }));
+  const fromConfig: Record<string, string> = { ...cfg.resourceAttributes };
+  if (cfg.serviceName !== undefined) fromConfig["service.name"] = cfg.serviceName;
+  return r.merge(resourceFromAttributes(fromConfig));
+}
+
+function otlpUrl(endpoint: string | undefined, signal: "traces" | "metrics"): string | undefined {
+  return endpoint === undefined ? undefined : `${endpoint.replace(/\/+$/, "")}/v1/${signal}`;
+}
+
+function diagAdapter(logger: Logger): DiagLogger {
+  const f =
+    (level: "debug" | "info" | "warn" | "error") =>
+    (message: string, ...args: unknown[]) =>
+      logger[level](`opentelemetry: ${message}`, {
+        "event.dataset": "mcp_gateway.telemetry",
+        ...(args.length > 0 ? { "mcp_gateway.details": args.map((a) => (a instanceof Error ? a.message : a)) } : {}),
+      });
+  return { error: f("error"), warn: f("warn"), info: f("info"), debug: f("debug"), verbose: f("debug") };
+}
+
+/**
+ * Start tracing and metrics for the gateway. The caller decides whether telemetry is on (config
+ * `telemetry.enabled`); with OTEL_SDK_DISABLED=true this returns a no-op that subscribes to nothing.
+ */
+export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
+  const { logger, spanProcessors = [], spanExporter, batch, ...input } = options;
+  // The exporters and resource detector read process.env themselves; read the rest from the same place.
+  const env = process.env;
+  const cfg = telemetrySchema.parse(input);
+  if ((env.OTEL_SDK_DISABLED ?? "").trim().toLowerCase() === "true") {
+    return { shutdown: async () => {}, forceFlush: async () => {}, metricsHandler: undefined, config: cfg };
+  }
+  if (logger) diag.setLogger(diagAdapter(logger), { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true });
+
+  const resource = buildResource(cfg);
+  const headers = Object.fromEntries(Object.entries(cfg.otlp.headers).map(([k, v]) => [k, v.reveal()]));
+
+  // Traces.
+  const processors: SpanProcessor[] = [...spanProcessors];
+  const tracesOff = envList(env, "OTEL_TRACES_EXPORTER").includes("none");
+  if (spanExporter || (cfg.otlp.traces && !tracesOff)) {
+    const exporter =
+      spanExporter ??
+      new OTLPTraceExporter({
+        url: otlpUrl(cfg.otlp.endpoint, "traces"),
+        headers,
+        timeoutMillis: cfg.otlp.timeoutMs,
+      });
+    processors.push(
+      new BatchSpanProcessor({
+        exporter,
+        scheduledDelayMillis: batch?.scheduledDelayMillis ?? envNumber(env, "OTEL_BSP_SCHEDULE_DELAY"),
+        maxExportBatchSize: batch?.maxExportBatchSize ?? envNumber(env, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"),
+        maxQueueSize: batch?.maxQueueSize ?? envNumber(env, "OTEL_BSP_MAX_QUEUE_SIZE"),
+        exportTimeoutMillis: batch?.exportTimeoutMillis ?? envNumber(env, "OTEL_BSP_EXPORT_TIMEOUT"),
+      }),
+    );
+  }
+  const tracerProvider = new TracerProvider({ resource, sampler: buildSampler(cfg.sampler, env), spanProcessors: processors });
+
+  // Metrics.
+  const readers: IMetricReader[] = [];
+  const metricsOff = envList(env, "OTEL_METRICS_EXPORTER").includes("none");
+  if (cfg.otlp.metrics && !metricsOff) {
+    readers.push(
+      new PeriodicExportingMetricReader({
+        exporter: new OTLPMetricExporter({ url: otlpUrl(cfg.otlp.endpoint, "metrics"), headers, timeoutMillis: cfg.otlp.timeoutMs }),
+        exportIntervalMillis: envNumber(env, "OTEL_METRIC_EXPORT_INTERVAL") ?? cfg.otlp.metricsIntervalMs,
+        exportTimeoutMillis: Math.min(cfg.otlp.timeoutMs, envNumber(env, "OTEL_METRIC_EXPORT_INTERVAL") ?? cfg.otlp.metricsIntervalMs),
+      }),
+    );
+  }
+  let prometheus: PrometheusExporter | undefined;
+  if (cfg.prometheus.enabled) {
+    // No server of its own: the gateway's listener serves it (one port to secure, one Host/Origin guard).
+    prometheus = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true });
+    readers.push(prometheus);
+  }
+  const meterProvider = readers.length > 0 ? new MeterProvider({ resource, readers }) : undefined;
+  const instruments = meterProvider ? createInstruments(meterProvider.getMeter(INSTRUMENTATION_SCOPE, VERSION)) : undefined;
+
+  const subscriber = new TelemetrySubscriber(tracerProvider.getTracer(INSTRUMENTATION_SCOPE, VERSION), instruments, {
+    recordArguments: cfg.recordArguments,
+    recordResults: cfg.recordResults,
+    redact: cfg.redact,
+    resourceUriInSpanName: cfg.resourceUriInSpanName,
+  });
+  subscriber.subscribe();
+
+  let stopped: Promise<void> | undefined;
+  return {
+    config: cfg,
+    metricsHandler: prometheus ? (req, res) => prometheus.getMetricsRequestHandler(req, res) : undefined,
+    async forceFlush() {
+      await Promise.all([tracerProvider.forceFlush(), meterProvider?.forceFlush()]);
+    },
+    shutdown() {
+      stopped ??= (async () => {
+        subscriber.unsubscribe();
+        await Promise.allSettled([tracerProvider.shutdown(), meterProvider?.shutdown()]);
+      })();
+      return stopped;
+    },
+  };
+}
