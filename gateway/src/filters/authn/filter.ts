@@ -279,8 +279,9 @@ export function createAuthnFilter(o: AuthnFilterOptions): AuthnFilter {
     if (typeof alg !== "string" || alg.toLowerCase() === "none") return invalid(rc, "unsigned tokens (alg none) are refused");
     const typ = typeof header.typ === "string" ? header.typ.toLowerCase().replace(/^application\//, "") : undefined;
     if (typ !== undefined && typ !== "at+jwt" && typ !== "jwt") return invalid(rc, `token type ${typ} is not an access token`);
-    const st = typeof iss === "string" ? issuers.get(iss) : undefined;
-    if (!st || !iss) return invalid(rc, "token issuer is not trusted");
+    if (typeof iss !== "string") return invalid(rc, "token issuer is not trusted");
+    const st = issuers.get(iss);
+    if (!st) return invalid(rc, "token issuer is not trusted");
     if (rc.allowedIssuers && !rc.allowedIssuers.has(iss)) return invalid(rc, "token issuer is not accepted for this server");
     if (st.rt.config.requireAtJwt && typ !== "at+jwt") return invalid(rc, "token type must be at+jwt (RFC 9068)");
     if (!st.algorithms.has(alg)) return invalid(rc, `algorithm ${alg} not allowed`);
