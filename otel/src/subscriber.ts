@@ -13,6 +13,7 @@ import {
   type StageEvent,
   type UpstreamEvent,
 } from "../../gateway/src/diagnostics.ts";
+import { ERRORS } from "../../gateway/src/errors.ts";
 import { errorTypeOf, hashSessionId, metaOf, rpcErrorOf, STATELESS_ERA } from "../../gateway/src/log/message-facts.ts";
 import { compileRedactor, isSensitiveKey, type PayloadRedactor, REDACTED, redactString } from "../../gateway/src/log/redact.ts";
 import * as A from "./attributes.ts";
@@ -24,6 +25,8 @@ export interface SubscriberOptions {
   recordResults?: boolean;
   redact?: readonly string[];
   resourceUriInSpanName?: boolean;
+  /** INTERNAL spans per filter stage (default true). Off: stage metrics and the authz decision tag remain. */
+  stageSpans?: boolean;
 }
 
 /** What the subscriber keeps for one received message (in MessageEvent.slot). */
@@ -42,11 +45,26 @@ interface UpstreamState {
   readonly address: string | undefined;
 }
 
+/** A per-request stage (authn, session) that ran before any message span existed. */
+interface PendingStage {
+  readonly name: string;
+  readonly start: number;
+  readonly end: number;
+  readonly attributes: Attributes;
+  readonly replied: string | undefined;
+}
+
 interface ExState {
   readonly headers: Extracted;
   /** The first client→server message of the request: parent of per-request stages and stream messages. */
   first: MsgState | undefined;
+  /** Per-request stages that ended before the first message span started; replayed under it. */
+  pending: PendingStage[] | undefined;
 }
+
+/** Marks a StageEvent whose span is deferred (see PendingStage). */
+const DEFERRED = Symbol("deferred");
+const MAX_PENDING = 16;
 
 function targetAttrs(msg: RpcMessage, into: Attributes): void {
   const t = msg.target;
@@ -69,6 +87,11 @@ function targetAttrs(msg: RpcMessage, into: Attributes): void {
   }
 }
 
+function rpcCodeOf(code: string): string | undefined {
+  const spec = (ERRORS as Record<string, { rpc: number } | undefined>)[code];
+  return spec ? String(spec.rpc) : undefined;
+}
+
 function portOf(address: string): { host: string; port: number | undefined } {
   // "host:port", "[v6]:port" or a bare command name (stdio).
   const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(address);
@@ -80,6 +103,7 @@ export class TelemetrySubscriber {
   readonly #tracer: Tracer;
   readonly #m: Instruments | undefined;
   readonly #o: SubscriberOptions;
+  readonly #stageSpans: boolean;
   readonly #redactor: { arguments: PayloadRedactor; result: PayloadRedactor } | undefined;
   readonly #byMsg = new WeakMap<RpcMessage, MsgState>();
   readonly #byEx = new WeakMap<Exchange, ExState>();
@@ -91,6 +115,7 @@ export class TelemetrySubscriber {
     this.#tracer = tracer;
     this.#m = instruments;
     this.#o = o;
+    this.#stageSpans = o.stageSpans !== false;
     this.#redactor = o.recordArguments || o.recordResults ? compileRedactor(o.redact ?? []) : undefined;
     this.#handlers = [
       [channels.messageStart, (m) => this.#messageStart(m as MessageEvent)],
@@ -115,7 +140,7 @@ export class TelemetrySubscriber {
   #ex(ex: Exchange): ExState {
     let s = this.#byEx.get(ex);
     if (!s) {
-      s = { headers: extractFromHeaders(ex.headers), first: undefined };
+      s = { headers: extractFromHeaders(ex.headers), first: undefined, pending: undefined };
       this.#byEx.set(ex, s);
     }
     return s;
@@ -191,13 +216,22 @@ export class TelemetrySubscriber {
     }
 
     const name = this.#spanName(msg);
-    const span = this.#tracer.startSpan(name, { kind: SpanKind.SERVER, attributes: spanAttrs, startTime: ev.start, links }, parent);
+    const pending = c2s && exs.first === undefined ? exs.pending : undefined;
+    // The span covers the per-request stages the message went through before it was published.
+    const startTime = pending?.length ? Math.min(ev.start, pending[0]!.start) : ev.start;
+    const span = this.#tracer.startSpan(name, { kind: SpanKind.SERVER, attributes: spanAttrs, startTime, links }, parent);
     const ctx = trace.setSpan(parent, span);
     const baggage = fromMeta.baggage ?? exs.headers.baggage;
     const st: MsgState = { span, ctx, name, metricAttrs, baggage, sessionSet };
     ev.slot = st;
     this.#byMsg.set(msg, st);
-    if (c2s && exs.first === undefined) exs.first = st;
+    if (c2s && exs.first === undefined) {
+      exs.first = st;
+      if (pending) {
+        exs.pending = undefined;
+        for (const p of pending) this.#replay(p, ctx);
+      }
+    }
     // Continue this trace upstream: the gateway merges the record into the upstream headers and _meta.
     // Replaced by the CLIENT span's context at upstream.start (see #upstreamStart).
     ev.propagation = injectRecord(span.spanContext(), baggage, ev.propagation ?? {});
@@ -210,6 +244,8 @@ export class TelemetrySubscriber {
     const ex = ev.exchange;
     const errorType = errorTypeOf(ev);
     const rpcError = rpcErrorOf(ev.response);
+    // The JSON-RPC code the client got: the backend's, or the one of the gateway's own reply.
+    const statusCode = rpcError ? String(rpcError.code) : ev.gatewayError !== undefined ? rpcCodeOf(ev.gatewayError) : undefined;
     if (span.isRecording()) {
       const attrs: Attributes = {};
       // initialize: the session id exists only once the response is on its way.
@@ -222,7 +258,7 @@ export class TelemetrySubscriber {
         attrs[A.GW_PRINCIPAL_ISS] = p.iss;
         if (p.clientId !== undefined) attrs[A.GW_PRINCIPAL_CLIENT_ID] = p.clientId;
       }
-      if (rpcError) attrs[A.RPC_RESPONSE_STATUS_CODE] = String(rpcError.code);
+      if (statusCode !== undefined) attrs[A.RPC_RESPONSE_STATUS_CODE] = statusCode;
       if (ev.gatewayError !== undefined) attrs[A.GW_ERROR_CODE] = ev.gatewayError;
       if (errorType !== undefined) {
         attrs[A.ERROR_TYPE] = errorType;
@@ -238,10 +274,10 @@ export class TelemetrySubscriber {
     const m = this.#m;
     if (m) {
       let attrs = st.metricAttrs;
-      if (errorType !== undefined || rpcError) {
+      if (errorType !== undefined || statusCode !== undefined) {
         attrs = { ...attrs };
         if (errorType !== undefined) attrs[A.ERROR_TYPE] = errorType;
-        if (rpcError) attrs[A.RPC_RESPONSE_STATUS_CODE] = String(rpcError.code);
+        if (statusCode !== undefined) attrs[A.RPC_RESPONSE_STATUS_CODE] = statusCode;
       }
       m.serverOperationDuration.record((end - ev.start) / 1000, attrs);
       // A JSON-RPC error the backend itself returned (the gateway's own UPSTREAM_* codes are counted at upstream.end).
@@ -261,9 +297,35 @@ export class TelemetrySubscriber {
     return v;
   }
 
+  #replay(p: PendingStage, parent: Context): void {
+    const span = this.#tracer.startSpan(p.name, { kind: SpanKind.INTERNAL, startTime: p.start, attributes: p.attributes }, parent);
+    if (p.replied !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: p.replied });
+    span.end(p.end);
+  }
+
+  #stageAttributes(ev: StageEvent, into: Attributes): Attributes {
+    const a = ev.attributes;
+    if (a) {
+      for (const key of Object.keys(a)) {
+        const v = a[key]!;
+        // Filters promise never to put secrets here; this is the second line of defence.
+        into[this.#stageKey(ev.stage, key)] = isSensitiveKey(key) ? REDACTED : typeof v === "string" ? redactString(v) : v;
+      }
+    }
+    if (ev.replied !== undefined) into[A.GW_STAGE_REPLIED] = ev.replied;
+    return into;
+  }
+
   #stageStart(ev: StageEvent): void {
+    if (!this.#stageSpans) return;
     const st = ev.message ? this.#byMsg.get(ev.message) : undefined;
     const exs = this.#ex(ev.exchange);
+    if (!st && !ev.message && !exs.first && ev.exchange.messages.length > 0) {
+      // A per-request stage (authn, session) runs before the relay publishes message.start: defer the
+      // span and create it under the first message's SERVER span, with its real start and end times.
+      ev.slot = DEFERRED;
+      return;
+    }
     const parent = st?.ctx ?? exs.first?.ctx ?? exs.headers.ctx;
     const name = ev.filter === ev.stage ? ev.stage : `${ev.stage} ${ev.filter}`;
     ev.slot = this.#tracer.startSpan(
@@ -274,29 +336,40 @@ export class TelemetrySubscriber {
   }
 
   #stageEnd(ev: StageEvent): void {
-    const span = ev.slot as Span | undefined;
     const a = ev.attributes;
-    if (span && typeof span === "object" && "end" in span) {
-      if (span.isRecording()) {
-        if (a) {
-          for (const key of Object.keys(a)) {
-            const v = a[key]!;
-            // Filters promise never to put secrets here; this is the second line of defence.
-            span.setAttribute(this.#stageKey(ev.stage, key), isSensitiveKey(key) ? REDACTED : typeof v === "string" ? redactString(v) : v);
-          }
-        }
-        if (ev.replied !== undefined) {
-          span.setAttribute(A.GW_STAGE_REPLIED, ev.replied);
-          span.setStatus({ code: SpanStatusCode.ERROR, message: ev.replied });
-        }
+    if (ev.slot === DEFERRED) {
+      const exs = this.#ex(ev.exchange);
+      const pending = (exs.pending ??= []);
+      if (pending.length < MAX_PENDING) {
+        pending.push({
+          name: ev.filter === ev.stage ? ev.stage : `${ev.stage} ${ev.filter}`,
+          start: ev.start,
+          end: ev.end ?? performance.now(),
+          attributes: this.#stageAttributes(ev, { [A.GW_STAGE]: ev.stage, [A.GW_FILTER]: ev.filter }),
+          replied: ev.replied,
+        });
       }
-      span.end(ev.end ?? performance.now());
+    } else {
+      const span = ev.slot as Span | undefined;
+      if (span && typeof span === "object" && "end" in span) {
+        if (span.isRecording()) {
+          if (a || ev.replied !== undefined) span.setAttributes(this.#stageAttributes(ev, {}));
+          if (ev.replied !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: ev.replied });
+        }
+        span.end(ev.end ?? performance.now());
+      }
+    }
+    const authz = ev.stage === "authz";
+    const d = a?.decision;
+    const decision = !authz ? undefined : d === "allow" || d === "deny" ? d : ev.replied !== undefined ? "deny" : "allow";
+    // The decision also goes on the message's SERVER span: one tag to search for refused calls.
+    if (decision !== undefined && ev.message) {
+      const st = this.#byMsg.get(ev.message);
+      if (st?.span.isRecording()) st.span.setAttribute(A.GW_AUTHZ_DECISION, decision);
     }
     const m = this.#m;
     if (!m) return;
-    if (ev.stage === "authz") {
-      const d = a?.decision;
-      const decision = d === "allow" || d === "deny" ? d : ev.replied !== undefined ? "deny" : "allow";
+    if (decision !== undefined) {
       const attrs: Attributes = { [A.GW_AUTHZ_DECISION]: decision, [A.GW_SERVER]: ev.exchange.server };
       if (typeof a?.engine === "string") attrs[A.GW_AUTHZ_ENGINE] = a.engine;
       if (ev.message?.method) attrs[A.MCP_METHOD_NAME] = ev.message.method;

@@ -143,6 +143,7 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
     recordResults: cfg.recordResults,
     redact: cfg.redact,
     resourceUriInSpanName: cfg.resourceUriInSpanName,
+    stageSpans: cfg.stageSpans,
   });
   subscriber.subscribe();
 

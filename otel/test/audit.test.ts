@@ -74,13 +74,13 @@ describe("audit records", () => {
       "mcp_gateway.authz.decision": "deny",
       "mcp_gateway.authz.reason": "tool not permitted for group sre",
       "mcp_gateway.refused_by": "authz",
-      "mcp_gateway.outcome": "AUTHZ_DENIED",
+      "mcp_gateway.outcome": "-32080",
       "error.code": "AUTHZ_DENIED",
     });
     expect(recs[5]).toMatchObject({ "mcp_gateway.outcome": "-32603", "event.outcome": "failure" });
     expect(recs[6]).toMatchObject({
       "gen_ai.prompt.name": "triage",
-      "mcp_gateway.outcome": "UPSTREAM_UNAVAILABLE",
+      "mcp_gateway.outcome": "-32090",
       "error.code": "UPSTREAM_UNAVAILABLE",
     });
     // initialize has no session yet; no record carries the raw session id.

@@ -44,7 +44,7 @@ describe("/metrics", () => {
     // Names: dots become underscores, counters get _total; this exporter adds no unit suffix.
     // The denied call is in the server histogram with its error.type.
     expect(text).toMatch(
-      /^mcp_server_operation_duration_count\{(?=.*error_type="AUTHZ_DENIED")(?=.*gen_ai_tool_name="delete_everything")[^}]*\} 1$/m,
+      /^mcp_server_operation_duration_count\{(?=.*error_type="-32080")(?=.*gen_ai_tool_name="delete_everything")[^}]*\} 1$/m,
     );
   });
 });

@@ -109,8 +109,10 @@ describe("spans of a session (synthetic events → OTLP/HTTP receiver)", () => {
     // Denied by policy: error status on the message and on the authz stage, and no upstream call.
     const denied = one((s) => s.kind === KIND.SERVER && s.name === "tools/call delete_everything");
     expect(denied.status?.code).toBe(STATUS_ERROR);
-    expect(attr(denied, "error.type")).toBe("AUTHZ_DENIED");
+    // As the relay reports it: error.type is the JSON-RPC code the client got, the gateway code beside it.
+    expect(attr(denied, "error.type")).toBe("-32080");
     expect(attr(denied, "rpc.response.status_code")).toBe("-32080");
+    expect(attr(denied, "mcp_gateway.error.code")).toBe("AUTHZ_DENIED");
     const deniedKids = childrenOf(denied);
     expect(deniedKids.some((k) => k.kind === KIND.CLIENT)).toBe(false);
     const deniedAuthz = deniedKids.find((k) => k.name === "authz opa")!;
@@ -127,10 +129,11 @@ describe("spans of a session (synthetic events → OTLP/HTTP receiver)", () => {
     const failedClient = childrenOf(failed).find((k) => k.kind === KIND.CLIENT)!;
     expect(attr(failedClient, "error.type")).toBe("-32603");
 
-    // The backend unreachable: the gateway's code on both spans.
+    // The backend unreachable: the client got -32090; the CLIENT span names the transport failure.
     const prompt = one((s) => s.kind === KIND.SERVER && s.name === "prompts/get triage");
     expect(attr(prompt, "gen_ai.prompt.name")).toBe("triage");
-    expect(attr(prompt, "error.type")).toBe("UPSTREAM_UNAVAILABLE");
+    expect(attr(prompt, "error.type")).toBe("-32090");
+    expect(attr(prompt, "mcp_gateway.error.code")).toBe("UPSTREAM_UNAVAILABLE");
     const promptClient = childrenOf(prompt).find((k) => k.kind === KIND.CLIENT)!;
     expect(attr(promptClient, "error.type")).toBe("UPSTREAM_UNAVAILABLE");
     expect(promptClient.status?.code).toBe(STATUS_ERROR);

@@ -4,7 +4,7 @@
 import type { Exchange, Principal } from "../../../gateway/src/chain/types.ts";
 import { type RpcMessage, toMessage } from "../../../gateway/src/codec/jsonrpc.ts";
 import { channels, type MessageEvent, type StageEvent, type UpstreamEvent } from "../../../gateway/src/diagnostics.ts";
-import type { ErrorCode } from "../../../gateway/src/errors.ts";
+import { ERRORS, type ErrorCode } from "../../../gateway/src/errors.ts";
 
 export const BEARER = "eyJhbGciOiJSUzI1NiIsImtpZCI6InRlc3QifQ.eyJzdWIiOiJhbGljZSIsImlzcyI6Imh0dHBzOi8vaWRwIn0.c2lnbmF0dXJlLXNpZ25hdHVyZQ";
 export const SESSION_ID = "g1.c2VhbGVkLXNlc3Npb24tdG9rZW4tdGhhdC1tdXN0LW5ldmVyLWFwcGVhcg";
@@ -83,17 +83,26 @@ function stage(ex: Exchange, msg: RpcMessage | undefined, s: StageSpec): StageEv
   return ev;
 }
 
-/** One client→server message through the whole lifecycle. */
+/**
+ * One client→server message through the whole lifecycle, in the relay's order (gateway/src/relay.ts):
+ * per-request stages (authn, session) before message.start, then the per-message stages.
+ */
 export function send(step: Step): StepResult {
   const { ex, msg } = step;
   (ex.messages as RpcMessage[]).push(msg);
+  let replied: string | undefined;
+  for (const s of (step.stages ?? []).filter((x) => x.perRequest)) {
+    if (replied) break;
+    const sev = stage(ex, undefined, s);
+    if (s.stage === "authn") step.afterAuthn?.(ex);
+    replied = sev.replied;
+  }
+  // (A request refused at a per-request stage publishes no message events today; see the report.)
   const ev: MessageEvent = { exchange: ex, message: msg, direction: "client-to-server", start: performance.now() };
   channels.messageStart.publish(ev);
-  let replied: string | undefined;
-  for (const s of step.stages ?? []) {
+  for (const s of (step.stages ?? []).filter((x) => !x.perRequest)) {
     if (replied) break;
-    const sev = stage(ex, s.perRequest ? undefined : msg, s);
-    if (s.stage === "authn") step.afterAuthn?.(ex);
+    const sev = stage(ex, msg, s);
     replied = sev.replied;
   }
   let upstreamPropagation: Record<string, string> | undefined;
@@ -118,12 +127,17 @@ export function send(step: Step): StepResult {
   } else if (step.response) {
     ev.response = toMessage({ jsonrpc: "2.0", id: msg.id, ...step.response });
   }
-  if (step.errorType) ev.errorType = step.errorType;
-  if (step.gatewayError) ev.gatewayError = step.gatewayError as ErrorCode;
-  else if (replied) {
-    ev.gatewayError = replied as ErrorCode;
-    ev.errorType ??= replied;
+  // As relay.ts endMessage(): errorType is the JSON-RPC code (or tool_error), gatewayError the gateway's code.
+  const e = ev.response?.raw.error as { code?: number } | undefined;
+  if (e && typeof e.code === "number") ev.errorType = String(e.code);
+  const local = step.gatewayError ?? replied;
+  if (local) {
+    ev.gatewayError = local as ErrorCode;
+    ev.errorType = String(ERRORS[local as ErrorCode].rpc);
+    // A local reply is not relayed as a backend response.
+    if (replied) delete ev.response;
   }
+  if (step.errorType) ev.errorType = step.errorType;
   ev.end = performance.now();
   channels.messageEnd.publish(ev);
   return { ev, upstreamPropagation };
@@ -233,14 +247,13 @@ export function realisticSession(opts: { inboundTraceparent?: string; metaTracep
       response: { result: { content: [{ type: "text", text: "INC0012345 created for secret-result-value" }] } },
     }),
   );
-  // tools/call denied by policy: no upstream call.
+  // tools/call denied by policy: no upstream call, the gateway answers.
   results.push(
     send({
       ex: inSession(),
       msg: rpc({ id: 3, method: "tools/call", params: { name: "delete_everything", arguments: { confirm: "yes-really-delete" } } }),
       stages: [AUTHN, SESSION, DENY],
       afterAuthn: login,
-      response: { error: { code: -32080, message: "Not authorized", data: { gatewayCode: "AUTHZ_DENIED" } } },
     }),
   );
   // tools/call where the backend fails: a JSON-RPC error from the backend …
@@ -262,7 +275,6 @@ export function realisticSession(opts: { inboundTraceparent?: string; metaTracep
       stages: [AUTHN, SESSION, ALLOW, CREDS_HIT],
       afterAuthn: login,
       upstream: { gatewayError: "UPSTREAM_UNAVAILABLE" },
-      response: { error: { code: -32090, message: "Backend MCP server is unreachable", data: { gatewayCode: "UPSTREAM_UNAVAILABLE" } } },
       gatewayError: "UPSTREAM_UNAVAILABLE",
     }),
   );
