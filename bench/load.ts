@@ -3,7 +3,7 @@
 
 import { createHistogram } from "node:perf_hooks";
 import autocannon from "autocannon";
-import { Pool } from "undici";
+import { runPaced } from "./paced.ts";
 
 export interface LoadSpec {
   url: string;
@@ -137,11 +137,7 @@ async function phase(spec: LoadSpec, seconds: number, text: string, counters: Ph
   return { result: r, seconds: seconds_ };
 }
 
-/**
- * Open-loop load at a fixed rate (autocannon's own rate limit sends each second's quota in a burst, so it cannot do this).
- * Call i is due at t0 + i/rate; latency is counted from that due time, so time spent waiting for a free connection is
- * charged to the server (no coordinated omission). The scheduler spins on setImmediate: this process owns its core.
- */
+/** Open loop at a fixed rate (see paced.ts); latency counted from each call's due time, so queueing is charged to the target. */
 async function pacedPhase(
   spec: LoadSpec,
   seconds: number,
@@ -150,64 +146,27 @@ async function pacedPhase(
   counters: Phase,
   hist?: ReturnType<typeof createHistogram>,
 ) {
-  const url = new URL(spec.url);
-  const path = url.pathname + url.search;
-  const pool = new Pool(url.origin, {
-    connections: spec.connections,
-    pipelining: 1,
-    keepAliveTimeout: 60_000,
-    headersTimeout: 10_000,
-    bodyTimeout: 10_000,
-  });
   const note = (why: string) => {
     counters.bad++;
     if (counters.samples.length < 5) counters.samples.push(why);
   };
-  let total = Math.max(1, Math.round(seconds * rate));
-  // More than a second of calls waiting: the target cannot keep up. Stop offering (bounded run), report it.
-  const maxBacklog = Math.max(spec.connections, rate);
-  const stepNs = 1e9 / rate;
-  let sent = 0;
-  let finished = 0;
-  let seq = 0;
-  const t0 = process.hrtime.bigint();
-  const start = Number(t0);
-  await new Promise<void>((resolveP) => {
-    const fire = (dueNs: number) => {
-      const id = ++seq;
-      pool
-        .request({ method: "POST", path, headers: spec.headers, body: callBody(id, text) })
-        .then(async (r) => {
-          const body = await r.body.text();
-          hist?.record(Math.max(1, Math.round((Number(process.hrtime.bigint()) - dueNs) / 1000)));
-          const why = checkReply(r.statusCode, body, id, text);
-          if (why === undefined) counters.ok++;
-          else note(why);
-        })
-        .catch((e: Error) => {
-          note(`request error: ${e.message}`);
-        })
-        .finally(() => {
-          if (++finished === total && sent === total) resolveP();
-        });
-    };
-    const tick = () => {
-      const now = Number(process.hrtime.bigint()) - start;
-      const due = Math.min(total, Math.floor(now / stepNs) + 1);
-      while (sent < due) fire(start + sent++ * stepNs);
-      if (sent - finished > maxBacklog) {
-        counters.saturated = true;
-        total = sent;
-        if (finished === total) resolveP();
-        return;
-      }
-      if (sent < total) setImmediate(tick);
-    };
-    tick();
+  const out = await runPaced({
+    url: spec.url,
+    headers: spec.headers,
+    connections: spec.connections,
+    rate,
+    seconds,
+    body: (id) => callBody(id, text),
+    onReply(status, body, id, latencyUs) {
+      hist?.record(Math.max(1, latencyUs));
+      const why = checkReply(status, body, id, text);
+      if (why === undefined) counters.ok++;
+      else note(why);
+    },
+    onError: note,
   });
-  const elapsed = Number(process.hrtime.bigint() - t0) / 1e9;
-  await pool.close();
-  return { result: { errors: 0 }, seconds: elapsed };
+  if (out.saturated) counters.saturated = true;
+  return { result: { errors: 0 }, seconds: out.seconds };
 }
 
 export async function runLoad(spec: LoadSpec): Promise<LoadResult> {

@@ -3,7 +3,7 @@
 
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { request } from "node:http";
 import { availableParallelism, cpus, tmpdir } from "node:os";
@@ -43,6 +43,8 @@ export interface BenchOptions {
   outFile?: string | undefined;
   /** When set, the gateway runs with --cpu-prof and writes its profile here on exit. */
   profileDir?: string | undefined;
+  /** Before each run, wait up to this many seconds for the machine to be quiet (other work < 10 % of a core). */
+  waitQuietSeconds: number;
   log: (line: string) => void;
 }
 
@@ -50,6 +52,8 @@ export interface Row {
   scenario: ScenarioName;
   label: string;
   connections: number;
+  /** CPU (% of one core) used during the run by processes that are not the bench's own: above ~10 the figures are skewed. */
+  otherCpuPercent?: number | undefined;
   /** Offered rate (calls/s) of an open-loop run; undefined for a closed-loop run. */
   rate?: number | undefined;
   rps: number;
@@ -83,6 +87,8 @@ export interface BenchReport {
   machine: { cores: number; cpuModel: string; platform: string; node: string };
   pinned: boolean;
   pinNote: string;
+  /** CPU busy (%) over the second before the run, when nothing of the bench was running: other work skews the figures. */
+  backgroundCpuPercent: number | undefined;
   durationSeconds: number;
   warmupSeconds: number;
   textBytes: number;
@@ -121,6 +127,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): BenchOptions {
     gatewayCli: env.BENCH_GATEWAY_CLI ?? join(ROOT, "gateway", "src", "cli.ts"),
     outFile: out === "" || out === "-" ? undefined : out,
     profileDir: env.BENCH_PROFILE || undefined,
+    waitQuietSeconds: num(env.BENCH_WAIT_QUIET, 0),
     log: (l) => process.stderr.write(`${l}\n`),
   };
 }
@@ -325,6 +332,88 @@ function failedRow(scenario: ScenarioName, { connections, rate }: LoadPoint, fai
   };
 }
 
+// ---------------------------------------------------------------------------------------------------------------------
+// Noise accounting: on a shared 2-core machine, other people's work lands on the pinned cores too (taskset pins us, not them).
+
+const CLK_TCK = 100; // USER_HZ on Linux; /proc/<pid>/stat times are in these ticks.
+
+/** utime+stime (ticks) and parent of every process, from /proc/<pid>/stat (Linux); empty elsewhere. */
+function procTimes(): Map<number, { ppid: number; ticks: number }> {
+  const out = new Map<number, { ppid: number; ticks: number }>();
+  let pids: string[];
+  try {
+    pids = readdirSync("/proc").filter((d) => /^\d+$/.test(d));
+  } catch {
+    return out;
+  }
+  for (const pid of pids) {
+    try {
+      const st = readFileSync(`/proc/${pid}/stat`, "latin1");
+      // Fields after the parenthesised command (which may contain spaces): state ppid … utime(12th) stime(13th).
+      const f = st.slice(st.lastIndexOf(")") + 2).split(" ");
+      out.set(Number(pid), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) });
+    } catch {
+      // The process ended while we were reading: it is not ours to count.
+    }
+  }
+  return out;
+}
+
+/** CPU (% of one core) used between two snapshots by processes outside this process's tree (lower bound: short-lived ones escape). */
+function otherCpu(
+  a: Map<number, { ppid: number; ticks: number }>,
+  b: Map<number, { ppid: number; ticks: number }>,
+  seconds: number,
+): number | undefined {
+  if (a.size === 0 || b.size === 0 || seconds <= 0) return undefined;
+  const ours = new Set<number>([process.pid]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const snap of [a, b])
+      for (const [pid, p] of snap)
+        if (!ours.has(pid) && ours.has(p.ppid)) {
+          ours.add(pid);
+          grew = true;
+        }
+  }
+  let ticks = 0;
+  for (const [pid, p] of b) if (!ours.has(pid)) ticks += p.ticks - (a.get(pid)?.ticks ?? 0);
+  return (100 * ticks) / CLK_TCK / seconds;
+}
+
+/** Wait (bounded) until other work uses less than 10 % of a core over half a second. */
+async function waitQuiet(maxSeconds: number, log: (l: string) => void): Promise<void> {
+  const until = Date.now() + maxSeconds * 1000;
+  let said = false;
+  while (Date.now() < until) {
+    const a = procTimes();
+    await new Promise((r) => setTimeout(r, 500));
+    const other = otherCpu(a, procTimes(), 0.5);
+    if (other === undefined || other < 10) return;
+    if (!said) log(`bench: waiting up to ${maxSeconds} s for the machine to be quiet (other work: ${other.toFixed(0)} % of a core)`);
+    said = true;
+  }
+  log("bench: machine still busy; measuring anyway (see the `other CPU` column)");
+}
+
+/** Whole-machine CPU use over `ms` from /proc/stat (Linux); undefined elsewhere. */
+async function machineBusy(ms: number): Promise<number | undefined> {
+  const sample = () => {
+    try {
+      const f = readFileSync("/proc/stat", "latin1").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+      const idle = (f[3] ?? 0) + (f[4] ?? 0);
+      return { idle, total: f.reduce((a, b) => a + b, 0) };
+    } catch {
+      return undefined;
+    }
+  };
+  const a = sample();
+  await new Promise((r) => setTimeout(r, ms));
+  const b = sample();
+  if (!a || !b || b.total === a.total) return undefined;
+  return 100 * (1 - (b.idle - a.idle) / (b.total - a.total));
+}
+
 function commit(): string | undefined {
   const r = spawnSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" });
   return r.status === 0 ? r.stdout.trim() : undefined;
@@ -333,6 +422,9 @@ function commit(): string | undefined {
 export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   const { pin, note } = pinning(opts.pin);
   opts.log(`bench: ${note}`);
+  const background = await machineBusy(opts.durationSeconds >= 2 ? 1000 : 200);
+  if (background !== undefined && background > 10)
+    opts.log(`bench: WARNING the machine is already ${background.toFixed(0)} % busy with other work; figures will be skewed`);
   opts.log(
     `bench: tools/call echo, ${opts.textBytes}-byte argument, warm-up ${opts.warmupSeconds} s + ${opts.durationSeconds} s per run, concurrency ${opts.concurrency.join(", ")}${opts.rates.length ? `; open loop ${opts.rates.join(", ")}/s over ${opts.rateConnections} connections` : ""}`,
   );
@@ -405,6 +497,9 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
         }
         opts.log(`bench: ${SCENARIOS[scenario].label}, c=${connections}${rate ? ` at ${rate}/s` : ""} …`);
         try {
+          if (opts.waitQuietSeconds > 0) await waitQuiet(opts.waitQuietSeconds, opts.log);
+          const before = procTimes();
+          const t0 = performance.now();
           const r = await runLoadProcess(
             {
               url,
@@ -431,6 +526,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
             errors: r.errors,
             errorSamples: r.errorSamples,
             saturated: r.saturated,
+            otherCpuPercent: otherCpu(before, procTimes(), (performance.now() - t0) / 1000),
           });
         } catch (e) {
           rows.push(failedRow(scenario, point, (e as Error).message));
@@ -501,6 +597,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
     },
     pinned: pin,
     pinNote: note,
+    backgroundCpuPercent: background === undefined ? undefined : Math.round(background),
     durationSeconds: opts.durationSeconds,
     warmupSeconds: opts.warmupSeconds,
     textBytes: opts.textBytes,
@@ -525,10 +622,10 @@ function pad(cells: string[], widths: number[]): string {
 const conc = (x: Row) => (x.rate ? `${x.connections} @${x.rate >= 1000 ? `${x.rate / 1000}k` : x.rate}/s` : String(x.connections));
 
 export function formatReport(r: BenchReport): string {
-  const head = ["scenario", "conc", "rps", "p50 ms", "p99 ms", "errors", "+p50 ms", "rps/direct"];
+  const head = ["scenario", "conc", "rps", "p50 ms", "p99 ms", "errors", "+p50 ms", "rps/direct", "other CPU"];
   const body = r.rows.map((x) =>
     x.failure
-      ? [x.label, conc(x), "FAILED", "", "", "", "", ""]
+      ? [x.label, conc(x), "FAILED", "", "", "", "", "", ""]
       : [
           x.label,
           conc(x),
@@ -538,14 +635,19 @@ export function formatReport(r: BenchReport): string {
           String(x.errors),
           x.addedP50Ms === undefined ? "—" : (x.addedP50Ms >= 0 ? "+" : "") + x.addedP50Ms.toFixed(3),
           x.rpsRatio === undefined ? "—" : x.rpsRatio.toFixed(2),
+          x.otherCpuPercent === undefined ? "?" : `${x.otherCpuPercent.toFixed(0)} %${x.otherCpuPercent > 10 ? " (!)" : ""}`,
         ],
   );
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const lines = [
     `MCP edge gateway bench — ${r.date} — ${r.machine.cores} cores (${r.machine.cpuModel}), node ${r.machine.node}, commit ${r.commit ?? "?"}`,
-    r.pinNote,
+    r.pinNote +
+      (r.backgroundCpuPercent === undefined
+        ? ""
+        : `; machine ${r.backgroundCpuPercent} % busy with other work before the run${r.backgroundCpuPercent > 10 ? " (SKEWED)" : ""}`),
     `tools/call echo, ${r.textBytes}-byte argument; warm-up ${r.warmupSeconds} s, measured ${r.durationSeconds} s; every answer verified`,
     "conc N: closed loop (autocannon, N connections, next call as soon as the answer is in); N @R/s: open loop at R calls/s over N connections",
+    "other CPU: % of a core used during the run by processes outside the bench; (!) above 10 %, the row is skewed by other work",
     "",
     pad(head, widths),
     pad(

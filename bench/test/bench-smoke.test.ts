@@ -48,6 +48,7 @@ describe("bench harness", () => {
       textBytes: 1024,
       gatewayCli: cli,
       outFile: undefined,
+      waitQuietSeconds: 0,
       log: (l) => lines.push(l),
     });
     const table = formatReport(report);
