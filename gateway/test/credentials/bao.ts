@@ -4,9 +4,11 @@
 
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { accessSync, constants } from "node:fs";
+import { accessSync, constants, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
+import { Agent, fetch } from "undici";
 
 export function findBao(): string | undefined {
   const candidates = [
@@ -41,9 +43,11 @@ export async function freePort(): Promise<number> {
 
 export interface BaoDev {
   readonly address: string;
+  /** CA bundle of a -dev-tls server. */
+  readonly caFile: string | undefined;
   readonly rootToken: string;
   readonly unsealKey: string;
-  /** Everything the server printed (scanned for secrets by tests that care). */
+  /** Everything the server printed. */
   readonly output: () => string;
   /** Root-token API call; throws on non-2xx unless `allow` lists the status. */
   api(method: string, path: string, body?: unknown, opts?: { token?: string; namespace?: string; allow?: number[] }): Promise<ApiResult>;
@@ -58,18 +62,33 @@ export interface ApiResult {
   readonly body: any;
 }
 
-export async function startBao(bin: string): Promise<BaoDev> {
+export interface StartOptions {
+  /** -dev-tls: HTTPS with a generated CA, returned as `caFile`. */
+  readonly tls?: boolean;
+}
+
+export async function startBao(bin: string, opts: StartOptions = {}): Promise<BaoDev> {
   const port = await freePort();
   const rootToken = `root-${randomBytes(12).toString("hex")}`;
-  const address = `http://127.0.0.1:${port}`;
-  const child: ChildProcess = spawn(
-    bin,
-    ["server", "-dev", `-dev-listen-address=127.0.0.1:${port}`, `-dev-root-token-id=${rootToken}`, "-log-level=warn"],
-    {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp" },
-    },
-  );
+  // A private HOME and -dev-no-store-token: the dev server must not write a token helper file.
+  const home = mkdtempSync(join(tmpdir(), "bao-dev-"));
+  const args = [
+    "server",
+    "-dev",
+    `-dev-listen-address=127.0.0.1:${port}`,
+    `-dev-root-token-id=${rootToken}`,
+    "-dev-no-store-token",
+    "-log-level=warn",
+  ];
+  if (opts.tls) args.push("-dev-tls", `-dev-tls-cert-dir=${home}`);
+  const address = `${opts.tls ? "https" : "http"}://127.0.0.1:${port}`;
+  const caFile = opts.tls ? join(home, "vault-ca.pem") : undefined;
+  // The fixture calls of a -dev-tls server trust its generated CA (loaded once it exists).
+  let dispatcher: Agent | undefined;
+  const child: ChildProcess = spawn(bin, args, {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home },
+  });
   let out = "";
   child.stdout?.on("data", (d: Buffer) => {
     out += d.toString("utf8");
@@ -79,28 +98,37 @@ export async function startBao(bin: string): Promise<BaoDev> {
   });
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
 
-  const api: BaoDev["api"] = async (method, path, body, opts = {}) => {
-    const headers: Record<string, string> = { "X-Vault-Token": opts.token ?? rootToken };
-    if (opts.namespace) headers["X-Vault-Namespace"] = opts.namespace;
+  const api: BaoDev["api"] = async (method, path, body, o = {}) => {
+    const headers: Record<string, string> = { "X-Vault-Token": o.token ?? rootToken };
+    if (o.namespace) headers["X-Vault-Namespace"] = o.namespace;
     if (body !== undefined) headers["Content-Type"] = "application/json";
-    const res = await fetch(`${address}/v1/${path}`, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+    const res = await fetch(`${address}/v1/${path}`, {
+      method,
+      headers,
+      dispatcher,
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
     const text = await res.text();
     const parsed = text ? JSON.parse(text) : undefined;
-    if (res.status >= 300 && !opts.allow?.includes(res.status)) {
+    if (res.status >= 300 && !o.allow?.includes(res.status)) {
       throw new Error(`bao ${method} ${path}: ${res.status} ${text.slice(0, 300)}`);
     }
     return { status: res.status, body: parsed };
   };
 
-  // Bounded wait for the listener and an unsealed, active core.
+  const health = async () => {
+    if (caFile && !dispatcher) dispatcher = new Agent({ connect: { ca: readFileSync(caFile, "utf8") } });
+    return (await fetch(`${address}/v1/sys/health`, { dispatcher })).status;
+  };
+
+  // Bounded wait for the listener, an unsealed active core, and the banner with the unseal key.
   const deadline = Date.now() + 20_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`bao exited early (${child.exitCode}): ${out.slice(-2000)}`);
     try {
-      const r = await fetch(`${address}/v1/sys/health`);
-      if (r.status === 200) break;
+      if ((await health()) === 200 && /Unseal Key: \S+/.test(out)) break;
     } catch {
-      // not listening yet
+      // not listening yet, or the CA file is not written yet
     }
     if (Date.now() > deadline) {
       child.kill("SIGKILL");
@@ -108,11 +136,11 @@ export async function startBao(bin: string): Promise<BaoDev> {
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  const m = /Unseal Key: (\S+)/.exec(out);
-  const unsealKey = m?.[1] ?? "";
+  const unsealKey = /Unseal Key: (\S+)/.exec(out)?.[1] ?? "";
 
   return {
     address,
+    caFile,
     rootToken,
     unsealKey,
     output: () => out,
@@ -124,8 +152,7 @@ export async function startBao(bin: string): Promise<BaoDev> {
       await api("PUT", "sys/unseal", { key: unsealKey });
       const until = Date.now() + 10_000;
       while (Date.now() < until) {
-        const r = await fetch(`${address}/v1/sys/health`);
-        if (r.status === 200) return;
+        if ((await health()) === 200) return;
         await new Promise((res) => setTimeout(res, 100));
       }
       throw new Error("bao did not become active after unseal");
@@ -137,11 +164,13 @@ export async function startBao(bin: string): Promise<BaoDev> {
         await exited;
         clearTimeout(t);
       }
+      await dispatcher?.close();
+      rmSync(home, { recursive: true, force: true });
     },
   };
 }
 
-/** Enable AppRole with a role whose tokens carry `policies`; returns role_id and a fresh secret_id. */
+/** Enable AppRole (once) and create a role whose tokens carry `policies`; returns role_id and a fresh secret_id. */
 export async function setupAppRole(
   bao: BaoDev,
   role: string,
