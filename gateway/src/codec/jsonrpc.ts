@@ -55,7 +55,9 @@ export function toMessage(v: unknown): RpcMessage {
   if (!isObject(v)) throw new GatewayError("INVALID_REQUEST", "message must be a JSON object");
   if (v.jsonrpc !== "2.0") throw new GatewayError("INVALID_REQUEST", 'member "jsonrpc" must be "2.0"');
   const id = v.id;
-  const hasId = id !== undefined;
+  const hasId = id !== undefined && id !== null;
+  // A null id is legal only on an error response to a request whose id could not be read.
+  if (id === null && (v.method !== undefined || !("error" in v))) throw new GatewayError("INVALID_REQUEST", 'member "id" must be a string or an integer');
   if (hasId && typeof id !== "string" && !(typeof id === "number" && Number.isInteger(id))) {
     throw new GatewayError("INVALID_REQUEST", 'member "id" must be a string or an integer');
   }
@@ -84,7 +86,7 @@ export function toMessage(v: unknown): RpcMessage {
     throw new GatewayError("INVALID_REQUEST", 'a message needs "method", or exactly one of "result" and "error"');
   }
   if (hasError && !isObject(v.error)) throw new GatewayError("INVALID_REQUEST", 'member "error" must be an object');
-  if (!hasId && !(hasError && v.id === null)) throw new GatewayError("INVALID_REQUEST", 'a response needs an "id"');
+  if (!hasId && !(hasError && id === null)) throw new GatewayError("INVALID_REQUEST", 'a response needs an "id"');
   return {
     kind: "response",
     id: hasId ? (id as JsonRpcId) : undefined,

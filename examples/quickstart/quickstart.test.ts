@@ -1,0 +1,37 @@
+// The quickstart starts, serves both demo routes to the SDK client, and stops cleanly.
+import { spawn } from "node:child_process";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { expect, it } from "vitest";
+
+it("npm run quickstart: prints the URL, both routes answer, Ctrl+C stops it", async () => {
+  const root = new URL("../../", import.meta.url).pathname;
+  const p = spawn(process.execPath, ["examples/quickstart/run.ts", "--port", "0"], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+  try {
+    let out = "";
+    const url = await new Promise<string>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`quickstart did not start: ${out}`)), 20_000);
+      p.stdout!.on("data", (c) => {
+        out += c;
+        const m = /listening on (http:\/\/\S+)/.exec(out);
+        if (m && out.includes("Ctrl+C")) {
+          clearTimeout(t);
+          resolve(m[1]!);
+        }
+      });
+      p.on("exit", (code) => reject(new Error(`quickstart exited ${code}: ${out}`)));
+    });
+    expect(out).toContain(`${url}/mcp/demo-stdio`);
+    for (const route of ["demo-stdio", "demo-http"]) {
+      const c = new Client({ name: "quickstart-test", version: "1" });
+      await c.connect(new StreamableHTTPClientTransport(new URL(`${url}/mcp/${route}`)));
+      const r = await c.callTool({ name: "add", arguments: { a: 20, b: 22 } });
+      expect(r.structuredContent).toEqual({ sum: 42 });
+      await c.close();
+    }
+  } finally {
+    p.kill("SIGINT");
+    await new Promise((r) => (p.exitCode !== null ? r(null) : p.once("exit", r)));
+  }
+  expect(p.exitCode).toBe(0);
+});

@@ -1,0 +1,74 @@
+// Codec: JSON-RPC classification and the incremental SSE parser (events split anywhere).
+import { describe, expect, it } from "vitest";
+import { parseBody, targetOf, toMessage } from "../src/codec/jsonrpc.ts";
+import { formatSse, SseParser } from "../src/codec/sse.ts";
+import { GatewayError } from "../src/errors.ts";
+
+describe("JSON-RPC", () => {
+  it("publishes method, target, arguments and kind once", () => {
+    const m = toMessage({ jsonrpc: "2.0", id: "a", method: "tools/call", params: { name: "echo", arguments: { text: "x" } } });
+    expect(m).toMatchObject({ kind: "request", id: "a", method: "tools/call", target: "echo", arguments: { text: "x" } });
+    expect(toMessage({ jsonrpc: "2.0", method: "notifications/initialized" }).kind).toBe("notification");
+    expect(toMessage({ jsonrpc: "2.0", id: 1, result: {} }).kind).toBe("response");
+    expect(toMessage({ jsonrpc: "2.0", id: null, error: { code: 1, message: "x" } }).kind).toBe("response");
+    expect(targetOf("resources/read", { uri: "demo://x" })).toBe("demo://x");
+    expect(targetOf("prompts/get", { name: "greet" })).toBe("greet");
+    expect(targetOf("completion/complete", { ref: { type: "ref/prompt", name: "greet" } })).toBe("greet");
+    expect(targetOf("tools/list", {})).toBeUndefined();
+  });
+  it.each([
+    ["not an object", 1],
+    ["array member", [1]],
+    ["no jsonrpc", { id: 1, method: "x" }],
+    ["bad id type", { jsonrpc: "2.0", id: true, method: "x" }],
+    ["fractional id", { jsonrpc: "2.0", id: 1.5, method: "x" }],
+    ["empty method", { jsonrpc: "2.0", id: 1, method: "" }],
+    ["params array", { jsonrpc: "2.0", id: 1, method: "x", params: [] }],
+    ["result and error", { jsonrpc: "2.0", id: 1, result: {}, error: { code: 1, message: "" } }],
+    ["neither", { jsonrpc: "2.0", id: 1 }],
+    ["response without id", { jsonrpc: "2.0", result: {} }],
+  ])("refuses %s", (_n, v) => {
+    expect(() => toMessage(v)).toThrow(GatewayError);
+  });
+  it("parses bodies", () => {
+    expect(parseBody('{"jsonrpc":"2.0","id":1,"method":"ping"}')).toMatchObject({ batch: false, messages: [{ method: "ping" }] });
+    expect(parseBody('[{"jsonrpc":"2.0","id":1,"method":"ping"}]').batch).toBe(true);
+    expect(() => parseBody("{")).toThrow(expect.objectContaining({ code: "PARSE_ERROR" }));
+    expect(() => parseBody("[]")).toThrow(expect.objectContaining({ code: "EMPTY_BATCH" }));
+  });
+});
+
+describe("SSE parser", () => {
+  const stream = `: comment\r\nevent: message\r\nid: 7\r\ndata: {"a":\r\ndata: 1}\r\n\r\ndata: second\n\nid: prime\n\nretry: 500\ndata: x\r\rdata: y\n\n`;
+  const expected = [
+    { event: "message", id: "7", data: '{"a":\n1}', retry: undefined },
+    { event: undefined, id: undefined, data: "second", retry: undefined },
+    { event: undefined, id: "prime", data: "", retry: undefined },
+    { event: undefined, id: undefined, data: "x", retry: 500 },
+    { event: undefined, id: undefined, data: "y", retry: undefined },
+  ];
+  it("parses a whole stream", () => {
+    expect(new SseParser().push(stream)).toEqual(expected);
+  });
+  it("gives the same events however the stream is split (every split point, and byte by byte)", () => {
+    for (let i = 0; i <= stream.length; i++) {
+      const p = new SseParser();
+      expect([...p.push(stream.slice(0, i)), ...p.push(stream.slice(i))]).toEqual(expected);
+    }
+    const p = new SseParser();
+    const out = [];
+    for (const ch of stream) out.push(...p.push(ch));
+    expect(out).toEqual(expected);
+  });
+  it("round-trips through formatSse, including multi-line data", () => {
+    const evs = [
+      { event: "message", id: "1", data: "line1\nline2", retry: undefined },
+      { event: undefined, id: undefined, data: '{"jsonrpc":"2.0"}', retry: undefined },
+    ];
+    expect(new SseParser().push(evs.map((e) => formatSse(e)).join(""))).toEqual(evs);
+    expect(formatSse({ data: undefined, id: "p1" })).toBe("id: p1\n\n");
+  });
+  it("strips a BOM and ignores unknown fields", () => {
+    expect(new SseParser().push("\ufeffdata: a\nfoo: bar\n\n")).toEqual([{ event: undefined, id: undefined, data: "a", retry: undefined }]);
+  });
+});
