@@ -189,7 +189,7 @@ describe("shadow policy", () => {
       response(req.id, { tools: [tool("list_devices", { readOnlyHint: true }), tool("update_site")] }),
       req,
     );
-    expect((out?.raw.result as { tools: Array<{ name: string }> }).tools.map((t) => t.name)).toEqual(["list_devices"]);
+    expect((out!.raw.result as { tools: Array<{ name: string }> }).tools.map((t) => t.name)).toEqual(["list_devices"]);
     await new Promise((r) => setImmediate(r));
     const listShadow = records.filter((r) => r.labels.shadow === "true" && r.path === "mcp/authz/filter");
     expect(listShadow[0]).toMatchObject({ result: ["list_devices"], shadow: { result: ["list_devices", "update_site"] } });

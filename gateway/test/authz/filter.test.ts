@@ -187,7 +187,7 @@ describe("authz filter: lists", () => {
     const ex = exchange("catalyst-center", principal(["service-desk"], ["pwd", "mfa"]));
     const out = await listThrough(filter, ex, "tools/list", "tools", CATALYST_TOOLS);
     expect(names(out).sort()).toEqual(["get_site", "list_devices"]);
-    expect((out?.raw.result as { nextCursor: string }).nextCursor).toBe("c2");
+    expect((out!.raw.result as { nextCursor: string }).nextCursor).toBe("c2");
     // Invariant 3: every listed tool is callable, every hidden one is denied.
     for (const t of ["list_devices", "get_site", "update_site", "deploy_template", "run_command"]) {
       const v = await filter.onMessage!(ex, toolCall(t, { site: "paris" }));
