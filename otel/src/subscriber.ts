@@ -339,7 +339,8 @@ export class TelemetrySubscriber {
     const a = ev.attributes;
     if (ev.slot === DEFERRED) {
       const exs = this.#ex(ev.exchange);
-      const pending = (exs.pending ??= []);
+      exs.pending ??= [];
+      const pending = exs.pending;
       if (pending.length < MAX_PENDING) {
         pending.push({
           name: ev.filter === ev.stage ? ev.stage : `${ev.stage} ${ev.filter}`,
