@@ -239,10 +239,14 @@ export class SecretCache {
     entry.timer = setTimeout(
       () => {
         entry.timer = undefined;
+        // A capped (long) delay: wait again until the real refresh point.
+        const early = entry.refreshAt - Date.now();
+        if (early > 50) return this.#schedule(entry, early);
         // Idle per-user entries are left to lapse; active or warmed ones are refreshed ahead.
         if (entry.keepWarm || entry.lastAccess > entry.fetchedAt) void this.#refreshInBackground(entry);
       },
-      Math.max(50, delayMs),
+      // setTimeout overflows past 2^31-1 ms; cap at a day and re-arm.
+      Math.min(86_400_000, Math.max(50, delayMs)),
     );
     entry.timer.unref();
   }

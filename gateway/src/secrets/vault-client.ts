@@ -90,6 +90,7 @@ interface RawApiError {
 }
 
 const DEFAULT_TIMEOUT_MS = 5_000;
+const DAY_MS = 86_400_000;
 /** A token with less than this left is renewed or replaced before use. */
 const EXPIRY_MARGIN_MS = 1_000;
 
@@ -232,8 +233,11 @@ export class VaultClient {
       return await this.#send(method, path, body, this.#token);
     } catch (e) {
       // A 403 may mean our token was revoked or expired early: log in again once and retry
-      // (AppRole / Kubernetes). A static token cannot be replaced, so the 403 stands.
+      // (AppRole / Kubernetes). A static token cannot be replaced, so the 403 stands. When the
+      // token still looks itself up fine, the 403 is the policy's answer for this path: no
+      // re-login (a misconfigured policy must not turn every request into a login).
       if (e instanceof SecretStoreError && e.kind === "denied" && this.#opts.auth.method !== "token" && !this.#closed) {
+        if (await this.#tokenStillValid()) throw e;
         this.#emit({ type: "relogin", reason: "denied" });
         this.#log.info("vault answered 403; logging in again", { "vault.path": path, "vault.auth": this.#opts.auth.method });
         this.#token = undefined;
@@ -241,6 +245,15 @@ export class VaultClient {
         return await this.#send(method, path, body, this.#token);
       }
       throw e;
+    }
+  }
+
+  async #tokenStillValid(): Promise<boolean> {
+    try {
+      await this.#send("GET", "auth/token/lookup-self", undefined, this.#token);
+      return true;
+    } catch {
+      return false;
     }
   }
 
@@ -322,7 +335,8 @@ export class VaultClient {
     if (this.#closed || ttlSeconds <= 0) return;
     const canRelogin = this.#opts.auth.method !== "token";
     if (!this.#tokenRenewable && !canRelogin) return;
-    const delay = Math.max(250, Math.floor(ttlSeconds * 1000 * this.#renewFraction));
+    // setTimeout overflows past 2^31-1 ms (~24.8 days) and would fire at once: cap at a day.
+    const delay = Math.min(DAY_MS, Math.max(250, Math.floor(ttlSeconds * 1000 * this.#renewFraction)));
     this.#renewTimer = setTimeout(() => void this.#renewOrRelogin(), delay);
     this.#renewTimer.unref();
   }
