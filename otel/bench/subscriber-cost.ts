@@ -26,6 +26,7 @@ function exchangeFor(i: number): Exchange {
   return {
     server: "servicenow",
     downstream: "streamable-http",
+    url: "/mcp/test",
     httpMethod: "POST",
     headers: { host: "127.0.0.1", "mcp-session-id": SID, traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" },
     clientAddress: "127.0.0.1",

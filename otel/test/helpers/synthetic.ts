@@ -23,6 +23,7 @@ export function exchange(over: Partial<Exchange> & { headers?: Exchange["headers
   return {
     server: "servicenow",
     downstream: "streamable-http",
+    url: "/mcp/test",
     httpMethod: "POST",
     headers: { host: "127.0.0.1", authorization: `Bearer ${BEARER}` },
     clientAddress: "127.0.0.1",
