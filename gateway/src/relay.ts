@@ -35,6 +35,7 @@ export class ExchangeImpl implements Exchange {
   readonly downstream: Exchange["downstream"];
   readonly httpMethod: Exchange["httpMethod"];
   readonly headers: IncomingHttpHeaders;
+  readonly url: string;
   readonly clientAddress: string;
   readonly start = performance.now();
   protocolVersion: string;
@@ -58,8 +59,10 @@ export class ExchangeImpl implements Exchange {
     httpMethod: Exchange["httpMethod"],
     headers: IncomingHttpHeaders,
     clientAddress: string,
+    url = "",
   ) {
     this.server = server;
+    this.url = url;
     this.downstream = downstream;
     this.httpMethod = httpMethod;
     this.headers = headers;
@@ -328,6 +331,7 @@ export class Relay {
     const timer = new CallTimer(route.timeoutMs);
     const ctx: UpstreamCallContext = {
       headers: upstreamHeaders(ex, propagation),
+      credentialHeaders: ex.upstreamHeaders,
       env: ex.upstreamEnv,
       signal: timer.controller.signal,
       protocolVersion: ex.protocolVersion,
@@ -586,7 +590,7 @@ export class Relay {
     if (ex.opening && us?.local) {
       ex.upstreamSession = undefined;
       await us
-        .terminate({ headers: {}, env: {}, signal: AbortSignal.timeout(5000), protocolVersion: ex.protocolVersion, lastEventId: undefined })
+        .terminate({ headers: {}, credentialHeaders: {}, env: {}, signal: AbortSignal.timeout(5000), protocolVersion: ex.protocolVersion, lastEventId: undefined })
         .catch(() => {});
     }
   }
@@ -605,6 +609,7 @@ export class Relay {
     const last = ex.headers["last-event-id"];
     const ctx: UpstreamCallContext = {
       headers: upstreamHeaders(ex, undefined),
+      credentialHeaders: ex.upstreamHeaders,
       env: ex.upstreamEnv,
       signal: controller.signal,
       protocolVersion: ex.protocolVersion,
@@ -696,6 +701,7 @@ export class Relay {
     try {
       await ex.upstreamSession?.terminate({
         headers: upstreamHeaders(ex, undefined),
+        credentialHeaders: ex.upstreamHeaders,
         env: {},
         signal: AbortSignal.timeout(5000),
         protocolVersion: ex.protocolVersion,

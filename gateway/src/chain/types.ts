@@ -31,6 +31,8 @@ export interface Exchange {
   /** HTTP method of the downstream request: POST carries messages, GET opens a stream, DELETE ends a session. */
   readonly httpMethod: "POST" | "GET" | "DELETE";
   readonly headers: IncomingHttpHeaders;
+  /** Request target as received: path and query (authn refuses tokens in the query string). */
+  readonly url: string;
   readonly clientAddress: string;
   /** Start time (performance.now()). */
   readonly start: number;

@@ -159,6 +159,10 @@ export class Listener {
       return this.#o.isReady() ? sendJson(res, 200, '{"status":"ready"}') : sendJson(res, 503, '{"status":"not ready"}');
     const g = this.#o.guards;
     if (!g.hostAllowed(req.headers.host)) return sendError(res, { error: new GatewayError("HOST_FORBIDDEN") });
+    // Extra endpoints (OAuth metadata, /metrics) are not MCP: they answer any Origin (no credentials involved).
+    for (const r of this.#o.extraRoutes) {
+      if (path === r.path || (r.path.endsWith("/") && path.startsWith(r.path))) return r.handle(req, res);
+    }
     if (!g.originAllowed(req.headers.origin)) return sendError(res, { error: new GatewayError("ORIGIN_FORBIDDEN") });
 
     if (path.startsWith("/mcp/")) {
@@ -173,9 +177,6 @@ export class Listener {
       if (sub === "/sse") return this.#legacyOpen(req, res, route);
       if (sub === "/message") return this.#legacyPost(req, res, route, q === -1 ? "" : url.slice(q + 1));
       return sendError(res, { error: new GatewayError("NOT_FOUND") });
-    }
-    for (const r of this.#o.extraRoutes) {
-      if (path === r.path || (r.path.endsWith("/") && path.startsWith(r.path))) return r.handle(req, res);
     }
     return sendError(res, { error: new GatewayError("NOT_FOUND") });
   }
@@ -195,7 +196,7 @@ export class Listener {
         res.setHeader("connection", "close");
         return sendError(res, { error: e instanceof GatewayError ? e : new GatewayError("INVALID_REQUEST", "could not read the body") });
       }
-      const ex = new ExchangeImpl(route.name, "streamable-http", "POST", req.headers, clientAddress(req));
+      const ex = new ExchangeImpl(route.name, "streamable-http", "POST", req.headers, clientAddress(req), req.url ?? "");
       const bad = relay.parse(ex, body);
       if (bad) return sendError(res, { error: bad }, singleId(ex));
       return this.#write(res, await relay.post(ex, route, body), singleId(ex));
@@ -204,11 +205,11 @@ export class Listener {
       if (req.headers["mcp-protocol-version"] !== "2026-07-28" && !req.headers.accept?.includes("text/event-stream")) {
         return sendError(res, { error: new GatewayError("NOT_ACCEPTABLE", "GET needs Accept: text/event-stream") });
       }
-      const ex = new ExchangeImpl(route.name, "streamable-http", "GET", req.headers, clientAddress(req));
+      const ex = new ExchangeImpl(route.name, "streamable-http", "GET", req.headers, clientAddress(req), req.url ?? "");
       return this.#write(res, await relay.get(ex, route), undefined);
     }
     if (method === "DELETE") {
-      const ex = new ExchangeImpl(route.name, "streamable-http", "DELETE", req.headers, clientAddress(req));
+      const ex = new ExchangeImpl(route.name, "streamable-http", "DELETE", req.headers, clientAddress(req), req.url ?? "");
       return this.#write(res, await relay.delete(ex), undefined);
     }
     res.setHeader("allow", "GET, POST, DELETE");
@@ -264,7 +265,7 @@ export class Listener {
       res.setHeader("allow", "GET");
       return sendError(res, { error: new GatewayError("METHOD_NOT_ALLOWED") });
     }
-    const ex = new ExchangeImpl(route.name, "sse", "GET", req.headers, clientAddress(req));
+    const ex = new ExchangeImpl(route.name, "sse", "GET", req.headers, clientAddress(req), req.url ?? "");
     ex.protocolVersion = "2024-11-05";
     const v = this.#o.chain.runRequest(ex);
     const reply = v instanceof Promise ? await v : v;
@@ -292,7 +293,7 @@ export class Listener {
       conn.close();
       this.#legacy.delete(key);
       if (conn.upstreamSession) {
-        const end = new ExchangeImpl(route.name, "sse", "DELETE", req.headers, clientAddress(req));
+        const end = new ExchangeImpl(route.name, "sse", "DELETE", req.headers, clientAddress(req), req.url ?? "");
         end.upstreamSession = conn.upstreamSession;
         void this.#o.relay.terminate(end);
       }
@@ -321,7 +322,7 @@ export class Listener {
       res.setHeader("connection", "close");
       return sendError(res, { error: e instanceof GatewayError ? e : new GatewayError("INVALID_REQUEST") });
     }
-    const ex = new ExchangeImpl(route.name, "sse", "POST", req.headers, clientAddress(req));
+    const ex = new ExchangeImpl(route.name, "sse", "POST", req.headers, clientAddress(req), req.url ?? "");
     ex.protocolVersion = conn.protocolVersion;
     const bad = this.#o.relay.parse(ex, body);
     if (bad) return sendError(res, { error: bad }, singleId(ex));
@@ -367,7 +368,7 @@ export class Listener {
 
   /** After initialize, relay the backend's server-initiated messages onto the legacy stream. */
   #legacyListen(conn: LegacyDownstream, req: IncomingMessage): void {
-    const ex = new ExchangeImpl(conn.route.name, "sse", "GET", req.headers, clientAddress(req));
+    const ex = new ExchangeImpl(conn.route.name, "sse", "GET", req.headers, clientAddress(req), req.url ?? "");
     ex.upstreamSession = conn.upstreamSession;
     ex.protocolVersion = conn.protocolVersion;
     void this.#o.relay.listen(ex, conn.route).then((o) => {

@@ -139,8 +139,8 @@ export class LegacySseUpstream implements Upstream {
     this.#pool = new Pool(this.#url.origin, { connections: 256, keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0 });
   }
 
-  async #open(key: string, shared: boolean): Promise<LegacyConnection> {
-    const c = new LegacyConnection(this.#pool, this.#opts.headers, key, shared);
+  async #open(key: string, shared: boolean, credentials: Record<string, string>): Promise<LegacyConnection> {
+    const c = new LegacyConnection(this.#pool, { ...this.#opts.headers, ...credentials }, key, shared);
     this.#conns.set(key, c);
     try {
       await c.open(this.#url, this.#opts, () => this.#conns.delete(key));
@@ -151,9 +151,9 @@ export class LegacySseUpstream implements Upstream {
     return c;
   }
 
-  async connect(): Promise<UpstreamSession> {
+  async connect(ctx: UpstreamCallContext): Promise<UpstreamSession> {
     const key = randomBytes(9).toString("base64url");
-    const c = await this.#open(key, false);
+    const c = await this.#open(key, false, ctx.credentialHeaders);
     return new LegacySession(c, `${INSTANCE_ID}:${key}`, () => this.#conns.delete(key));
   }
 
@@ -167,8 +167,8 @@ export class LegacySseUpstream implements Upstream {
     return new LegacySession(c, bind, () => this.#conns.delete(c.key));
   }
 
-  async stateless(): Promise<UpstreamSession> {
-    if (!this.#shared || this.#shared.channel.closed) this.#shared = await this.#open("shared", true);
+  async stateless(ctx: UpstreamCallContext): Promise<UpstreamSession> {
+    if (!this.#shared || this.#shared.channel.closed) this.#shared = await this.#open("shared", true, ctx.credentialHeaders);
     return new LegacySession(this.#shared, undefined, () => {});
   }
 

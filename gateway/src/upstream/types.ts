@@ -38,6 +38,8 @@ export type UpstreamReply =
 export interface UpstreamCallContext {
   /** Headers to send upstream (already allow-listed, plus credentials). */
   readonly headers: Record<string, string>;
+  /** Only the credential headers of the credentials stage (connection-scoped backends keep these). */
+  readonly credentialHeaders: Record<string, string>;
   /** Extra environment for a stdio child (credentials). */
   readonly env: Record<string, string>;
   readonly signal: AbortSignal;

@@ -16,6 +16,7 @@ export function exchange(
   return {
     server,
     downstream: "streamable-http",
+    url: "/mcp/test",
     httpMethod: "POST",
     headers: opts.headers ?? {},
     clientAddress: "127.0.0.1",

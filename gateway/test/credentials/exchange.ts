@@ -14,6 +14,7 @@ export function exchange(server: string, p: Principal | undefined, upstreamHeade
   return {
     server,
     downstream: "streamable-http",
+    url: "/mcp/test",
     httpMethod: "POST",
     headers: { authorization: `Bearer ${CALLER_TOKEN}`, cookie: CALLER_COOKIE, "x-api-key": "caller-api-key-55aa" },
     clientAddress: "127.0.0.1",
