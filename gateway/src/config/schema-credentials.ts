@@ -102,7 +102,7 @@ const pathTemplate = str().superRefine((p, ctx) => {
   }
 });
 
-const valueTemplate = z.string().superRefine((v, ctx) => {
+const valueTemplate = str().superRefine((v, ctx) => {
   try {
     new ValueTemplate(v);
   } catch (e) {

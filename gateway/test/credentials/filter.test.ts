@@ -7,10 +7,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LocalReply } from "../../src/chain/types.ts";
+import { ConfigError } from "../../src/config/load.ts";
 import { type CredentialsConfig, credentialsSchema, secretCacheSchema } from "../../src/config/schema-credentials.ts";
 import { type CredentialsServer, CredentialsStartupError, createCredentialsFilter } from "../../src/filters/credentials/index.ts";
 import { jsonLogger } from "../../src/logger.ts";
 import { createSecretCache } from "../../src/secrets/from-config.ts";
+import { parseConfigWithVault } from "../../src/secrets/load-with-vault.ts";
 import { CALLER_COOKIE, CALLER_TOKEN, exchange, principal } from "./exchange.ts";
 import { OutputCapture } from "./secret-scan.ts";
 
@@ -262,5 +264,41 @@ describe("credentials config schema", () => {
     expect(c.required).toBe(false);
     expect(c.stripHeaders).toEqual([]);
     expect(c.inject.env).toEqual({});
+  });
+});
+
+describe("parseConfigWithVault (async pre-resolution pass)", () => {
+  const base = { sessions: { key: "${env:KEY}" }, servers: { a: { url: "https://a.example/mcp" } } };
+  it("without vault references it is parseConfig", async () => {
+    const cfg = await parseConfigWithVault(base, dir, { env: { KEY: "k".repeat(32) } });
+    expect(Object.keys(cfg.servers)).toEqual(["a"]);
+  });
+  it("a vault reference without a vault block is a config error naming the field", async () => {
+    const tree = {
+      ...base,
+      servers: { a: { url: "https://a.example/mcp", headers: { Authorization: "Bearer ${vault:secret/a#token}" } } },
+    };
+    const e = await parseConfigWithVault(tree, dir, { env: { KEY: "k".repeat(32) } }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(ConfigError);
+    expect((e as ConfigError).issues[0]).toMatch(/^servers\.a\.headers\.Authorization: .*need a top-level vault block/);
+  });
+  it.each([
+    ["${vault:secret/a}", /needs #key/],
+    ["${vault:secret#k}", /<mount>\/<path>#<key>/],
+    ["${vault:secret/../x#k}", /\. or \.\./],
+    ["${vault:secret/a?v=2#k}", /version=<n>/],
+  ])("malformed reference %s", async (ref, msg) => {
+    const tree = {
+      ...base,
+      vault: { address: "http://127.0.0.1:1", auth: { method: "token", token: "t" } },
+      servers: { a: { url: "https://a.example/mcp", headers: { X: ref } } },
+    };
+    const e = await parseConfigWithVault(tree, dir, { env: { KEY: "k".repeat(32) } }).catch((x: unknown) => x);
+    expect((e as ConfigError).issues[0]).toMatch(msg);
+  });
+  it("the vault block itself cannot use vault references", async () => {
+    const tree = { ...base, vault: { address: "http://127.0.0.1:1", auth: { method: "token", token: "${vault:secret/t#t}" } } };
+    const e = await parseConfigWithVault(tree, dir, { env: { KEY: "k".repeat(32) } }).catch((x: unknown) => x);
+    expect((e as ConfigError).issues[0]).toMatch(/^vault\.auth\.token: the vault block cannot use/);
   });
 });
