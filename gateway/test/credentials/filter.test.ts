@@ -9,7 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LocalReply } from "../../src/chain/types.ts";
 import { ConfigError } from "../../src/config/load.ts";
 import { type CredentialsConfig, credentialsSchema, secretCacheSchema } from "../../src/config/schema-credentials.ts";
-import { type CredentialsServer, CredentialsStartupError, createCredentialsFilter } from "../../src/filters/credentials/index.ts";
+import {
+  CREDENTIALS_STRIP,
+  type CredentialsServer,
+  CredentialsStartupError,
+  createCredentialsFilter,
+} from "../../src/filters/credentials/index.ts";
 import { jsonLogger } from "../../src/logger.ts";
 import { createSecretCache } from "../../src/secrets/from-config.ts";
 import { parseConfigWithVault } from "../../src/secrets/load-with-vault.ts";
@@ -92,6 +97,13 @@ describe("credentials filter (env and file sources)", () => {
     expect(await f.onRequest!(ex)).toBeUndefined();
     expect(ex.upstreamHeaders).toEqual({ "mcp-protocol-version": "2025-11-25", Authorization: `Bearer ${SN_TOKEN}` });
     expect(ex.upstreamEnv).toEqual({});
+    // The strip set is published for the relay's own forwarding (lower case).
+    expect([...(ex.vars.get(CREDENTIALS_STRIP) as Set<string>)].sort()).toEqual([
+      "authorization",
+      "cookie",
+      "proxy-authorization",
+      "x-api-key",
+    ]);
     cap.add(ex.headers);
     f.close();
     cap.assertClean(SECRETS);

@@ -49,6 +49,13 @@ export class CredentialsStartupError extends Error {
   }
 }
 
+/**
+ * ex.vars key: the lower-case header names this server's credentials strip (ReadonlySet<string>).
+ * The relay adds allow-listed caller headers (traceparent, mcp-param-*, …) after the chain ran; it
+ * must skip these names so `stripHeaders` also covers what it forwards.
+ */
+export const CREDENTIALS_STRIP: unique symbol = Symbol("mcp-gateway.credentials.strip");
+
 /** Never forwarded, whatever the configuration says (the relay's allow-list excludes them too). */
 const ALWAYS_STRIPPED = ["authorization", "proxy-authorization", "cookie"];
 
@@ -197,6 +204,7 @@ export function createCredentialsFilter(opts: CredentialsFilterOptions): Credent
     onRequest(ex: Exchange): Verdict | Promise<Verdict> {
       const c = compiled.get(ex.server);
       if (!c) return undefined;
+      ex.vars.set(CREDENTIALS_STRIP, c.strip);
       stripHeaders(c, ex);
       const r = c.ref(ex.principal);
       if (!r.ok) {

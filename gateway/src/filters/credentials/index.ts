@@ -3,6 +3,7 @@
 
 export {
   type BackendTransport,
+  CREDENTIALS_STRIP,
   type CredentialsFilter,
   type CredentialsFilterOptions,
   type CredentialsServer,
