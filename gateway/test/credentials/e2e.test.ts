@@ -218,7 +218,7 @@ describe("credentials through the real gateway", () => {
 
   it("stdio backend: the child gets exactly the injected variable and nothing of the caller", async () => {
     const out = await session("tool", "alice", { jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "env", arguments: {} } });
-    const content = (out[0]?.result as { content: Array<{ text: string }> }).content[0]!.text;
+    const content = (out[0]!.result as { content: Array<{ text: string }> }).content[0]!.text;
     const env = JSON.parse(content) as Record<string, string>;
     expect(env.TOOL_API_KEY).toBe(TOOL_KEY);
     expect(Object.values(env).some((v) => v.includes(CALLER_TOKEN) || v.includes("caller-cookie"))).toBe(false);

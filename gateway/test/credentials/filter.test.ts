@@ -6,14 +6,18 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { z } from "zod";
 import type { LocalReply } from "../../src/chain/types.ts";
 import { ConfigError } from "../../src/config/load.ts";
-import { type CredentialsConfig, credentialsSchema, secretCacheSchema } from "../../src/config/schema-credentials.ts";
+import { builtinResolvers, resolveReferences } from "../../src/config/references.ts";
+import { configSchema, httpServerSchema, sseServerSchema, stdioServerSchema } from "../../src/config/schema.ts";
+import { type CredentialsConfig, credentialsSchema, secretCacheSchema, vaultConfigSchema } from "../../src/config/schema-credentials.ts";
 import {
   CREDENTIALS_STRIP,
   type CredentialsServer,
   CredentialsStartupError,
   createCredentialsFilter,
+  credentialsFromConfig,
 } from "../../src/filters/credentials/index.ts";
 import { jsonLogger } from "../../src/logger.ts";
 import { createSecretCache } from "../../src/secrets/from-config.ts";
@@ -312,5 +316,59 @@ describe("parseConfigWithVault (async pre-resolution pass)", () => {
     const tree = { ...base, vault: { address: "http://127.0.0.1:1", auth: { method: "token", token: "${vault:secret/t#t}" } } };
     const e = await parseConfigWithVault(tree, dir, { env: { KEY: "k".repeat(32) } }).catch((x: unknown) => x);
     expect((e as ConfigError).issues[0]).toMatch(/^vault\.auth\.token: the vault block cannot use/);
+  });
+});
+
+describe("wiring proposal: the sub-schemas plugged into the main schema, then credentialsFromConfig", () => {
+  // Exactly the change proposed for schema.ts (docs/credentials.md, "Wiring").
+  const withCredentials = <T extends z.ZodObject>(o: T) => o.extend({ credentials: credentialsSchema.optional() });
+  const wired = configSchema.extend({
+    vault: vaultConfigSchema.optional(),
+    secretCache: secretCacheSchema.optional(),
+    servers: z.record(
+      z.string(),
+      z.union([withCredentials(httpServerSchema), withCredentials(sseServerSchema), withCredentials(stdioServerSchema)]),
+    ),
+  });
+
+  it("validates a YAML-shaped tree and builds the filter", async () => {
+    const tree = {
+      sessions: { key: "k".repeat(32) },
+      secretCache: { ttlSeconds: 60 },
+      servers: {
+        servicenow: {
+          url: "https://sn.example/mcp",
+          credentials: { from: { env: { token: "SN_TOKEN" } }, inject: { headers: { Authorization: "Bearer {token}" } }, required: true },
+        },
+        tool: { command: "tool-mcp", credentials: { from: { env: { key: "STDIO_KEY" } }, inject: { env: { TOOL_KEY: "{key}" } } } },
+        plain: { url: "https://plain.example/mcp" },
+      },
+    };
+    const cfg = wired.parse(resolveReferences(tree, builtinResolvers(dir, env)));
+    const f = await credentialsFromConfig(cfg, { baseDir: dir, env });
+    expect(f).toBeDefined();
+    await f!.start();
+    const ex = exchange("servicenow", principal("alice"));
+    expect(await f!.onRequest!(ex)).toBeUndefined();
+    expect(ex.upstreamHeaders).toEqual({ Authorization: `Bearer ${SN_TOKEN}` });
+    const t = exchange("tool", principal("alice"));
+    expect(await f!.onRequest!(t)).toBeUndefined();
+    expect(t.upstreamEnv).toEqual({ TOOL_KEY: STDIO_KEY });
+    f!.close();
+    expect(await credentialsFromConfig({ servers: { plain: {} } }, { baseDir: dir })).toBeUndefined();
+  });
+
+  it("rejects a credentials block with a field path", () => {
+    const r = wired.safeParse({
+      sessions: { key: "k".repeat(32) },
+      servers: {
+        sn: {
+          url: "https://sn.example/mcp",
+          credentials: { from: { vault: { path: "users/{sub}" } }, inject: { headers: { A: "{t}" } }, required: true },
+        },
+      },
+    });
+    expect(r.success).toBe(false);
+    expect(JSON.stringify(r.error?.issues)).toMatch(/required cannot be used with a per-user path/);
   });
 });

@@ -273,10 +273,18 @@ describe.skipIf(!BIN)("against a real OpenBao dev server", () => {
   }, 10_000);
 
   it("Vault sealed (503) or unreachable: cached credential within max-stale, then CREDENTIALS_UNAVAILABLE", async () => {
+    // Times are measured from the last successful load (a background refresh may move it), so a
+    // slow seal on a busy CI machine cannot shift the windows: fresh 0.5 s, then stale up to 2.5 s.
+    const TTL = 0.5;
+    const MAX_STALE = 2.5;
+    let lastLoad = 0;
     const cache = new SecretCache({
       sources: { vault: vaultSource(appRoleClient()) },
-      defaults: { ttlSeconds: 0.5, maxStaleSeconds: 1.5, refreshAhead: 0.99 },
+      defaults: { ttlSeconds: TTL, maxStaleSeconds: MAX_STALE, refreshAhead: 0.99 },
       logger: jsonLogger("debug", cap.write),
+      onEvent: (e) => {
+        if (e.type === "loaded" || e.type === "refreshed") lastLoad = Date.now();
+      },
     });
     caches.push(cache);
     const servers: Record<string, CredentialsServer> = {
@@ -291,6 +299,10 @@ describe.skipIf(!BIN)("against a real OpenBao dev server", () => {
     const f = createCredentialsFilter({ servers, cache, logger: jsonLogger("debug", cap.write) });
     const ok = exchange("sn", principal("alice"));
     expect(await f.onRequest!(ok)).toBeUndefined();
+    const until = async (t: number) => {
+      const d = t - Date.now();
+      if (d > 0) await sleep(d);
+    };
 
     await bao.seal();
     try {
@@ -300,14 +312,15 @@ describe.skipIf(!BIN)("against a real OpenBao dev server", () => {
         .catch((e: unknown) => e);
       expect(raw).toMatchObject({ kind: "unavailable", status: 503 });
       cap.add(raw);
-      await sleep(700); // expired, inside max-stale
+      await until(lastLoad + TTL * 1000 + 300); // expired, inside max-stale
+      expect(Date.now()).toBeLessThan(lastLoad + (TTL + MAX_STALE) * 1000 - 200); // (sealing took too long otherwise)
       const stale = exchange("sn", principal("alice"));
       expect(await f.onRequest!(stale)).toBeUndefined();
       expect(stale.upstreamHeaders).toEqual({ Authorization: `Bearer ${SN_V2}` });
-      await sleep(1_500); // past max-stale
+      await until(lastLoad + (TTL + MAX_STALE) * 1000 + 300); // past max-stale
       const refused = exchange("sn", principal("alice"));
       const v = (await f.onRequest!(refused)) as LocalReply;
-      expect(v.error.code).toBe("CREDENTIALS_UNAVAILABLE");
+      expect(v?.error.code).toBe("CREDENTIALS_UNAVAILABLE");
       expect(v.error.spec).toMatchObject({ rpc: -32089, http: 503 });
       expect(refused.upstreamHeaders).toEqual({});
       cap.add(v.error, v.error.toRpcError());
@@ -326,7 +339,7 @@ describe.skipIf(!BIN)("against a real OpenBao dev server", () => {
     expect(e).toMatchObject({ kind: "unavailable" });
     expect(Date.now() - t0).toBeLessThan(2_500);
     cap.add(e);
-  }, 15_000);
+  }, 20_000);
 
   it("Kubernetes auth: logs in with the service-account JWT, re-reading the (rotated) file at each login", async () => {
     // A stand-in for the Kubernetes API server's TokenReview endpoint (this fakes Kubernetes, not

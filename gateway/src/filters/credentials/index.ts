@@ -10,4 +10,5 @@ export {
   CredentialsStartupError,
   createCredentialsFilter,
 } from "./credentials-filter.ts";
+export { type CredentialsConfigView, credentialsFromConfig } from "./from-config.ts";
 export { isSafeSegment, PathTemplate, ValueTemplate } from "./templates.ts";
