@@ -110,7 +110,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): BenchOptions {
   const out = env.BENCH_OUT ?? join(HERE, "results", "latest.json");
   return {
     durationSeconds: num(env.BENCH_DURATION, 10),
-    warmupSeconds: num(env.BENCH_WARMUP, 2),
+    warmupSeconds: num(env.BENCH_WARMUP, 3),
     concurrency: (env.BENCH_CONCURRENCY ?? "1,32").split(",").map((c) => {
       const n = Number(c);
       if (!Number.isInteger(n) || n < 1) throw new Error(`BENCH_CONCURRENCY: ${c} is not a positive integer`);
