@@ -134,17 +134,17 @@ export class SecretCache {
   /**
    * Synchronous fast path for the request hot path: the values when cached and fresh (a refresh is
    * started in the background past refreshAt), otherwise undefined and the caller awaits get().
+   * `key` lets callers with a fixed reference skip building it per request.
    */
-  peekFresh(ref: SecretRef): CachedSecret | undefined {
-    const key = refKey(ref);
+  peekFresh(ref: SecretRef, key: string = refKey(ref)): Readonly<Record<string, Secret>> | undefined {
     const entry = this.#lru.get(key);
     if (!entry) return undefined;
     const now = Date.now();
     if (now >= entry.expiresAt) return undefined;
     entry.lastAccess = now;
-    this.#emit({ type: "hit", key });
+    if (this.#onEvent) this.#emit({ type: "hit", key });
     if (now >= entry.refreshAt) void this.#refreshInBackground(entry);
-    return view(entry, false);
+    return entry.values;
   }
 
   get defaults(): CachePolicy {

@@ -59,7 +59,7 @@ describe("SecretCache", () => {
     expect(b.values.token?.reveal()).toBe("tok-v1-8f3a9c2e71");
     await c.get(REF);
     expect(src.fetches).toBe(1);
-    expect(c.peekFresh(REF)?.values.token?.reveal()).toBe("tok-v1-8f3a9c2e71");
+    expect(c.peekFresh(REF)?.token?.reveal()).toBe("tok-v1-8f3a9c2e71");
   });
 
   it("refreshes in the background before expiry (keepWarm, no traffic needed)", async () => {
@@ -69,7 +69,7 @@ describe("SecretCache", () => {
     src.value = "v2";
     await sleep(300);
     expect(events.some((e) => e.type === "refreshed")).toBe(true);
-    expect(c.peekFresh(REF)?.values.token?.reveal()).toBe("v2");
+    expect(c.peekFresh(REF)?.token?.reveal()).toBe("v2");
   });
 
   it("store down: stale value within max-stale, then the error; refused values are dropped", async () => {

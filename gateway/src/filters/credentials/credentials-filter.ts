@@ -12,7 +12,7 @@ import { type ErrorCode, GatewayError } from "../../errors.ts";
 import type { Logger } from "../../logger.ts";
 import { silentLogger } from "../../logger.ts";
 import type { CachedSecret, CachePolicy, SecretCache } from "../../secrets/cache.ts";
-import { describeRef, type SecretRef } from "../../secrets/sources.ts";
+import { describeRef, refKey, type SecretRef } from "../../secrets/sources.ts";
 import { isSecretStoreError } from "../../secrets/vault-errors.ts";
 import { PathTemplate, ValueTemplate } from "./templates.ts";
 
@@ -59,6 +59,11 @@ export const CREDENTIALS_STRIP: unique symbol = Symbol("mcp-gateway.credentials.
 /** Never forwarded, whatever the configuration says (the relay's allow-list excludes them too). */
 const ALWAYS_STRIPPED = ["authorization", "proxy-authorization", "cookie"];
 
+interface Rendered {
+  readonly headers: ReadonlyArray<readonly [string, string]>;
+  readonly env: ReadonlyArray<readonly [string, string]>;
+}
+
 interface Compiled {
   readonly server: string;
   readonly ref: (p: Principal | undefined) => { ok: true; ref: SecretRef } | { ok: false; field: string };
@@ -70,6 +75,8 @@ interface Compiled {
   readonly basic: { readonly username: ValueTemplate; readonly password: ValueTemplate } | undefined;
   readonly env: ReadonlyArray<readonly [string, ValueTemplate]>;
   readonly keys: readonly string[];
+  /** Cache key of a server-wide (not per-user) reference, computed once. */
+  readonly staticKey: string | undefined;
 }
 
 function compile(server: string, s: CredentialsServer, defaults: CachePolicy): Compiled {
@@ -123,6 +130,11 @@ function compile(server: string, s: CredentialsServer, defaults: CachePolicy): C
     basic,
     env,
     keys: [...keys],
+    staticKey: (() => {
+      if (perUser) return undefined;
+      const r = ref(undefined);
+      return r.ok ? refKey(r.ref) : undefined;
+    })(),
   };
 }
 
@@ -144,13 +156,21 @@ export function createCredentialsFilter(opts: CredentialsFilterOptions): Credent
   for (const [name, s] of Object.entries(opts.servers)) compiled.set(name, compile(name, s, cache.defaults));
 
   /** Fill the exchange from the secret's values, or say which key is unusable (never its value). */
-  function inject(c: Compiled, ex: Exchange, values: Readonly<Record<string, Secret>>): Verdict {
-    const out = ex.upstreamHeaders;
+  /**
+   * Rendered headers/env per secret value set. The cache hands out the same values object until the
+   * secret is refreshed, so a hit renders nothing; a refresh makes a new object and the old entry
+   * goes with it (WeakMap). Per server, since two servers may share one secret with other templates.
+   */
+  const rendered = new Map<Compiled, WeakMap<object, Rendered | LocalReply>>();
+
+  function render(c: Compiled, values: Readonly<Record<string, Secret>>): Rendered | LocalReply {
+    const headers: Array<readonly [string, string]> = [];
+    const env: Array<readonly [string, string]> = [];
     for (const [h, t] of c.headers) {
       const r = t.render(values);
       if (!r.ok) return missingKey(c, r.missing);
       if (BAD_HEADER_VALUE.test(r.value)) return badValue(c, h);
-      out[h] = r.value;
+      headers.push([h, r.value]);
     }
     if (c.basic) {
       const u = c.basic.username.render(values);
@@ -159,14 +179,32 @@ export function createCredentialsFilter(opts: CredentialsFilterOptions): Credent
       if (!p.ok) return missingKey(c, p.missing);
       // RFC 7617 §2: the user-id cannot contain a colon.
       if (u.value.includes(":") || BAD_HEADER_VALUE.test(u.value) || p.value.includes("\0")) return badValue(c, "basic");
-      out.Authorization = `Basic ${Buffer.from(`${u.value}:${p.value}`, "utf8").toString("base64")}`;
+      headers.push(["Authorization", `Basic ${Buffer.from(`${u.value}:${p.value}`, "utf8").toString("base64")}`]);
     }
     for (const [n, t] of c.env) {
       const r = t.render(values);
       if (!r.ok) return missingKey(c, r.missing);
       if (r.value.includes("\0")) return badValue(c, n);
-      ex.upstreamEnv[n] = r.value;
+      env.push([n, r.value]);
     }
+    return { headers, env };
+  }
+
+  /** Fill the exchange from the secret's values, or say which key is unusable (never its value). */
+  function inject(c: Compiled, ex: Exchange, values: Readonly<Record<string, Secret>>): Verdict {
+    let memo = rendered.get(c);
+    if (!memo) {
+      memo = new WeakMap();
+      rendered.set(c, memo);
+    }
+    let r = memo.get(values);
+    if (!r) {
+      r = render(c, values);
+      memo.set(values, r);
+    }
+    if ("error" in r) return r;
+    for (const [h, v] of r.headers) ex.upstreamHeaders[h] = v;
+    for (const [n, v] of r.env) ex.upstreamEnv[n] = v;
     return undefined;
   }
 
@@ -213,9 +251,9 @@ export function createCredentialsFilter(opts: CredentialsFilterOptions): Credent
         return reply("CREDENTIALS_SUBJECT_REFUSED", `server ${c.server}: {${r.field}} is missing or not a plain identifier`);
       }
       const ref = r.ref;
-      // Hot path: a fresh cached value needs no promise.
-      const hit = cache.peekFresh(ref);
-      if (hit) return inject(c, ex, hit.values);
+      // Hot path: a fresh cached value needs no promise (and a server-wide reference no key building).
+      const hit = cache.peekFresh(ref, c.staticKey ?? refKey(ref));
+      if (hit) return inject(c, ex, hit);
       return cache.get(ref, c.policy, { keepWarm: !c.perUser }).then(
         (s: CachedSecret) => inject(c, ex, s.values),
         (e: unknown) => fetchFailed(c, ref, e),
