@@ -55,6 +55,9 @@ interface Entry {
   expiresAt: number;
   staleUntil: number;
   lastAccess: number;
+  /** Last time the store was unavailable for this entry (cleared by a successful load). */
+  failedAt: number | undefined;
+  staleLoggedAt: number | undefined;
   /** Refresh in the background even without traffic (server-wide credentials warmed at start). */
   keepWarm: boolean;
   timer: NodeJS.Timeout | undefined;
@@ -68,7 +71,9 @@ export interface CachedSecret {
   readonly stale: boolean;
 }
 
+/** While the store is down: background retry period, and the shortest gap between two probes. */
 const RETRY_MS = 5_000;
+const PROBE_MS = 1_000;
 
 export class SecretCache {
   readonly #sources: SecretCacheOptions["sources"];
@@ -110,17 +115,19 @@ export class SecretCache {
         if (now >= entry.refreshAt) void this.#refreshInBackground(entry);
         return view(entry, false);
       }
+      // The store failed moments ago: serve the stale value at once instead of making every request
+      // wait for another timeout; one background attempt at a time probes for recovery.
+      if (entry.failedAt !== undefined && now - entry.failedAt < RETRY_MS && now < entry.staleUntil) {
+        if (now - entry.failedAt >= PROBE_MS) void this.#refreshInBackground(entry);
+        return this.#serveStale(entry, now);
+      }
       try {
         return view(await this.#load(key, ref, entry.policy, entry), false);
       } catch (e) {
         const t = Date.now();
         if (isSecretStoreError(e) && e.kind === "unavailable" && t < entry.staleUntil && this.#lru.get(key) === entry) {
-          this.#emit({ type: "stale-served", key, staleForMs: t - entry.expiresAt });
-          this.#log.warn("secret store unavailable; serving cached credential within max-stale", {
-            "secret.ref": describeRef(ref),
-            "secret.stale_ms": t - entry.expiresAt,
-          });
-          return view(entry, true);
+          entry.failedAt = t;
+          return this.#serveStale(entry, t);
         }
         throw e;
       }
@@ -149,6 +156,21 @@ export class SecretCache {
 
   get defaults(): CachePolicy {
     return this.#defaults;
+  }
+
+  #serveStale(entry: Entry, now: number): CachedSecret {
+    const staleForMs = now - entry.expiresAt;
+    this.#emit({ type: "stale-served", key: entry.key, staleForMs });
+    // One warning per entry per retry period, not one per request.
+    if (entry.staleLoggedAt === undefined || now - entry.staleLoggedAt >= RETRY_MS) {
+      entry.staleLoggedAt = now;
+      this.#log.warn("secret store unavailable; serving cached credential within max-stale", {
+        "secret.ref": describeRef(entry.ref),
+        "secret.stale_ms": staleForMs,
+        "secret.stale_until_ms": entry.staleUntil - now,
+      });
+    }
+    return view(entry, true);
   }
 
   /** Forget one secret (e.g. after the backend rejected it). */
@@ -218,6 +240,8 @@ export class SecretCache {
       expiresAt: 0,
       staleUntil: 0,
       lastAccess: previous?.lastAccess ?? now,
+      failedAt: undefined,
+      staleLoggedAt: undefined,
       keepWarm: previous?.keepWarm ?? false,
       timer: undefined,
     };
@@ -259,6 +283,7 @@ export class SecretCache {
       await p;
     } catch (e) {
       const kind = isSecretStoreError(e) ? e.kind : "unavailable";
+      if (kind === "unavailable") entry.failedAt = Date.now();
       this.#emit({ type: "refresh-failed", key: entry.key, kind });
       this.#log.warn("background credential refresh failed", { "secret.ref": describeRef(entry.ref), "error.type": kind });
       // Keep trying while the value may still be served.

@@ -137,3 +137,33 @@ describe("SecretCache", () => {
     expect(c.size).toBe(3);
   });
 });
+
+describe("SecretCache while the store is down", () => {
+  it("serves stale at once after a failure (no per-request wait), probes at most once a second, logs once", async () => {
+    class SlowDown extends ScriptedSource {
+      override async fetch(ref: SecretRef): Promise<FetchedSecret> {
+        if (this.failWith) {
+          this.fetches++;
+          await sleep(150); // a store that hangs until the client times out
+          throw new SecretStoreError("unavailable", "timeout");
+        }
+        return super.fetch(ref);
+      }
+    }
+    const src = new SlowDown();
+    const cap = new OutputCapture();
+    const { c } = make(src, { ttlSeconds: 0.1, maxStaleSeconds: 30, refreshAhead: 0.99 }, cap);
+    await c.get(REF);
+    src.failWith = "unavailable";
+    await sleep(150);
+    const before = src.fetches;
+    const first = await c.get(REF); // pays one timeout
+    expect(first.stale).toBe(true);
+    const t0 = Date.now();
+    for (let i = 0; i < 50; i++) expect((await c.get(REF)).stale).toBe(true);
+    expect(Date.now() - t0).toBeLessThan(100); // none of the 50 waited for the store
+    expect(src.fetches - before).toBeLessThanOrEqual(2);
+    const warnings = cap.items.filter((l) => String(l).includes("serving cached credential"));
+    expect(warnings).toHaveLength(1);
+  });
+});
