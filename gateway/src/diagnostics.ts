@@ -29,7 +29,7 @@ export interface MessageEvent {
    * and into `params._meta` of the message sent upstream (W3C trace context: traceparent, tracestate, baggage).
    */
   propagation?: Record<string, string>;
-  /** Free slot for subscribers (e.g. a span), so they need no side table. */
+  /** Free slot owned by otel/ (e.g. its span), so it needs no side table. The audit sink does not use it. */
   slot?: unknown;
 }
 
@@ -76,7 +76,15 @@ export interface SessionEvent {
   readonly kind: "opened" | "closed";
   /** Session duration in ms on close. */
   readonly durationMs?: number;
+  readonly protocolVersion?: string;
 }
+
+/**
+ * Key in `Exchange.vars` where a filter leaves attributes for its own stage span (decision, engine,
+ * cache hit …; never secret values). The chain moves them onto StageEvent.attributes at stage end.
+ * Filters should write it only when `channels.stageEnd.hasSubscribers`.
+ */
+export const STAGE_ATTRIBUTES: unique symbol = Symbol("mcp-gateway.stage-attributes");
 
 export const channels = {
   messageStart: diagnostics_channel.channel("mcp-gateway:message.start"),

@@ -24,7 +24,7 @@ export const ERRORS = {
   METHOD_NOT_ALLOWED: { rpc: -32600, http: 405, message: "HTTP method not allowed on this endpoint" },
   UNKNOWN_SERVER: { rpc: -32601, http: 404, message: "No MCP server is configured under this route" },
   NOT_FOUND: { rpc: -32601, http: 404, message: "Not found" },
-  UNSUPPORTED_PROTOCOL_VERSION: { rpc: -32600, http: 400, message: "Unsupported MCP-Protocol-Version" },
+  UNSUPPORTED_PROTOCOL_VERSION: { rpc: -32022, http: 400, message: "Unsupported MCP protocol version" },
   SESSION_REQUIRED: { rpc: -32600, http: 400, message: "Mcp-Session-Id header is required" },
   SESSION_NOT_FOUND: { rpc: -32001, http: 404, message: "Session not found, expired or ended; initialize a new session" },
   HEADER_MISMATCH: { rpc: -32020, http: 400, message: "Mcp-Method / Mcp-Name header does not match the body" },
@@ -45,9 +45,21 @@ export const ERRORS = {
   TOKEN_IN_QUERY: { rpc: -32086, http: 400, message: "Access tokens are accepted only in the Authorization header, never in the URL" },
   IDP_UNAVAILABLE: { rpc: -32087, http: 503, message: "The identity provider could not be reached to verify the credential" },
   AUTHZ_DENIED: { rpc: -32080, http: 403, message: "Not authorized: this request is not permitted for the caller" },
-  AUTHZ_UNAVAILABLE: { rpc: -32088, http: 503, message: "Authorization could not be decided (policy engine unavailable); the request was refused" },
-  CREDENTIALS_UNAVAILABLE: { rpc: -32089, http: 503, message: "Backend credentials are unavailable: the secret store cannot be reached and no cached value is usable" },
-  CREDENTIALS_MISSING: { rpc: -32096, http: 502, message: "Backend credentials are missing: the secret store has no usable credential for this backend" },
+  AUTHZ_UNAVAILABLE: {
+    rpc: -32088,
+    http: 503,
+    message: "Authorization could not be decided (policy engine unavailable); the request was refused",
+  },
+  CREDENTIALS_UNAVAILABLE: {
+    rpc: -32089,
+    http: 503,
+    message: "Backend credentials are unavailable: the secret store cannot be reached and no cached value is usable",
+  },
+  CREDENTIALS_MISSING: {
+    rpc: -32096,
+    http: 502,
+    message: "Backend credentials are missing: the secret store has no usable credential for this backend",
+  },
   CREDENTIALS_SUBJECT_REFUSED: { rpc: -32097, http: 403, message: "The caller's identity cannot select per-user backend credentials" },
 } as const satisfies Record<string, ErrorSpec>;
 
@@ -58,6 +70,8 @@ export class GatewayError extends Error {
   readonly code: ErrorCode;
   readonly spec: ErrorSpec;
   readonly detail: string | undefined;
+  /** Extra members of `error.data` (safe to show, e.g. the supported protocol versions). */
+  data: Record<string, unknown> | undefined;
   constructor(code: ErrorCode, detail?: string, options?: { cause?: unknown }) {
     const spec: ErrorSpec = ERRORS[code];
     super(detail ? `${spec.message}: ${detail}` : spec.message, options);
@@ -67,8 +81,12 @@ export class GatewayError extends Error {
     this.detail = detail;
   }
   /** The JSON-RPC error object for this error. */
-  toRpcError(): { code: number; message: string; data: { gatewayCode: ErrorCode } } {
-    return { code: this.spec.rpc, message: this.message, data: { gatewayCode: this.code } };
+  toRpcError(): { code: number; message: string; data: { gatewayCode: ErrorCode } & Record<string, unknown> } {
+    return { code: this.spec.rpc, message: this.message, data: { ...this.data, gatewayCode: this.code } };
+  }
+  withData(data: Record<string, unknown>): this {
+    this.data = data;
+    return this;
   }
 }
 

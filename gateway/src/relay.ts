@@ -5,7 +5,15 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type { Chain } from "./chain/chain.ts";
 import type { Exchange, Filter, LocalReply, Principal } from "./chain/types.ts";
-import { batchesAllowed, DEFAULT_HTTP_VERSION, isKnownVersion, isSessionless, META_PROTOCOL_VERSION, MODERN } from "./codec/era.ts";
+import {
+  batchesAllowed,
+  DEFAULT_HTTP_VERSION,
+  isKnownVersion,
+  isSessionless,
+  META_PROTOCOL_VERSION,
+  MODERN,
+  PROTOCOL_VERSIONS,
+} from "./codec/era.ts";
 import {
   errorResponse,
   isObject,
@@ -197,18 +205,25 @@ export class Relay {
     ex.batch = parsed.batch;
     const first = parsed.messages[0]!;
     const header = ex.headers["mcp-protocol-version"];
-    const metaVersion = first.kind !== "response" ? metaOf(first.raw)?.[META_PROTOCOL_VERSION] : undefined;
-    if (typeof header === "string") {
-      if (!isKnownVersion(header)) return new GatewayError("UNSUPPORTED_PROTOCOL_VERSION", `"${header}"`);
-    }
-    const version = typeof header === "string" ? header : typeof metaVersion === "string" ? metaVersion : undefined;
+    const meta = first.kind !== "response" ? metaOf(first.raw)?.[META_PROTOCOL_VERSION] : undefined;
+    const metaVersion = typeof meta === "string" ? meta : undefined;
+    const unsupported = (v: string) =>
+      new GatewayError("UNSUPPORTED_PROTOCOL_VERSION", `"${v.slice(0, 40)}"`).withData({ supported: PROTOCOL_VERSIONS, requested: v });
+    if (typeof header === "string" && !isKnownVersion(header)) return unsupported(header);
+    if (metaVersion !== undefined && !isKnownVersion(metaVersion) && metaVersion >= MODERN) return unsupported(metaVersion);
+    const version = typeof header === "string" ? header : metaVersion;
     if (version !== undefined && isSessionless(version)) {
       ex.modern = true;
       ex.protocolVersion = version;
       if (parsed.batch) return new GatewayError("BATCH_NOT_ALLOWED");
-      const mismatch = this.#checkModernHeaders(ex, first);
-      if (mismatch) return mismatch;
-      return undefined;
+      // The header and `_meta` must agree: a request is never relayed under two versions at once.
+      if (typeof header === "string" && metaVersion !== undefined && metaVersion !== header) {
+        return new GatewayError("HEADER_MISMATCH", `MCP-Protocol-Version is "${header}", _meta says "${metaVersion}"`);
+      }
+      return this.#checkModernHeaders(ex, first);
+    }
+    if (metaVersion !== undefined && isSessionless(metaVersion)) {
+      return new GatewayError("HEADER_MISMATCH", `MCP-Protocol-Version is "${String(header)}", _meta says "${metaVersion}"`);
     }
     for (const m of parsed.messages) {
       if (m.method === "initialize" && m.kind === "request") {
@@ -221,18 +236,27 @@ export class Relay {
     return undefined;
   }
 
-  /** 2026-07-28: Mcp-Method / Mcp-Name must equal the body (mismatch → 400, -32020). */
+  /**
+   * 2026-07-28 "Server Validation": a request carries Mcp-Method equal to its method, and tools/call,
+   * prompts/get, resources/read carry Mcp-Name equal to the name/URI (Base64 form `=?base64?…?=` for
+   * values that are not plain ASCII). Missing or different → 400, -32020. Notifications have no header rules.
+   */
   #checkModernHeaders(ex: ExchangeImpl, m: RpcMessage): GatewayError | undefined {
+    if (m.kind !== "request") return undefined;
     const hm = ex.headers["mcp-method"];
-    if (hm !== undefined && hm !== m.method)
-      return new GatewayError("HEADER_MISMATCH", `Mcp-Method is "${String(hm)}", body method is "${m.method ?? ""}"`);
-    const hn = ex.headers["mcp-name"];
+    if (hm !== m.method) {
+      return new GatewayError(
+        "HEADER_MISMATCH",
+        hm === undefined
+          ? "Mcp-Method header is missing"
+          : `Mcp-Method is "${String(hm).slice(0, 64)}", body method is "${m.method ?? ""}"`,
+      );
+    }
     if (m.method === "tools/call" || m.method === "prompts/get" || m.method === "resources/read") {
-      if (hn !== undefined && hn !== m.target)
-        return new GatewayError(
-          "HEADER_MISMATCH",
-          `Mcp-Name does not match the ${m.method === "resources/read" ? "uri" : "name"} in the body`,
-        );
+      const hn = ex.headers["mcp-name"];
+      const what = m.method === "resources/read" ? "uri" : "name";
+      if (typeof hn !== "string") return new GatewayError("HEADER_MISMATCH", "Mcp-Name header is missing");
+      if (decodeHeaderValue(hn) !== m.target) return new GatewayError("HEADER_MISMATCH", `Mcp-Name does not match the ${what} in the body`);
     }
     return undefined;
   }
@@ -253,11 +277,11 @@ export class Relay {
       return ex.session && !this.#owner(ex.session, ex.principal) ? { error: new GatewayError("SESSION_NOT_FOUND") } : undefined;
     }
     if (ex.httpMethod === "POST" && ex.opening) return undefined;
+    const pvHeader = ex.headers["mcp-protocol-version"];
+    // GET/DELETE under 2026-07-28 have no session: they are answered 405 by get()/delete().
+    if (ex.httpMethod !== "POST" && typeof pvHeader === "string" && isSessionless(pvHeader)) return undefined;
     const sid = ex.headers["mcp-session-id"];
-    if (typeof sid !== "string" || sid.length === 0) {
-      if (ex.httpMethod === "GET" && ex.headers["mcp-protocol-version"] === MODERN) return undefined;
-      return { error: new GatewayError("SESSION_REQUIRED") };
-    }
+    if (typeof sid !== "string" || sid.length === 0) return { error: new GatewayError("SESSION_REQUIRED") };
     const claims = this.#o.sealer.open(sid);
     if (!claims || claims.srv !== ex.server || this.#ended.has(sid) || !this.#owner(claims, ex.principal)) {
       return { error: new GatewayError("SESSION_NOT_FOUND") };
@@ -283,25 +307,33 @@ export class Relay {
   }
 
   /** POST: relay the messages of one request body. */
-  async post(ex: ExchangeImpl, route: Route, bodyText: string): Promise<Outcome> {
-    const reply = await this.#runRequest(ex);
-    if (reply) return { type: "error", reply };
-    if (ex.batch && !batchesAllowed(ex.protocolVersion)) return err("BATCH_NOT_ALLOWED", `protocol version is ${ex.protocolVersion}`);
-
+  async post(ex: ExchangeImpl, route: Route, bodyText: string, clientGone?: AbortSignal): Promise<Outcome> {
     const chain = this.#o.chain;
     const trace = traced();
+    // Every message is announced before any stage runs, so a refusal at authn is traced and audited too.
+    const msgEvents: Array<MessageEvent | undefined> = ex.messages.map((message) => {
+      if (!trace) return undefined;
+      const ev: MessageEvent = { exchange: ex, message, direction: "client-to-server", start: performance.now() };
+      channels.messageStart.publish(ev);
+      return ev;
+    });
+    let reply = await this.#runRequest(ex);
+    if (!reply && ex.batch && !batchesAllowed(ex.protocolVersion)) {
+      reply = { error: new GatewayError("BATCH_NOT_ALLOWED", `protocol version is ${ex.protocolVersion}`) };
+    }
+    if (reply) {
+      for (const ev of msgEvents) endMessage(ev, undefined, reply.error);
+      return { type: "error", reply };
+    }
+
     const forwarded: RpcMessage[] = [];
     const local: JsonObject[] = [];
     const events = new Map<JsonRpcId, MessageEvent>();
     const oneWay: MessageEvent[] = [];
-    let propagation: Record<string, string> | undefined;
-    for (const msg of ex.messages) {
-      let ev: MessageEvent | undefined;
-      if (trace) {
-        ev = { exchange: ex, message: msg, direction: "client-to-server", start: performance.now() };
-        channels.messageStart.publish(ev);
-        if (ev.propagation) propagation = { ...propagation, ...ev.propagation };
-      }
+    const sentEvents: Array<MessageEvent | undefined> = [];
+    for (let i = 0; i < ex.messages.length; i++) {
+      const msg = ex.messages[i]!;
+      const ev = msgEvents[i];
       let v = chain.runMessage(ex, msg);
       if (v instanceof Promise) v = await v;
       if (v) {
@@ -315,6 +347,7 @@ export class Relay {
         continue;
       }
       forwarded.push(msg);
+      sentEvents.push(ev);
       if (ev) {
         if (msg.kind === "request") events.set(msg.id!, ev);
         else oneWay.push(ev);
@@ -322,22 +355,40 @@ export class Relay {
     }
     if (forwarded.length === 0) return local.length ? this.#json(local, ex.batch, undefined) : { type: "accepted" };
 
+    // upstream.start comes first: subscribers set each message's trace context (the CLIENT span) there,
+    // and it goes into that message's own `_meta` and, for the first message, the HTTP headers.
+    const up = this.#upstreamStart(ex, route, [...events.values(), ...oneWay]);
+    let headerContext: Record<string, string> | undefined;
+    let sent = forwarded;
+    if (trace && sentEvents.some((e) => e?.propagation)) {
+      sent = forwarded.map((m, i) => {
+        const p = sentEvents[i]?.propagation;
+        if (!p || m.kind === "response") return m;
+        headerContext ??= p;
+        return { ...m, raw: withMeta(m.raw, p) };
+      });
+    }
     let body = bodyText;
-    if (forwarded.length !== ex.messages.length || propagation) {
-      const raws = forwarded.map((m) => (propagation && m.kind !== "response" ? withMeta(m.raw, propagation) : m.raw));
+    if (sent !== forwarded || forwarded.length !== ex.messages.length) {
+      const raws = sent.map((m) => m.raw);
       body = JSON.stringify(ex.batch ? raws : raws[0]);
     }
     const requests = forwarded.filter((m) => m.kind === "request");
-    const timer = new CallTimer(route.timeoutMs);
+    // subscriptions/listen (2026-07-28) is a long-lived stream by design: no per-request timeout.
+    const longLived = requests.length === 1 && requests[0]!.method === "subscriptions/listen";
+    const timer = new CallTimer(longLived ? 0 : route.timeoutMs);
+    // The client hung up: stop waiting, abort the backend call (for 2026-07-28 that is the cancellation).
+    clientGone?.addEventListener("abort", () => timer.controller.abort(new GatewayError("UPSTREAM_CLOSED", "client disconnected")), {
+      once: true,
+    });
     const ctx: UpstreamCallContext = {
-      headers: upstreamHeaders(ex, propagation),
+      headers: upstreamHeaders(ex, headerContext),
       credentialHeaders: ex.upstreamHeaders,
       env: ex.upstreamEnv,
       signal: timer.controller.signal,
       protocolVersion: ex.protocolVersion,
       lastEventId: undefined,
     };
-    const up = this.#upstreamStart(ex, route, [...events.values(), ...oneWay]);
     let upstreamReply: UpstreamReply;
     try {
       let us = ex.upstreamSession;
@@ -345,7 +396,7 @@ export class Relay {
         us = ex.modern ? await route.upstream.stateless(ctx) : await route.upstream.connect(ctx);
         ex.upstreamSession = us;
       }
-      upstreamReply = await us.post(body, forwarded, ctx);
+      upstreamReply = await us.post(body, sent, ctx);
     } catch (e) {
       timer.done();
       const ge = asGatewayError(e, timer.controller.signal);
@@ -511,7 +562,7 @@ export class Relay {
         try {
           msg = toMessage(um.message);
         } catch {
-          this.#o.logger.warn("backend sent an invalid JSON-RPC message; dropped", { "mcp.server": ex.server });
+          this.#o.logger.warn("backend sent an invalid JSON-RPC message; dropped", { "mcp_gateway.server": ex.server });
           continue;
         }
         const request = msg.kind === "response" ? pending.get(msg.id!) : undefined;
@@ -526,6 +577,7 @@ export class Relay {
           if (request.method === "initialize" && ex.opening) {
             holding = false;
             state.sessionId = this.#openSession(ex, route, out, upstreamSessionId);
+            if (state.sessionId) ex.sessionId = state.sessionId;
           }
           endMessage(events.get(request.id!), out);
         } else if (msg.kind !== "response" && traced()) {
@@ -580,7 +632,8 @@ export class Relay {
       claims.iss = ex.principal.iss;
     }
     const sid = this.#o.sealer.seal(claims);
-    if (channels.session.hasSubscribers) channels.session.publish({ server: route.name, sessionId: sid, kind: "opened" });
+    if (channels.session.hasSubscribers)
+      channels.session.publish({ server: route.name, sessionId: sid, kind: "opened", protocolVersion: pv });
     return sid;
   }
 
@@ -590,7 +643,14 @@ export class Relay {
     if (ex.opening && us?.local) {
       ex.upstreamSession = undefined;
       await us
-        .terminate({ headers: {}, credentialHeaders: {}, env: {}, signal: AbortSignal.timeout(5000), protocolVersion: ex.protocolVersion, lastEventId: undefined })
+        .terminate({
+          headers: {},
+          credentialHeaders: {},
+          env: {},
+          signal: AbortSignal.timeout(5000),
+          protocolVersion: ex.protocolVersion,
+          lastEventId: undefined,
+        })
         .catch(() => {});
     }
   }
@@ -599,7 +659,8 @@ export class Relay {
   async get(ex: ExchangeImpl, route: Route): Promise<Outcome> {
     const reply = await this.#runRequest(ex);
     if (reply) return { type: "error", reply };
-    if (ex.headers["mcp-protocol-version"] === MODERN) return err("METHOD_NOT_ALLOWED", "2026-07-28 has no GET stream");
+    const pv = ex.headers["mcp-protocol-version"];
+    if (typeof pv === "string" && isSessionless(pv)) return err("METHOD_NOT_ALLOWED", "2026-07-28 has no GET stream");
     return this.listen(ex, route);
   }
 
@@ -683,7 +744,8 @@ export class Relay {
   async delete(ex: ExchangeImpl): Promise<Outcome> {
     const reply = await this.#runRequest(ex);
     if (reply) return { type: "error", reply };
-    if (ex.modern || ex.headers["mcp-protocol-version"] === MODERN) return err("METHOD_NOT_ALLOWED", "2026-07-28 has no sessions");
+    const pv = ex.headers["mcp-protocol-version"];
+    if (typeof pv === "string" && isSessionless(pv)) return err("METHOD_NOT_ALLOWED", "2026-07-28 has no sessions");
     await this.terminate(ex);
     return { type: "empty", status: 200 };
   }
@@ -695,7 +757,14 @@ export class Relay {
       if (this.#ended.size > 100_000) this.#ended.clear();
       this.#ended.add(sid);
       if (channels.session.hasSubscribers && ex.session) {
-        channels.session.publish({ server: ex.server, sessionId: sid, kind: "closed" });
+        const opened = (ex.session.exp - this.#o.ttlSeconds) * 1000;
+        channels.session.publish({
+          server: ex.server,
+          sessionId: sid,
+          kind: "closed",
+          durationMs: Math.max(0, Date.now() - opened),
+          protocolVersion: ex.session.pv,
+        });
       }
     }
     try {
@@ -709,7 +778,7 @@ export class Relay {
       });
     } catch (e) {
       this.#o.logger.warn("ending the backend session failed", {
-        "mcp.server": ex.server,
+        "mcp_gateway.server": ex.server,
         "error.code": asGatewayError(e, undefined).code,
       });
     }
@@ -738,9 +807,17 @@ export class Relay {
   }
 
   #fail(ex: ExchangeImpl, e: GatewayError): void {
-    this.#o.logger.warn("backend call failed", { "mcp.server": ex.server, "error.code": e.code, "error.message": e.message });
+    this.#o.logger.warn("backend call failed", { "mcp_gateway.server": ex.server, "error.code": e.code, "error.message": e.message });
     if (channels.error.hasSubscribers) channels.error.publish({ server: ex.server, code: e.code, detail: e.detail, exchange: ex });
   }
+}
+
+/** Header values that are not plain ASCII travel as `=?base64?<base64 of UTF-8>?=` (2026-07-28). */
+export function decodeHeaderValue(v: string): string | undefined {
+  if (!v.startsWith("=?base64?") || !v.endsWith("?=")) return v;
+  const b64 = v.slice(9, -2);
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64)) return undefined;
+  return Buffer.from(b64, "base64").toString("utf8");
 }
 
 function withMeta(raw: JsonObject, add: Record<string, string>): JsonObject {

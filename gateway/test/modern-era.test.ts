@@ -243,7 +243,7 @@ describe("2.x SDK client through the gateway (2026-07-28)", () => {
   // BUG (gateway/src/relay.ts, Relay#checkModernHeaders): Mcp-Name is compared raw. The 2.x client sends
   // a non-ASCII name/URI in the spec's Base64 sentinel form (`=?base64?…?=`, "Value Encoding"), which
   // servers and intermediaries MUST decode before comparing; the gateway answers 400 / -32020 instead.
-  it.fails("a non-ASCII resource URI (Mcp-Name in Base64 sentinel form) reads the same as direct", async () => {
+  it("a non-ASCII resource URI (Mcp-Name in Base64 sentinel form) reads the same as direct", async () => {
     const read = async (url: string) => {
       const log: Exchange[] = [];
       const c = await connect(url, log);
@@ -328,7 +328,7 @@ describe("2026-07-28 HTTP rules at the gateway", () => {
 
     // BUG (gateway/src/relay.ts, Relay#verifySession): the session stage exempts a 2026-07-28 GET but not
     // a DELETE, so DELETE answers 400 SESSION_REQUIRED before Relay.delete() can answer 405.
-    it.fails(`${route}: DELETE with MCP-Protocol-Version 2026-07-28 → 405`, async () => {
+    it(`${route}: DELETE with MCP-Protocol-Version 2026-07-28 → 405`, async () => {
       const r = await fetch(`${gw.url}/mcp/${route}`, { method: "DELETE", headers: { "mcp-protocol-version": V } });
       expect(r.status).toBe(405);
     });
@@ -373,7 +373,7 @@ describe("2026-07-28 HTTP rules at the gateway", () => {
   // BUG (gateway/src/listener/http-server.ts #streamable + relay.ts post): a downstream disconnect is only
   // watched once the gateway writes an SSE head. While it awaits the backend's response head (every call
   // answered as one JSON body), closing the connection cancels nothing: the backend runs to completion.
-  it.fails("closing the connection before the backend's first byte cancels the call at an HTTP backend", async () => {
+  it("closing the connection before the backend's first byte cancels the call at an HTTP backend", async () => {
     const ac = new AbortController();
     const p = send(web, call(1, "wait", { id: "close-json", ms: 1500 }), toolHeaders("wait"), ac.signal).catch(() => undefined);
     await new Promise((r) => setTimeout(r, 100));
@@ -395,7 +395,7 @@ describe("2026-07-28 HTTP rules at the gateway", () => {
   });
 });
 
-describe("gateway bugs found on the 2026-07-28 relay (it.fails until fixed)", () => {
+describe("regressions: bugs found on the 2026-07-28 relay (the one still it.fails is a known limitation)", () => {
   // BUG (gateway/src/upstream/channel.ts, MessageChannel on a shared child): the request id is rewritten
   // ("g<n>") but the backend stamps that id into `_meta["io.modelcontextprotocol/subscriptionId"]` of the
   // acknowledgement and every change notification, which go back unmapped (and are routed to the newest
@@ -430,7 +430,7 @@ describe("gateway bugs found on the 2026-07-28 relay (it.fails until fixed)", ()
   // BUG (gateway/src/relay.ts + upstream/channel.ts): on a subscriptions/listen stream the per-request
   // timeout keeps running; the backend's SSE keep-alive comments are dropped by the SSE parser and do not
   // re-arm it, so a quiet subscription is ended with UPSTREAM_TIMEOUT after timeoutMs (60 s by default).
-  it.fails("a quiet subscriptions/listen stream outlives the per-request timeout", async () => {
+  it("a quiet subscriptions/listen stream outlives the per-request timeout", async () => {
     const quick = await startModernHttp({ keepAliveMs: 100 });
     const g = await startGateway({ quick: { url: quick.url, timeoutMs: 300 } });
     const ac = new AbortController();
@@ -472,7 +472,7 @@ describe("gateway bugs found on the 2026-07-28 relay (it.fails until fixed)", ()
 
   // BUG (gateway/src/upstream/channel.ts MessageChannel.post / relay CallTimer): the timeout aborts a signal
   // that nothing listens to for stdio backends: the Sink waits until the child answers or dies.
-  it.fails("stdio: the per-request timeout answers UPSTREAM_TIMEOUT", async () => {
+  it("stdio: the per-request timeout answers UPSTREAM_TIMEOUT", async () => {
     const ac = new AbortController();
     const url = `${gw.url}/mcp/quickLocal`;
     await (await send(url, call(0, "echo", { text: "spawn" }), toolHeaders("echo"))).text(); // child started
@@ -489,7 +489,7 @@ describe("gateway bugs found on the 2026-07-28 relay (it.fails until fixed)", ()
   // BUG (gateway/src/upstream/channel.ts, shared child): a client's notifications/cancelled is written to the
   // shared child unchanged. Its requestId is matched against the gateway-assigned ids ("g<n>"), so any caller
   // can cancel another caller's request (which then never gets an answer), and a caller's own cancel hits nothing.
-  it.fails("stdio: one caller cannot cancel another caller's request on the shared child", async () => {
+  it("stdio: one caller cannot cancel another caller's request on the shared child", async () => {
     const url = `${gw.url}/mcp/shared`;
     const ac = new AbortController();
     // First request on this route's fresh child → upstream id "g1".
@@ -511,7 +511,7 @@ describe("gateway bugs found on the 2026-07-28 relay (it.fails until fixed)", ()
   // resources/read, prompts/get) is a validation failure (400, -32020). HTTP backends built on the 2.x SDK
   // enforce it themselves (their 400 is relayed); for stdio backends the gateway is the only HTTP server
   // in front of the body, and it executes the request.
-  it.fails("stdio: a request without Mcp-Method → 400 / -32020", async () => {
+  it("stdio: a request without Mcp-Method → 400 / -32020", async () => {
     const r = await send(local, call(1, "echo", { text: "x" }), { "mcp-protocol-version": V, "mcp-name": "echo" });
     expect(r.status).toBe(400);
     expect(((await r.json()) as { error: { code: number } }).error.code).toBe(-32020);

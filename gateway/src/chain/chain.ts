@@ -2,7 +2,7 @@
 // replies; the relay turns a LocalReply into one. Sync verdicts stay sync (no await on the hot path).
 
 import type { RpcMessage } from "../codec/jsonrpc.ts";
-import { channels, type StageEvent } from "../diagnostics.ts";
+import { channels, STAGE_ATTRIBUTES, type StageEvent } from "../diagnostics.ts";
 import { stageIndex } from "./order.ts";
 import type { Exchange, Filter, Verdict } from "./types.ts";
 
@@ -43,20 +43,26 @@ export class Chain {
         ? { exchange: ex, filter: f.name, stage: f.stage, message: msg, start: performance.now() }
         : undefined;
       if (ev) channels.stageStart.publish(ev);
-      const v = hook === "onRequest" ? f.onRequest!(ex) : f.onMessage!(ex, msg!);
+      let v: Verdict | Promise<Verdict>;
+      try {
+        v = hook === "onRequest" ? f.onRequest!(ex) : f.onMessage!(ex, msg!);
+      } catch (e) {
+        if (ev) endStage(ev, undefined, ex, true);
+        throw e;
+      }
       if (v instanceof Promise) {
         return v.then(
           (r) => {
-            if (ev) endStage(ev, r);
+            if (ev) endStage(ev, r, ex);
             return r ?? this.#run(list, hook, ex, msg, i + 1);
           },
           (e) => {
-            if (ev) endStage(ev, undefined);
+            if (ev) endStage(ev, undefined, ex, true);
             throw e;
           },
         );
       }
-      if (ev) endStage(ev, v);
+      if (ev) endStage(ev, v, ex);
       if (v) return v;
     }
     return undefined;
@@ -73,8 +79,14 @@ export class Chain {
   }
 }
 
-function endStage(ev: StageEvent, v: Verdict): void {
+function endStage(ev: StageEvent, v: Verdict, ex: Exchange, threw = false): void {
   ev.end = performance.now();
   if (v) ev.replied = v.error.code;
+  else if (threw) ev.replied = "INTERNAL_ERROR";
+  const attrs = ex.vars.get(STAGE_ATTRIBUTES) as StageEvent["attributes"] | undefined;
+  if (attrs) {
+    ev.attributes = attrs;
+    ex.vars.delete(STAGE_ATTRIBUTES);
+  }
   channels.stageEnd.publish(ev);
 }

@@ -199,7 +199,17 @@ export class Listener {
       const ex = new ExchangeImpl(route.name, "streamable-http", "POST", req.headers, clientAddress(req), req.url ?? "");
       const bad = relay.parse(ex, body);
       if (bad) return sendError(res, { error: bad }, singleId(ex));
-      return this.#write(res, await relay.post(ex, route, body), singleId(ex));
+      // A client that hangs up before the answer starts must not leave the backend working for nobody.
+      const gone = new AbortController();
+      const onClose = () => {
+        if (!res.writableFinished) gone.abort();
+      };
+      res.once("close", onClose);
+      try {
+        return await this.#write(res, await relay.post(ex, route, body, gone.signal), singleId(ex));
+      } finally {
+        res.off("close", onClose);
+      }
     }
     if (method === "GET") {
       if (req.headers["mcp-protocol-version"] !== "2026-07-28" && !req.headers.accept?.includes("text/event-stream")) {
@@ -246,12 +256,16 @@ export class Listener {
       if (!finished) o.cancel(new GatewayError("UPSTREAM_CLOSED", "client disconnected"));
     };
     res.on("close", onClose);
+    // Comments keep idle streams (GET, subscriptions/listen) alive through proxies and load balancers.
+    const ka = setInterval(() => res.write(": keep-alive\n\n"), KEEPALIVE_MS);
+    ka.unref();
     try {
       for await (const ev of o.events) {
         if (res.destroyed) break;
         if (!res.write(formatSse(ev))) await new Promise<void>((r) => res.once("drain", r).once("close", r));
       }
     } finally {
+      clearInterval(ka);
       finished = true;
       this.#streams.delete(res);
       res.off("close", onClose);

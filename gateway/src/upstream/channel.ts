@@ -129,10 +129,16 @@ export class MessageChannel {
     return this.#closed;
   }
 
-  /** Send a POST's messages; the reply streams back the messages routed to it. */
-  async post(messages: readonly RpcMessage[]): Promise<UpstreamReply> {
+  /**
+   * Send a POST's messages; the reply streams back the messages routed to it. When `signal` aborts
+   * (timeout, client gone) the requests still open are cancelled at the backend and the reply fails.
+   */
+  async post(messages: readonly RpcMessage[], signal?: AbortSignal): Promise<UpstreamReply> {
     if (this.#closed) throw this.#closed;
     this.lastActivity = Date.now();
+    // On a shared backend a client's cancellation would name ids of other callers: the gateway
+    // cancels on their behalf instead (abort of the request's signal).
+    if (this.#shared) messages = messages.filter((m) => m.method !== "notifications/cancelled");
     const requests = messages.filter((m) => m.kind === "request");
     if (requests.length === 0) {
       for (const m of messages) await this.#send(m.raw);
@@ -174,6 +180,20 @@ export class MessageChannel {
       out.push(raw);
     }
     this.#active.add(sink);
+    if (signal) {
+      const onAbort = () => {
+        if (sink.done) return;
+        for (const id of remaining) {
+          void this.#peer
+            .send({ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: id, reason: "gateway: request aborted" } })
+            .catch(() => {});
+        }
+        const r = signal.reason;
+        sink.fail(r instanceof GatewayError ? r : new GatewayError("UPSTREAM_CLOSED", "request aborted"));
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener("abort", onAbort, { once: true });
+    }
     try {
       for (const raw of out) await this.#send(raw);
     } catch (e) {
@@ -244,6 +264,11 @@ export class MessageChannel {
   }
 
   #unrelated(m: UpstreamMessage): void {
+    if (this.#shared) {
+      // Several callers share this backend: a message that names no request of theirs goes to nobody.
+      this.onDrop?.(`unrelated ${String(m.message?.method)} on a shared backend`);
+      return;
+    }
     // A server request (sampling, elicitation, roots) during a call most likely belongs to the newest
     // open call; the client answers it by POST whichever stream carried it.
     let newest: Sink | undefined;

@@ -86,7 +86,7 @@ class LegacyConnection {
             try {
               v = JSON.parse(ev.data);
             } catch {
-              opts.logger.warn("legacy SSE backend sent an event that is not JSON", { "mcp.server": opts.server });
+              opts.logger.warn("legacy SSE backend sent an event that is not JSON", { "mcp_gateway.server": opts.server });
               continue;
             }
             if (isObject(v) && v.jsonrpc === "2.0") this.channel.receive(v as JsonObject, ev.data);
@@ -192,8 +192,8 @@ class LegacySession implements UpstreamSession {
   state(): SessionState {
     return this.#bind ? { bind: this.#bind } : {};
   }
-  post(_body: string, messages: readonly RpcMessage[], _ctx: UpstreamCallContext): Promise<UpstreamReply> {
-    return this.#c.channel.post(messages);
+  post(_body: string, messages: readonly RpcMessage[], ctx: UpstreamCallContext): Promise<UpstreamReply> {
+    return this.#c.channel.post(messages, ctx.signal);
   }
   async listen(): Promise<UpstreamReply> {
     return this.#c.channel.listen();

@@ -47,7 +47,7 @@ class StdioChild {
     const child = spawn(opts.command, opts.args, { env, cwd: opts.cwd, stdio: ["pipe", "pipe", "pipe"], windowsHide: true });
     this.child = child;
     log.info("stdio backend spawned", {
-      "mcp.server": opts.server,
+      "mcp_gateway.server": opts.server,
       "process.pid": child.pid,
       "process.command": opts.command,
       session: key,
@@ -66,7 +66,7 @@ class StdioChild {
       },
       shared,
     );
-    this.channel.onDrop = (reason) => log.debug("stdio backend message dropped", { "mcp.server": opts.server, reason });
+    this.channel.onDrop = (reason) => log.debug("stdio backend message dropped", { "mcp_gateway.server": opts.server, reason });
     child.stdin?.on("error", () => {}); // EPIPE after exit is reported through 'exit'
     const rl = createInterface({ input: child.stdout!, crlfDelay: Number.POSITIVE_INFINITY });
     rl.on("line", (line) => {
@@ -75,13 +75,13 @@ class StdioChild {
       try {
         v = JSON.parse(line);
       } catch {
-        log.warn("stdio backend wrote a line that is not JSON", { "mcp.server": opts.server, length: line.length });
+        log.warn("stdio backend wrote a line that is not JSON", { "mcp_gateway.server": opts.server, length: line.length });
         return;
       }
       const items = Array.isArray(v) ? v : [v];
       for (const item of items) {
         if (!isObject(item) || item.jsonrpc !== "2.0") {
-          log.warn("stdio backend wrote a value that is not JSON-RPC", { "mcp.server": opts.server });
+          log.warn("stdio backend wrote a value that is not JSON-RPC", { "mcp_gateway.server": opts.server });
           continue;
         }
         this.channel.receive(item as JsonObject, Array.isArray(v) ? undefined : line);
@@ -89,17 +89,17 @@ class StdioChild {
     });
     const err = createInterface({ input: child.stderr!, crlfDelay: Number.POSITIVE_INFINITY });
     err.on("line", (line) =>
-      log.info("stdio backend stderr", { "mcp.server": opts.server, "process.pid": child.pid, line: line.slice(0, 4096) }),
+      log.info("stdio backend stderr", { "mcp_gateway.server": opts.server, "process.pid": child.pid, line: line.slice(0, 4096) }),
     );
     child.on("error", (e) => {
-      log.error("stdio backend failed", { "mcp.server": opts.server, "error.code": (e as NodeJS.ErrnoException).code });
+      log.error("stdio backend failed", { "mcp_gateway.server": opts.server, "error.code": (e as NodeJS.ErrnoException).code });
       this.channel.close(
         new GatewayError("UPSTREAM_UNAVAILABLE", `cannot start backend process (${(e as NodeJS.ErrnoException).code ?? "error"})`),
       );
       onExit();
     });
     child.on("exit", (code, signal) => {
-      log.info("stdio backend exited", { "mcp.server": opts.server, "process.pid": child.pid, "process.exit_code": code, signal });
+      log.info("stdio backend exited", { "mcp_gateway.server": opts.server, "process.pid": child.pid, "process.exit_code": code, signal });
       this.channel.close(new GatewayError("UPSTREAM_CLOSED", `backend process exited (${signal ?? `code ${code}`})`));
       onExit();
     });
@@ -156,7 +156,7 @@ export class StdioUpstream implements Upstream {
     const now = Date.now();
     for (const c of this.#children.values()) {
       if (now - c.channel.lastActivity > this.#opts.idleTimeoutMs) {
-        this.#opts.logger.info("stdio backend idle, stopping", { "mcp.server": this.#opts.server, session: c.key });
+        this.#opts.logger.info("stdio backend idle, stopping", { "mcp_gateway.server": this.#opts.server, session: c.key });
         c.kill();
       }
     }
@@ -226,8 +226,8 @@ class StdioSession implements UpstreamSession {
   state(): SessionState {
     return this.#bind ? { bind: this.#bind } : {};
   }
-  post(_body: string, messages: readonly RpcMessage[]): Promise<UpstreamReply> {
-    return this.#child.channel.post(messages);
+  post(_body: string, messages: readonly RpcMessage[], ctx: UpstreamCallContext): Promise<UpstreamReply> {
+    return this.#child.channel.post(messages, ctx.signal);
   }
   async listen(): Promise<UpstreamReply> {
     return this.#child.channel.listen();
