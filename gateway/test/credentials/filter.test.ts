@@ -13,6 +13,7 @@ import { builtinResolvers, resolveReferences } from "../../src/config/references
 import { configSchema, httpServerSchema, sseServerSchema, stdioServerSchema } from "../../src/config/schema.ts";
 import { type CredentialsConfig, credentialsSchema, secretCacheSchema, vaultConfigSchema } from "../../src/config/schema-credentials.ts";
 import {
+  CREDENTIALS_FINGERPRINT,
   CREDENTIALS_STRIP,
   type CredentialsServer,
   CredentialsStartupError,
@@ -231,6 +232,39 @@ describe("credentials filter (env and file sources)", () => {
       }),
     ).toThrow(/HTTP backend takes headers/);
     cache.close();
+  });
+
+  it("per-user credentials on connection-scoped backends (stdio, legacy SSE) are refused when built", async () => {
+    const cache = await createSecretCache({}, { baseDir: dir, env });
+    for (const transport of ["stdio", "sse"] as const) {
+      const inject = transport === "stdio" ? { env: { T: "{token}" } } : { headers: { "X-T": "{token}" } };
+      expect(() =>
+        createCredentialsFilter({
+          servers: { t: { transport, credentials: creds({ from: { file: "users/{sub}.json" }, inject }) } },
+          cache,
+        }),
+      ).toThrow(/per-user credentials need a Streamable HTTP backend/);
+    }
+    cache.close();
+  });
+
+  it("publishes a fingerprint of the injected values (per caller, stable, secret-free)", async () => {
+    const cap = new OutputCapture();
+    const f = await setup(SERVERS, cap);
+    const fp = async (server: string, sub: string) => {
+      const ex = exchange(server, principal(sub));
+      expect(await f.onRequest!(ex)).toBeUndefined();
+      return ex.vars.get(CREDENTIALS_FINGERPRINT) as string;
+    };
+    const a1 = await fp("github", "alice");
+    const a2 = await fp("github", "alice");
+    const b = await fp("github", "bob");
+    expect(a1).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(a1).toBe(a2);
+    expect(a1).not.toBe(b);
+    cap.add(a1, b);
+    f.close();
+    cap.assertClean(SECRETS);
   });
 
   it("a secret value with CR/LF is refused instead of splitting a header", async () => {

@@ -5,6 +5,7 @@
 // (https://modelcontextprotocol.io/specification/2025-11-25/basic/security_best_practices#token-passthrough).
 
 import { Buffer } from "node:buffer";
+import { createHash } from "node:crypto";
 import type { Exchange, Filter, LocalReply, Principal, Verdict } from "../../chain/types.ts";
 import type { CredentialsConfig } from "../../config/schema-credentials.ts";
 import type { Secret } from "../../config/secret.ts";
@@ -56,12 +57,21 @@ export class CredentialsStartupError extends Error {
  */
 export const CREDENTIALS_STRIP: unique symbol = Symbol("mcp-gateway.credentials.strip");
 
+/**
+ * ex.vars key: a digest of the credential values injected for this exchange (string). Upstreams that
+ * keep a connection or child across exchanges (stdio children, legacy SSE connections, the shared
+ * 2026-07-28 child) should key it by this value, so a rotated credential gets a new connection
+ * instead of the old one living on. Not secret-derived in any recoverable way (SHA-256, truncated).
+ */
+export const CREDENTIALS_FINGERPRINT: unique symbol = Symbol("mcp-gateway.credentials.fingerprint");
+
 /** Never forwarded, whatever the configuration says (the relay's allow-list excludes them too). */
 const ALWAYS_STRIPPED = ["authorization", "proxy-authorization", "cookie"];
 
 interface Rendered {
   readonly headers: ReadonlyArray<readonly [string, string]>;
   readonly env: ReadonlyArray<readonly [string, string]>;
+  readonly fingerprint: string;
 }
 
 interface Compiled {
@@ -113,6 +123,15 @@ function compile(server: string, s: CredentialsServer, defaults: CachePolicy): C
   } else {
     const fixed: SecretRef = { source: "env", vars: { ...from.env } };
     ref = () => ({ ok: true, ref: fixed });
+  }
+
+  // stdio children and legacy SSE connections outlive one exchange, and in 2026-07-28 (no sessions)
+  // one of them is shared by every caller of the route: a per-user credential given to it would
+  // serve the next caller too. Refused until those upstreams are partitioned by CREDENTIALS_FINGERPRINT.
+  if (perUser && s.transport !== "streamable-http") {
+    throw new Error(
+      `${where}.from: per-user credentials need a Streamable HTTP backend (${s.transport} connections are shared across callers)`,
+    );
   }
 
   const strip = new Set([...ALWAYS_STRIPPED, ...c.stripHeaders.map((h) => h.toLowerCase()), ...headers.map(([h]) => h.toLowerCase())]);
@@ -187,7 +206,11 @@ export function createCredentialsFilter(opts: CredentialsFilterOptions): Credent
       if (r.value.includes("\0")) return badValue(c, n);
       env.push([n, r.value]);
     }
-    return { headers, env };
+    const fingerprint = createHash("sha256")
+      .update(JSON.stringify([c.server, headers, env]))
+      .digest("base64url")
+      .slice(0, 22);
+    return { headers, env, fingerprint };
   }
 
   /** Fill the exchange from the secret's values, or say which key is unusable (never its value). */
@@ -205,6 +228,7 @@ export function createCredentialsFilter(opts: CredentialsFilterOptions): Credent
     if ("error" in r) return r;
     for (const [h, v] of r.headers) ex.upstreamHeaders[h] = v;
     for (const [n, v] of r.env) ex.upstreamEnv[n] = v;
+    ex.vars.set(CREDENTIALS_FINGERPRINT, r.fingerprint);
     return undefined;
   }
 

@@ -3,6 +3,7 @@
 
 export {
   type BackendTransport,
+  CREDENTIALS_FINGERPRINT,
   CREDENTIALS_STRIP,
   type CredentialsFilter,
   type CredentialsFilterOptions,
