@@ -23,7 +23,7 @@ import {
 import { jsonLogger } from "../../src/logger.ts";
 import { createSecretCache } from "../../src/secrets/from-config.ts";
 import { parseConfigWithVault } from "../../src/secrets/load-with-vault.ts";
-import { CALLER_COOKIE, CALLER_TOKEN, exchange, principal } from "./exchange.ts";
+import { CALL, CALLER_COOKIE, CALLER_TOKEN, exchange, principal, viaChain } from "./exchange.ts";
 import { OutputCapture } from "./secret-scan.ts";
 
 const SN_TOKEN = "sn-token-9c4e1a7b3d5f";
@@ -99,7 +99,7 @@ describe("credentials filter (env and file sources)", () => {
       Cookie: CALLER_COOKIE,
       "X-API-KEY": "caller-api-key-55aa",
     });
-    expect(await f.onRequest!(ex)).toBeUndefined();
+    expect(await viaChain(f, ex)).toBeUndefined();
     expect(ex.upstreamHeaders).toEqual({ "mcp-protocol-version": "2025-11-25", Authorization: `Bearer ${SN_TOKEN}` });
     expect(ex.upstreamEnv).toEqual({});
     // The strip set is published for the relay's own forwarding (lower case).
@@ -118,7 +118,7 @@ describe("credentials filter (env and file sources)", () => {
     const cap = new OutputCapture();
     const f = await setup(SERVERS, cap);
     const ex = exchange("db", principal("alice"));
-    expect(await f.onRequest!(ex)).toBeUndefined();
+    expect(await viaChain(f, ex)).toBeUndefined();
     expect(ex.upstreamHeaders).toEqual({ Authorization: `Basic ${Buffer.from(`${DB_USER}:${DB_PASS}`).toString("base64")}` });
     f.close();
   });
@@ -127,7 +127,7 @@ describe("credentials filter (env and file sources)", () => {
     const cap = new OutputCapture();
     const f = await setup(SERVERS, cap);
     const ex = exchange("tool", principal("alice"));
-    expect(await f.onRequest!(ex)).toBeUndefined();
+    expect(await viaChain(f, ex)).toBeUndefined();
     expect(ex.upstreamEnv).toEqual({ TOOL_API_KEY: STDIO_KEY, TOOL_MODE: "gateway" });
     expect(ex.upstreamHeaders).toEqual({});
     f.close();
@@ -138,24 +138,24 @@ describe("credentials filter (env and file sources)", () => {
     const f = await setup(SERVERS, cap);
     const a = exchange("github", principal("alice"));
     const b = exchange("github", principal("bob"));
-    expect(await f.onRequest!(a)).toBeUndefined();
-    expect(await f.onRequest!(b)).toBeUndefined();
+    expect(await viaChain(f, a)).toBeUndefined();
+    expect(await viaChain(f, b)).toBeUndefined();
     expect(a.upstreamHeaders).toEqual({ "X-GitHub-Token": GH_ALICE });
     expect(b.upstreamHeaders).toEqual({ "X-GitHub-Token": GH_BOB });
     const replies: LocalReply[] = [];
     for (const sub of ["../admin", "a/b", "%2e%2e", "..", "users/../admin"]) {
       const ex = exchange("github", principal(sub));
-      const v = (await f.onRequest!(ex)) as LocalReply;
+      const v = (await viaChain(f, ex)) as LocalReply;
       expect(v.error.code).toBe("CREDENTIALS_SUBJECT_REFUSED");
       expect(v.error.spec.http).toBe(403);
       expect(ex.upstreamHeaders).toEqual({});
       replies.push(v);
     }
     // No principal at all (should not happen after authn, but must not fall through).
-    expect(((await f.onRequest!(exchange("github", undefined))) as LocalReply).error.code).toBe("CREDENTIALS_SUBJECT_REFUSED");
+    expect(((await viaChain(f, exchange("github", undefined))) as LocalReply).error.code).toBe("CREDENTIALS_SUBJECT_REFUSED");
     // A user without a secret: a documented error, no header.
     const c = exchange("github", principal("carol"));
-    const v = (await f.onRequest!(c)) as LocalReply;
+    const v = (await viaChain(f, c)) as LocalReply;
     expect(v.error.code).toBe("CREDENTIALS_MISSING");
     expect(c.upstreamHeaders).toEqual({});
     cap.add(...replies.map((r) => r.error), ...replies.map((r) => r.error.toRpcError()), v.error.toRpcError());
@@ -163,10 +163,47 @@ describe("credentials filter (env and file sources)", () => {
     cap.assertClean([...SECRETS, "admin-token-should-never-be-read"]);
   });
 
+  it("POST: fetched per exchange only when a message reaches the stage; GET/DELETE at request level", async () => {
+    let reads = 0;
+    const counting = {
+      ...process.env,
+      get SN_TOKEN() {
+        reads++;
+        return SN_TOKEN;
+      },
+    } as NodeJS.ProcessEnv;
+    const cache = await createSecretCache({}, { baseDir: dir, env: counting });
+    const f = createCredentialsFilter({ servers: { servicenow: SERVERS.servicenow! }, cache });
+    // onRequest of a POST does nothing: the messages may all be refused by earlier stages.
+    const post = exchange("servicenow", principal("alice"));
+    expect(f.onRequest!(post)).toBeUndefined();
+    expect(reads).toBe(0);
+    expect(post.upstreamHeaders).toEqual({});
+    // The first message that reaches the stage fetches; the exchange's other messages share it.
+    expect(await f.onMessage!(post, CALL)).toBeUndefined();
+    expect(await f.onMessage!(post, { ...CALL, id: 2 })).toBeUndefined();
+    expect(reads).toBe(1);
+    expect(post.upstreamHeaders).toEqual({ Authorization: `Bearer ${SN_TOKEN}` });
+    // GET (stream) and DELETE carry no message: credentials at request level.
+    for (const method of ["GET", "DELETE"] as const) {
+      const ex = { ...exchange("servicenow", principal("alice")), httpMethod: method, vars: new Map(), upstreamHeaders: {} };
+      expect(await f.onRequest!(ex)).toBeUndefined();
+      expect(ex.upstreamHeaders).toEqual({ Authorization: `Bearer ${SN_TOKEN}` });
+    }
+    // A refusal is shared by every message of the exchange.
+    const g = createCredentialsFilter({ servers: { github: SERVERS.github! }, cache });
+    const bad = exchange("github", principal("../admin"));
+    const v1 = (await g.onMessage!(bad, CALL)) as LocalReply;
+    const v2 = (await g.onMessage!(bad, { ...CALL, id: 2 })) as LocalReply;
+    expect(v1.error.code).toBe("CREDENTIALS_SUBJECT_REFUSED");
+    expect(v2).toBe(v1);
+    f.close();
+  });
+
   it("servers without a credentials block are untouched", async () => {
     const f = await setup(SERVERS, new OutputCapture());
     const ex = exchange("other", principal("alice"), { "mcp-protocol-version": "2025-11-25" });
-    expect(f.onRequest!(ex)).toBeUndefined();
+    expect(viaChain(f, ex)).toBeUndefined();
     expect(ex.upstreamHeaders).toEqual({ "mcp-protocol-version": "2025-11-25" });
     f.close();
   });
@@ -253,7 +290,7 @@ describe("credentials filter (env and file sources)", () => {
     const f = await setup(SERVERS, cap);
     const fp = async (server: string, sub: string) => {
       const ex = exchange(server, principal(sub));
-      expect(await f.onRequest!(ex)).toBeUndefined();
+      expect(await viaChain(f, ex)).toBeUndefined();
       return ex.vars.get(CREDENTIALS_FINGERPRINT) as string;
     };
     const a1 = await fp("github", "alice");
@@ -276,7 +313,7 @@ describe("credentials filter (env and file sources)", () => {
       cache,
     });
     const ex = exchange("s", principal("alice"));
-    expect(((await f.onRequest!(ex)) as LocalReply).error.code).toBe("CREDENTIALS_MISSING");
+    expect(((await viaChain(f, ex)) as LocalReply).error.code).toBe("CREDENTIALS_MISSING");
     expect(ex.upstreamHeaders).toEqual({});
     f.close();
   });
@@ -383,10 +420,10 @@ describe("wiring proposal: the sub-schemas plugged into the main schema, then cr
     expect(f).toBeDefined();
     await f!.start();
     const ex = exchange("servicenow", principal("alice"));
-    expect(await f!.onRequest!(ex)).toBeUndefined();
+    expect(await viaChain(f!, ex)).toBeUndefined();
     expect(ex.upstreamHeaders).toEqual({ Authorization: `Bearer ${SN_TOKEN}` });
     const t = exchange("tool", principal("alice"));
-    expect(await f!.onRequest!(t)).toBeUndefined();
+    expect(await viaChain(f!, t)).toBeUndefined();
     expect(t.upstreamEnv).toEqual({ TOOL_KEY: STDIO_KEY });
     f!.close();
     expect(await credentialsFromConfig({ servers: { plain: {} } }, { baseDir: dir })).toBeUndefined();

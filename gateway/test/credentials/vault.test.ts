@@ -24,7 +24,7 @@ import { VaultClient, type VaultClientEvent } from "../../src/secrets/vault-clie
 import { isSecretStoreError, SecretStoreError } from "../../src/secrets/vault-errors.ts";
 import { prepareVaultResolver } from "../../src/secrets/vault-references.ts";
 import { type BaoDev, findBao, freePort, setupAppRole, startBao } from "./bao.ts";
-import { CALLER_TOKEN, exchange, principal } from "./exchange.ts";
+import { CALLER_TOKEN, exchange, principal, viaChain } from "./exchange.ts";
 import { OutputCapture } from "./secret-scan.ts";
 
 const BIN = findBao();
@@ -173,19 +173,19 @@ describe.skipIf(!BIN)("against a real OpenBao dev server", () => {
     await f.start();
     const a = exchange("github", principal("alice"), { authorization: `Bearer ${CALLER_TOKEN}` });
     const b = exchange("github", principal("bob"));
-    expect(await f.onRequest!(a)).toBeUndefined();
-    expect(await f.onRequest!(b)).toBeUndefined();
+    expect(await viaChain(f, a)).toBeUndefined();
+    expect(await viaChain(f, b)).toBeUndefined();
     expect(a.upstreamHeaders).toEqual({ Authorization: `Bearer ${GH_ALICE}` });
     expect(b.upstreamHeaders).toEqual({ Authorization: `Bearer ${GH_BOB}` });
     for (const sub of ["../admin", "a/b", "%2e%2e", "..%2fadmin", "admin/../../admin"]) {
       const ex = exchange("github", principal(sub));
-      const v = (await f.onRequest!(ex)) as LocalReply;
+      const v = (await viaChain(f, ex)) as LocalReply;
       expect(v.error.code).toBe("CREDENTIALS_SUBJECT_REFUSED");
       expect(ex.upstreamHeaders).toEqual({});
       cap.add(v.error, v.error.toRpcError());
     }
     const pinned = exchange("servicenow", principal("alice"));
-    expect(f.onRequest!(pinned)).toBeUndefined(); // warmed at start: served synchronously
+    expect(viaChain(f, pinned)).toBeUndefined(); // warmed at start: served synchronously
     expect(pinned.upstreamHeaders).toEqual({ "X-SN-Token": SN_V1 });
   });
 
@@ -298,7 +298,7 @@ describe.skipIf(!BIN)("against a real OpenBao dev server", () => {
     };
     const f = createCredentialsFilter({ servers, cache, logger: jsonLogger("debug", cap.write) });
     const ok = exchange("sn", principal("alice"));
-    expect(await f.onRequest!(ok)).toBeUndefined();
+    expect(await viaChain(f, ok)).toBeUndefined();
     const until = async (t: number) => {
       const d = t - Date.now();
       if (d > 0) await sleep(d);
@@ -315,11 +315,11 @@ describe.skipIf(!BIN)("against a real OpenBao dev server", () => {
       await until(lastLoad + TTL * 1000 + 300); // expired, inside max-stale
       expect(Date.now()).toBeLessThan(lastLoad + (TTL + MAX_STALE) * 1000 - 200); // (sealing took too long otherwise)
       const stale = exchange("sn", principal("alice"));
-      expect(await f.onRequest!(stale)).toBeUndefined();
+      expect(await viaChain(f, stale)).toBeUndefined();
       expect(stale.upstreamHeaders).toEqual({ Authorization: `Bearer ${SN_V2}` });
       await until(lastLoad + (TTL + MAX_STALE) * 1000 + 300); // past max-stale
       const refused = exchange("sn", principal("alice"));
-      const v = (await f.onRequest!(refused)) as LocalReply;
+      const v = (await viaChain(f, refused)) as LocalReply;
       expect(v?.error.code).toBe("CREDENTIALS_UNAVAILABLE");
       expect(v.error.spec).toMatchObject({ rpc: -32089, http: 503 });
       expect(refused.upstreamHeaders).toEqual({});
@@ -329,7 +329,7 @@ describe.skipIf(!BIN)("against a real OpenBao dev server", () => {
     }
     // Back: fresh again.
     const back = exchange("sn", principal("alice"));
-    expect(await f.onRequest!(back)).toBeUndefined();
+    expect(await viaChain(f, back)).toBeUndefined();
     expect(back.upstreamHeaders).toEqual({ Authorization: `Bearer ${SN_V2}` });
 
     // Nothing listening at all (connection refused) is "unavailable" too, and fast.

@@ -65,6 +65,10 @@ export const CREDENTIALS_STRIP: unique symbol = Symbol("mcp-gateway.credentials.
  */
 export const CREDENTIALS_FINGERPRINT: unique symbol = Symbol("mcp-gateway.credentials.fingerprint");
 
+/** ex.vars key: this exchange's credentials verdict (or the pending fetch), shared by its messages. */
+const APPLIED = Symbol("mcp-gateway.credentials.applied");
+const OK = Symbol("ok");
+
 /** Never forwarded, whatever the configuration says (the relay's allow-list excludes them too). */
 const ALWAYS_STRIPPED = ["authorization", "proxy-authorization", "cookie"];
 
@@ -254,6 +258,27 @@ export function createCredentialsFilter(opts: CredentialsFilterOptions): Credent
     return reply(kind === "unavailable" ? "CREDENTIALS_UNAVAILABLE" : "CREDENTIALS_MISSING", `server ${c.server}`);
   }
 
+  function apply(ex: Exchange): Verdict | Promise<Verdict> {
+    const c = compiled.get(ex.server);
+    if (!c) return undefined;
+    ex.vars.set(CREDENTIALS_STRIP, c.strip);
+    stripHeaders(c, ex);
+    const r = c.ref(ex.principal);
+    if (!r.ok) {
+      // The value is caller-controlled: log which field was refused, not what it held.
+      log.warn("per-user credential path refused the caller's identity", { "server.name": c.server, "principal.field": r.field });
+      return reply("CREDENTIALS_SUBJECT_REFUSED", `server ${c.server}: {${r.field}} is missing or not a plain identifier`);
+    }
+    const ref = r.ref;
+    // Hot path: a fresh cached value needs no promise (and a server-wide reference no key building).
+    const hit = cache.peekFresh(ref, c.staticKey ?? refKey(ref));
+    if (hit) return inject(c, ex, hit);
+    return cache.get(ref, c.policy, { keepWarm: !c.perUser }).then(
+      (s: CachedSecret) => inject(c, ex, s.values),
+      (e: unknown) => fetchFailed(c, ref, e),
+    );
+  }
+
   function stripHeaders(c: Compiled, ex: Exchange): void {
     const h = ex.upstreamHeaders;
     for (const k of Object.keys(h)) if (c.strip.has(k.toLowerCase())) delete h[k];
@@ -263,25 +288,20 @@ export function createCredentialsFilter(opts: CredentialsFilterOptions): Credent
     name: "credentials",
     stage: "credentials",
 
+    // POST: per message, so credentials are fetched only when a message survived every earlier
+    // stage and will really go upstream (chain/order.ts); once per exchange, the verdict shared by
+    // the exchange's other messages. GET (stream) and DELETE (end session) carry no message.
     onRequest(ex: Exchange): Verdict | Promise<Verdict> {
-      const c = compiled.get(ex.server);
-      if (!c) return undefined;
-      ex.vars.set(CREDENTIALS_STRIP, c.strip);
-      stripHeaders(c, ex);
-      const r = c.ref(ex.principal);
-      if (!r.ok) {
-        // The value is caller-controlled: log which field was refused, not what it held.
-        log.warn("per-user credential path refused the caller's identity", { "server.name": c.server, "principal.field": r.field });
-        return reply("CREDENTIALS_SUBJECT_REFUSED", `server ${c.server}: {${r.field}} is missing or not a plain identifier`);
-      }
-      const ref = r.ref;
-      // Hot path: a fresh cached value needs no promise (and a server-wide reference no key building).
-      const hit = cache.peekFresh(ref, c.staticKey ?? refKey(ref));
-      if (hit) return inject(c, ex, hit);
-      return cache.get(ref, c.policy, { keepWarm: !c.perUser }).then(
-        (s: CachedSecret) => inject(c, ex, s.values),
-        (e: unknown) => fetchFailed(c, ref, e),
-      );
+      if (ex.httpMethod === "POST") return undefined;
+      return apply(ex);
+    },
+
+    onMessage(ex: Exchange): Verdict | Promise<Verdict> {
+      const done = ex.vars.get(APPLIED) as Verdict | Promise<Verdict> | typeof OK | undefined;
+      if (done !== undefined) return done === OK ? undefined : (done as Verdict | Promise<Verdict>);
+      const v = apply(ex);
+      ex.vars.set(APPLIED, v ?? OK);
+      return v;
     },
 
     async start(): Promise<void> {
