@@ -22,13 +22,34 @@ it("npm run quickstart: prints the URL, both routes answer, Ctrl+C stops it", as
       p.on("exit", (code) => reject(new Error(`quickstart exited ${code}: ${out}`)));
     });
     expect(out).toContain(`${url}/mcp/demo-stdio`);
+    const key = /dev-1: (\S+)/.exec(out)?.[1];
+    expect(key).toMatch(/^mgw_dev_/);
+    // Without the key: 401 with the RFC 9728 metadata pointer.
+    const anon = await fetch(`${url}/mcp/demo-http`, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "initialize",
+        params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "anon", version: "1" } },
+      }),
+    });
+    expect(anon.status).toBe(401);
+    expect(anon.headers.get("www-authenticate")).toContain("resource_metadata=");
     for (const route of ["demo-stdio", "demo-http"]) {
       const c = new Client({ name: "quickstart-test", version: "1" });
-      await c.connect(new StreamableHTTPClientTransport(new URL(`${url}/mcp/${route}`)));
+      await c.connect(
+        new StreamableHTTPClientTransport(new URL(`${url}/mcp/${route}`), { requestInit: { headers: { authorization: `Bearer ${key}` } } }),
+      );
       const r = await c.callTool({ name: "add", arguments: { a: 20, b: 22 } });
       expect(r.structuredContent).toEqual({ sum: 42 });
+      // execute without MFA: the policy asks for step-up.
+      await expect(c.callTool({ name: "count", arguments: { n: 1 } })).rejects.toThrow();
       await c.close();
     }
+    // The audit log names who called what.
+    expect(out).toMatch(/"mcp\.method\.name":"tools\/call"|"tools\/call"/);
   } finally {
     p.kill("SIGINT");
     await new Promise((r) => (p.exitCode !== null ? r(null) : p.once("exit", r)));

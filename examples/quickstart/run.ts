@@ -6,16 +6,16 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
+import { type RunningGateway, startConfiguredGateway } from "../../gateway/src/assemble.ts";
 import { parseConfig } from "../../gateway/src/config/load.ts";
-import { jsonLogger } from "../../gateway/src/logger.ts";
-import { createGateway, type Gateway } from "../../gateway/src/server.ts";
+import { createLogger } from "../../gateway/src/log/logger.ts";
 import { startHttpDemo } from "../demo-server/server.ts";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 
 export async function startQuickstart(
   opts: { port?: number; quiet?: boolean } = {},
-): Promise<{ gateway: Gateway; close(): Promise<void> }> {
+): Promise<{ running: RunningGateway; close(): Promise<void> }> {
   const demo = await startHttpDemo({ name: "demo-http" });
   const env = {
     ...process.env,
@@ -29,12 +29,12 @@ export async function startQuickstart(
   if (opts.port !== undefined) tree.listen.port = opts.port;
   tree.servers["demo-stdio"]!.cwd = here;
   const config = parseConfig(tree, here, { env });
-  const gateway = createGateway(config, { logger: jsonLogger(opts.quiet ? "warn" : config.logging.level) });
-  await gateway.listen();
+  const logger = createLogger({ level: opts.quiet ? "warn" : config.logging.level });
+  const running = await startConfiguredGateway(config, { baseDir: here, logger, env });
   return {
-    gateway,
+    running,
     close: async () => {
-      await gateway.close();
+      await running.close();
       await demo.close();
     },
   };
@@ -42,8 +42,8 @@ export async function startQuickstart(
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const i = process.argv.indexOf("--port");
-  const { gateway, close } = await startQuickstart({ port: i > 0 ? Number(process.argv[i + 1]) : undefined });
-  const u = gateway.url;
+  const { running, close } = await startQuickstart({ port: i > 0 ? Number(process.argv[i + 1]) : undefined });
+  const u = running.url;
   process.stdout.write(`
 mcp-gateway quickstart is running: listening on ${u}
 
@@ -51,11 +51,17 @@ mcp-gateway quickstart is running: listening on ${u}
     ${u}/mcp/demo-stdio   demo server over stdio (one child process per session)
     ${u}/mcp/demo-http    demo server over Streamable HTTP
 
+${running.banner ?? ""}
+
 Try it with an MCP client, for example the MCP Inspector:
-    npx @modelcontextprotocol/inspector    → Transport "Streamable HTTP", URL ${u}/mcp/demo-http
+    npx @modelcontextprotocol/inspector    → Transport "Streamable HTTP", URL ${u}/mcp/demo-http,
+                                             Authentication: Bearer <the dev key above>
+  Read-only tools (echo, add) answer; write/execute tools (count, delete_things …) answer with an
+  RFC 9470 step-up challenge, because the default policy requires MFA for them (policies/README.md).
+  Every message is written to stdout as an audit record.
 
 or with curl:
-    curl -si ${u}/mcp/demo-http -H 'content-type: application/json' \\
+    curl -si ${u}/mcp/demo-http -H "authorization: Bearer <key>" -H 'content-type: application/json' \\
       -H 'accept: application/json, text/event-stream' \\
       -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"curl","version":"1"}}}'
     (then send the returned Mcp-Session-Id header with tools/list, tools/call …)

@@ -2,10 +2,12 @@
 // The `mcp-gateway` command: run the gateway from a YAML config, or validate a config file.
 
 import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { ConfigError, loadConfigFile } from "./config/load.ts";
-import { jsonLogger } from "./logger.ts";
-import { createGateway } from "./server.ts";
+import { startConfiguredGateway } from "./assemble.ts";
+import { ConfigError } from "./config/load.ts";
+import { createLogger } from "./log/logger.ts";
+import { loadConfigFileWithVault } from "./secrets/load-with-vault.ts";
 
 const HELP = `mcp-gateway — an edge gateway for the Model Context Protocol
 
@@ -54,9 +56,9 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`--config <file.yaml> is required\n\n${HELP}`);
     return 2;
   }
-  let config: ReturnType<typeof loadConfigFile>;
+  let config: Awaited<ReturnType<typeof loadConfigFileWithVault>>;
   try {
-    config = loadConfigFile(file);
+    config = await loadConfigFileWithVault(file);
   } catch (e) {
     if (e instanceof ConfigError) {
       process.stderr.write(`${e.message}\n`);
@@ -68,15 +70,22 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${file}: valid (${Object.keys(config.servers).length} servers)\n`);
     return 0;
   }
-  const logger = jsonLogger(config.logging.level);
-  const gw = createGateway(config, { logger });
-  const url = await gw.listen();
+  const logger = createLogger({ level: config.logging.level, serviceName: config.telemetry.serviceName });
+  let running: Awaited<ReturnType<typeof startConfiguredGateway>>;
+  try {
+    running = await startConfiguredGateway(config, { baseDir: dirname(resolve(file)), logger });
+  } catch (e) {
+    process.stderr.write(`mcp-gateway: cannot start: ${(e as Error).message}\n`);
+    return 1;
+  }
+  const { url, gateway } = running;
   process.stdout.write(`mcp-gateway listening on ${url}\n`);
-  for (const name of gw.routes.keys()) process.stdout.write(`  ${name}: ${url}/mcp/${name}\n`);
-  logger.info("gateway started", { "url.full": url, servers: [...gw.routes.keys()] });
+  for (const name of gateway.routes.keys()) process.stdout.write(`  ${name}: ${url}/mcp/${name}\n`);
+  if (running.banner) process.stdout.write(`${running.banner}\n`);
+  logger.info("gateway started", { "url.full": url, servers: [...gateway.routes.keys()] });
   const stop = async (signal: string) => {
     logger.info("shutting down", { signal });
-    await gw.close();
+    await running.close();
     process.exit(0);
   };
   process.once("SIGINT", () => void stop("SIGINT"));

@@ -22,6 +22,8 @@ export interface GatewayOptions {
   filters?: Filter[];
   logger?: Logger;
   extraRoutes?: ExtraRoute[];
+  /** Runs after the socket is bound and before the gateway reports ready (e.g. stages that need the URL). */
+  beforeReady?: (url: string) => Promise<void>;
 }
 
 export interface Gateway {
@@ -104,18 +106,22 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
     server,
     routes,
     url: "",
-    listen: () =>
-      new Promise((resolve, reject) => {
+    listen: async () => {
+      await new Promise<void>((resolve, reject) => {
         server.once("error", reject);
         server.listen(config.listen.port, config.listen.host, () => {
           server.off("error", reject);
-          const a = server.address() as AddressInfo;
-          const host = a.family === "IPv6" ? `[${a.address}]` : a.address;
-          gw.url = `http://${host}:${a.port}`;
-          ready = true;
-          resolve(gw.url);
+          resolve();
         });
-      }),
+      });
+      const a = server.address() as AddressInfo;
+      const host = a.family === "IPv6" ? `[${a.address}]` : a.address;
+      gw.url = `http://${host}:${a.port}`;
+      // Until ready, MCP routes answer 503: nothing is served before every stage is in place.
+      await opts.beforeReady?.(gw.url);
+      ready = true;
+      return gw.url;
+    },
     close: async () => {
       ready = false;
       listener.closeStreams();

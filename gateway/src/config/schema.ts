@@ -2,16 +2,17 @@
 // gateway/config.schema.json is generated from this file (npm run schema -w gateway) and committed.
 
 import { z } from "zod";
-import { plain, Secret } from "./secret.ts";
+import { telemetrySchema } from "../../../otel/src/schema.ts";
+import { isLoopbackHost } from "../listener/guards.ts";
+import { authSchema } from "./schema-authn.ts";
+import { authzSchema, serverAuthzSchema } from "./schema-authz.ts";
+import { credentialsSchema, secretCacheSchema, vaultConfigSchema } from "./schema-credentials.ts";
+import { plain, secret } from "./secret.ts";
 
 /** A plain string that may have come from a ${…} reference. */
 const str = () => z.preprocess(plain, z.string());
-/** A secret: literal string or reference, always held as a Secret. */
-export const secret = () =>
-  z
-    .union([z.string(), z.instanceof(Secret)])
-    .transform((v) => (v instanceof Secret ? v : new Secret(v)))
-    .meta({ description: "Secret value; use ${env:NAME} or ${file:path} rather than a literal" });
+
+export { secret };
 
 const serverName = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const httpUrl = () => str().pipe(z.url({ protocol: /^https?$/, error: "expected an http(s) URL" }));
@@ -20,6 +21,10 @@ const common = {
   /** Per-request timeout for this backend (ms); resets on every message the backend sends for the request. */
   timeoutMs: z.number().int().positive().optional(),
   description: z.string().optional(),
+  /** Per-tool actions for the policy (docs/authorization.md). */
+  authz: serverAuthzSchema.optional(),
+  /** Backend credentials injected by the gateway (docs/credentials.md). */
+  credentials: credentialsSchema.optional(),
 };
 
 export const httpServerSchema = z
@@ -98,8 +103,46 @@ export const configSchema = z
     servers: z
       .record(z.string().regex(serverName, "server names are 1-64 of [A-Za-z0-9._-]"), serverSchema)
       .refine((s) => Object.keys(s).length > 0, "at least one server is required"),
+    /** Authentication (docs/authentication.md). Required when listening beyond loopback. */
+    auth: authSchema.optional(),
+    /** Authorization with OPA (docs/authorization.md); `false` allows every authenticated caller. Required with `auth`. */
+    authz: z.union([z.literal(false), authzSchema]).optional(),
+    /** HashiCorp Vault / OpenBao connection for credentials and ${vault:…} references (docs/credentials.md). */
+    vault: vaultConfigSchema.optional(),
+    secretCache: secretCacheSchema.optional(),
+    /** Traces, metrics and the audit log (docs/observability.md). */
+    telemetry: telemetrySchema.prefault({}),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    // Deny by default: no anonymous gateway beyond loopback, and no authenticated gateway without a policy.
+    if (!c.auth && !isLoopbackHost(c.listen.host)) {
+      ctx.addIssue({ code: "custom", path: ["auth"], message: `required when listen.host (${c.listen.host}) is not loopback` });
+    }
+    if (c.auth && c.authz === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["authz"],
+        message: "required with auth: configure a policy engine, or authz: false to allow every authenticated caller",
+      });
+    }
+    for (const [name, s] of Object.entries(c.servers)) {
+      if (s.credentials && Object.keys(s.credentials.inject.env).length > 0 && !("command" in s)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["servers", name, "credentials", "inject", "env"],
+          message: "env injection is for stdio servers only",
+        });
+      }
+      if (s.credentials && "vault" in s.credentials.from && !c.vault) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["servers", name, "credentials", "from"],
+          message: "a vault source needs the top-level vault block",
+        });
+      }
+    }
+  });
 
 export type GatewayConfig = z.output<typeof configSchema>;
 export type ServerConfig = z.output<typeof serverSchema>;

@@ -1,6 +1,7 @@
 // A value that must never be printed: toString/toJSON/inspect all redact. Read it with reveal().
 
 import { inspect } from "node:util";
+import { z } from "zod";
 
 const REDACTED = "[REDACTED]";
 
@@ -34,3 +35,10 @@ export function isSecret(v: unknown): v is Secret {
 export function plain(v: unknown): unknown {
   return v instanceof Secret ? v.reveal() : v;
 }
+
+/** Zod schema of a secret field: a literal string or a ${…} reference, always held as a Secret. */
+export const secret = () =>
+  z
+    .union([z.string(), z.instanceof(Secret)])
+    .transform((v) => (v instanceof Secret ? v : new Secret(v)))
+    .meta({ description: "Secret value; use ${env:NAME}, ${file:path} or ${vault:path#key} rather than a literal" });

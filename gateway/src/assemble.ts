@@ -1,0 +1,163 @@
+// Builds a running gateway from a validated config: the authn, authz and credentials stages, the
+// audit log and (optionally) OpenTelemetry, the metadata and /metrics endpoints. The CLI, the
+// quickstart and the integration tests start configured gateways through this one function.
+
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Exchange, Filter } from "./chain/types.ts";
+import type { GatewayConfig } from "./config/schema.ts";
+import { upstreamKind } from "./config/schema.ts";
+import {
+  type AuthnFilter,
+  createAuthnFilter,
+  type DevMode,
+  handleProtectedResourceMetadata,
+  prepareDevMode,
+} from "./filters/authn/index.ts";
+import { type Authorizer, createAuthzFilter, createAuthzFromConfig } from "./filters/authz/index.ts";
+import { type CredentialsFilter, createCredentialsFilter } from "./filters/credentials/index.ts";
+import type { ExtraRoute } from "./listener/http-server.ts";
+import { type AuditSink, createAuditSink, startAudit } from "./log/index.ts";
+import { createLogger, type Logger } from "./log/logger.ts";
+import { createSecretCache } from "./secrets/from-config.ts";
+import { createGateway, type Gateway } from "./server.ts";
+
+export interface StartOptions {
+  /** Directory that relative paths in the config are resolved against (the config file's folder). */
+  baseDir: string;
+  logger?: Logger;
+  env?: NodeJS.ProcessEnv;
+  /** Extra filters (tests). */
+  filters?: Filter[];
+}
+
+export interface RunningGateway {
+  readonly gateway: Gateway;
+  readonly url: string;
+  /** Dev-mode text for the operator's terminal (the generated API keys), when auth.dev is on. */
+  readonly banner: string | undefined;
+  readonly authn: AuthnFilter | undefined;
+  close(): Promise<void>;
+}
+
+/** Start a gateway from config. Rejects (and leaves nothing running) when a stage cannot start. */
+export async function startConfiguredGateway(config: GatewayConfig, opts: StartOptions): Promise<RunningGateway> {
+  const logger = opts.logger ?? createLogger({ level: config.logging.level, serviceName: config.telemetry.serviceName });
+  const closers: Array<() => Promise<void> | void> = [];
+  const closeAll = async () => {
+    for (const c of closers.reverse()) await Promise.resolve(c()).catch(() => {});
+  };
+  try {
+    const filters: Filter[] = [];
+    const extraRoutes: ExtraRoute[] = [];
+
+    // Audit and telemetry subscribe to the diagnostics events before any traffic.
+    const tel = config.telemetry;
+    if (tel.audit.enabled) {
+      const sink: AuditSink = createAuditSink(tel.audit);
+      const stop = startAudit(sink, { ...tel.audit, serviceName: tel.serviceName });
+      closers.push(async () => {
+        stop();
+        await sink.close?.();
+      });
+    }
+    if (tel.enabled) {
+      // Loaded only when enabled: with telemetry off the gateway never loads OpenTelemetry.
+      const { startTelemetry } = await import("../../otel/src/index.ts");
+      const t = startTelemetry({ ...tel, logger });
+      closers.push(() => t.shutdown());
+      const handler = t.metricsHandler;
+      if (handler) extraRoutes.push({ path: "/metrics", handle: handler });
+    }
+
+    // authn: built once the public URL is known (a port-0 listener learns it at listen time).
+    let authn: AuthnFilter | undefined;
+    let dev: DevMode | undefined;
+    let publicBaseUrl = config.publicBaseUrl;
+    const auth = config.auth;
+    if (auth) {
+      if (auth.dev) dev = prepareDevMode(config.listen.host, { groups: ["admin"], subject: "quickstart-developer" });
+      filters.push({
+        name: "authn",
+        stage: "authn",
+        onRequest: (ex: Exchange) => authn!.onRequest!(ex),
+      });
+      const routes = Object.keys(config.servers);
+      const prm = (req: IncomingMessage, res: ServerResponse) => {
+        const r = handleProtectedResourceMetadata(req.method ?? "GET", (req.url ?? "/").split("?")[0]!, {
+          auth,
+          publicBaseUrl: publicBaseUrl!,
+          routes,
+        }) ?? { status: 404, headers: {}, body: "" };
+        res.writeHead(r.status, r.headers).end(r.body);
+      };
+      extraRoutes.push(
+        { path: "/.well-known/oauth-protected-resource", handle: prm },
+        { path: "/.well-known/oauth-protected-resource/", handle: prm },
+      );
+    }
+
+    // authz: the policy engine must load, or the gateway does not start.
+    let authorizer: Authorizer | undefined;
+    if (config.authz) {
+      authorizer = await createAuthzFromConfig(config.authz, { logger });
+      const a = authorizer;
+      closers.push(() => a.close());
+      filters.push(
+        createAuthzFilter({
+          authorizer,
+          servers: Object.fromEntries(Object.entries(config.servers).map(([n, s]) => [n, s.authz])),
+          resourceMetadataUrl: (ex) =>
+            publicBaseUrl ? `${publicBaseUrl}/.well-known/oauth-protected-resource/mcp/${ex.server}` : undefined,
+        }),
+      );
+    }
+
+    // credentials: required secrets are fetched now; a failure is a start-up error.
+    const withCredentials = Object.entries(config.servers).filter(([, s]) => s.credentials);
+    let credentials: CredentialsFilter | undefined;
+    if (withCredentials.length > 0) {
+      const cache = await createSecretCache(
+        { vault: config.vault, secretCache: config.secretCache },
+        { baseDir: opts.baseDir, env: opts.env, logger },
+      );
+      credentials = createCredentialsFilter({
+        servers: Object.fromEntries(withCredentials.map(([n, s]) => [n, { transport: upstreamKind(s), credentials: s.credentials! }])),
+        cache,
+        logger,
+      });
+      const c = credentials;
+      closers.push(() => c.close());
+      await credentials.start();
+      filters.push(credentials);
+    }
+
+    filters.push(...(opts.filters ?? []));
+    const gateway = createGateway(config, {
+      filters,
+      logger,
+      extraRoutes,
+      beforeReady: async (url) => {
+        publicBaseUrl ??= url;
+        if (auth) {
+          authn = createAuthnFilter({ auth, publicBaseUrl, extraApiKeys: dev?.keys, log: logger });
+          for (const r of await authn.warmUp()) {
+            if (!r.ok)
+              logger.warn("identity provider not reachable at start; will retry on demand", {
+                "url.full": r.issuer,
+                "error.message": r.error,
+              });
+          }
+        }
+      },
+    });
+    closers.push(async () => {
+      await authn?.close();
+    });
+    closers.push(() => gateway.close());
+    const url = await gateway.listen();
+    return { gateway, url, banner: dev?.banner(url), authn, close: closeAll };
+  } catch (e) {
+    await closeAll();
+    throw e;
+  }
+}
