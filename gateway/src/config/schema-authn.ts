@@ -2,7 +2,7 @@
 // requirements (scopes, MFA), dev mode. The main schema plugs it in as `auth: authSchema.optional()`.
 
 import { z } from "zod";
-import { secret } from "./schema.ts";
+import { secret } from "./secret.ts";
 import { plain } from "./secret.ts";
 
 const str = () => z.preprocess(plain, z.string());

@@ -2,7 +2,7 @@
 // the per-server `servers.<name>.authz` block (tool → action). The main schema plugs both in.
 
 import { z } from "zod";
-import { secret } from "./schema.ts";
+import { secret } from "./secret.ts";
 import { plain } from "./secret.ts";
 
 const str = () => z.preprocess(plain, z.string());

@@ -390,17 +390,8 @@ describe("parseConfigWithVault (async pre-resolution pass)", () => {
   });
 });
 
-describe("wiring proposal: the sub-schemas plugged into the main schema, then credentialsFromConfig", () => {
-  // Exactly the change proposed for schema.ts (docs/credentials.md, "Wiring").
-  const withCredentials = <T extends z.ZodObject>(o: T) => o.extend({ credentials: credentialsSchema.optional() });
-  const wired = configSchema.extend({
-    vault: vaultConfigSchema.optional(),
-    secretCache: secretCacheSchema.optional(),
-    servers: z.record(
-      z.string(),
-      z.union([withCredentials(httpServerSchema), withCredentials(sseServerSchema), withCredentials(stdioServerSchema)]),
-    ),
-  });
+describe("the main schema carries the credentials blocks; credentialsFromConfig builds the filter", () => {
+  const wired = configSchema;
 
   it("validates a YAML-shaped tree and builds the filter", async () => {
     const tree = {
