@@ -6,7 +6,14 @@ import { createLogger, type Logger, type LogLevel } from "./log/logger.ts";
 export type { LogFields, Logger, LogLevel } from "./log/logger.ts";
 
 export function jsonLogger(level: LogLevel = "info", write?: (line: string) => void): Logger {
-  return createLogger(write ? { level, stream: { write: (l: string) => (write(l), true) } } : { level });
+  if (!write) return createLogger({ level });
+  const stream = {
+    write: (l: string) => {
+      write(l);
+      return true;
+    },
+  };
+  return createLogger({ level, stream });
 }
 
 export const silentLogger: Logger = createLogger({ level: "silent" });

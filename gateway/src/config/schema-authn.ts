@@ -2,8 +2,7 @@
 // requirements (scopes, MFA), dev mode. The main schema plugs it in as `auth: authSchema.optional()`.
 
 import { z } from "zod";
-import { secret } from "./secret.ts";
-import { plain } from "./secret.ts";
+import { plain, secret } from "./secret.ts";
 
 const str = () => z.preprocess(plain, z.string());
 // schema.ts imports this file to plug `auth` in, so `secret` is still uninitialised while this module

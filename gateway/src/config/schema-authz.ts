@@ -2,8 +2,7 @@
 // the per-server `servers.<name>.authz` block (tool → action). The main schema plugs both in.
 
 import { z } from "zod";
-import { secret } from "./secret.ts";
-import { plain } from "./secret.ts";
+import { plain, secret } from "./secret.ts";
 
 const str = () => z.preprocess(plain, z.string());
 // schema.ts imports this file (ESM cycle): `secret` is uninitialised while this module evaluates,

@@ -6,8 +6,7 @@
 
 import { z } from "zod";
 import { checkStaticPath, PathTemplate, ValueTemplate } from "../filters/credentials/templates.ts";
-import { secret } from "./secret.ts";
-import { plain } from "./secret.ts";
+import { plain, secret } from "./secret.ts";
 
 const secretField = () => z.lazy(() => secret());
 const str = () => z.preprocess(plain, z.string());
