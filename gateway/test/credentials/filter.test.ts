@@ -6,12 +6,11 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { z } from "zod";
 import type { LocalReply } from "../../src/chain/types.ts";
 import { ConfigError } from "../../src/config/load.ts";
 import { builtinResolvers, resolveReferences } from "../../src/config/references.ts";
-import { configSchema, httpServerSchema, sseServerSchema, stdioServerSchema } from "../../src/config/schema.ts";
-import { type CredentialsConfig, credentialsSchema, secretCacheSchema, vaultConfigSchema } from "../../src/config/schema-credentials.ts";
+import { configSchema } from "../../src/config/schema.ts";
+import { type CredentialsConfig, credentialsSchema, secretCacheSchema } from "../../src/config/schema-credentials.ts";
 import {
   CREDENTIALS_FINGERPRINT,
   CREDENTIALS_STRIP,
