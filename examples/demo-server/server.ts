@@ -209,11 +209,12 @@ export async function startSseDemo(opts: { port?: number; name?: string } = {}):
 const mode = process.argv[2];
 if (import.meta.url === `file://${process.argv[1]}` && mode) {
   const port = process.argv.includes("--port") ? Number(process.argv[process.argv.indexOf("--port") + 1]) : 0;
+  const host = process.argv.includes("--host") ? process.argv[process.argv.indexOf("--host") + 1] : "127.0.0.1";
   if (mode === "--stdio") {
     await createDemoServer("demo-stdio").connect(new StdioServerTransport());
     process.stderr.write("demo MCP server on stdio\n");
   } else if (mode === "--http") {
-    const s = await startHttpDemo({ port, name: "demo-http" });
+    const s = await startHttpDemo({ port, host, name: "demo-http" });
     process.stdout.write(`demo MCP server listening on ${s.url}\n`);
   } else if (mode === "--sse") {
     const s = await startSseDemo({ port, name: "demo-sse" });

@@ -88,7 +88,7 @@ describe("schema", () => {
     walk(join(ROOT, "examples"));
     expect(files.length).toBeGreaterThan(0);
     // Any ${env:X} gets a placeholder that is both a valid URL and long enough for a key.
-    const env = new Proxy({}, { get: () => "http://127.0.0.1:9/placeholder-0123456789abcdef0123456789" }) as NodeJS.ProcessEnv;
+    const env = new Proxy({}, { get: () => "https://127.0.0.1:9/placeholder-0123456789abcdef0123456789" }) as NodeJS.ProcessEnv;
     for (const f of files) expect(() => loadConfigFile(f, { env }), f).not.toThrow();
   });
 });
