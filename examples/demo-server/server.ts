@@ -5,6 +5,7 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { InMemoryEventStore } from "@modelcontextprotocol/sdk/examples/shared/inMemoryEventStore.js";
 import { McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { SSEServerTransport } from "@modelcontextprotocol/sdk/server/sse.js";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
@@ -99,6 +100,14 @@ export function createDemoServer(name = "demo"): McpServer {
     return new Promise(() => {});
   });
   server.registerTool(
+    "touch_tools",
+    { description: "Announces notifications/tools/list_changed", annotations: { readOnlyHint: true } },
+    async () => {
+      server.sendToolListChanged();
+      return { content: [{ type: "text", text: "announced" }] };
+    },
+  );
+  server.registerTool(
     "delete_things",
     { description: "Pretends to delete things", inputSchema: { what: z.string() }, annotations: { destructiveHint: true } },
     async ({ what }) => ({ content: [{ type: "text", text: `deleted ${what}` }] }),
@@ -145,6 +154,8 @@ export async function startHttpDemo(
       }
       const transport = new StreamableHTTPServerTransport({
         sessionIdGenerator: () => randomUUID(),
+        // Resumable streams: events are stored and replayed after Last-Event-ID.
+        ...(opts.resumable ? { eventStore: new InMemoryEventStore() } : {}),
         onsessioninitialized: (id) => {
           transports.set(id, transport);
         },
