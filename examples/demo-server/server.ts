@@ -131,7 +131,7 @@ export function createDemoServer(name = "demo"): McpServer {
 
 /** Streamable HTTP (stateful, one SDK transport per session) at /mcp on 127.0.0.1. */
 export async function startHttpDemo(
-  opts: { port?: number; host?: string; name?: string } = {},
+  opts: { port?: number; host?: string; name?: string; resumable?: boolean } = {},
 ): Promise<{ url: string; server: Server; sessions: () => number; close(): Promise<void> }> {
   const transports = new Map<string, StreamableHTTPServerTransport>();
   const http = createServer(async (req, res) => {
