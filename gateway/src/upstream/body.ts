@@ -12,6 +12,20 @@ function asMessage(v: unknown, text: string | undefined): UpstreamMessage {
   return { message: v as JsonObject, text, eventId: undefined };
 }
 
+/**
+ * The messages of a complete body: iterable like a stream, and readable at once (`items`) so the relay can
+ * answer a plain JSON reply without async iteration.
+ */
+export class BodyMessages implements AsyncIterable<UpstreamMessage> {
+  readonly items: readonly UpstreamMessage[];
+  constructor(items: readonly UpstreamMessage[]) {
+    this.items = items;
+  }
+  async *[Symbol.asyncIterator](): AsyncGenerator<UpstreamMessage> {
+    yield* this.items;
+  }
+}
+
 /** Messages of a complete JSON body. */
 export function jsonBodyMessages(text: string): UpstreamMessage[] {
   let v: unknown;

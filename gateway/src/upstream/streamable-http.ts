@@ -1,14 +1,18 @@
 // Streamable HTTP backend (MCP 2025-03-26+) over an undici keep-alive pool. Request-scoped: the
 // upstream session id travels in the sealed downstream session, so any replica can continue it.
 
-import { Pool, errors as undiciErrors } from "undici";
+import { type Dispatcher, Pool, errors as undiciErrors } from "undici";
 import type { RpcMessage } from "../codec/jsonrpc.ts";
 import { GatewayError } from "../errors.ts";
-import { closePool, jsonBodyMessages, sseMessages } from "./body.ts";
-import type { SessionState, Upstream, UpstreamCallContext, UpstreamReply, UpstreamSession } from "./types.ts";
+import { BodyMessages, closePool, jsonBodyMessages, sseMessages } from "./body.ts";
+import type { SessionState, Upstream, UpstreamCallContext, UpstreamMessage, UpstreamReply, UpstreamSession } from "./types.ts";
 
 const MAX_ERROR_BODY = 64 * 1024;
 const MAX_JSON_BODY = 64 * 1024 * 1024;
+/** Bodies we drop (202, unexpected content types) are read up to this much, as undici's dump() does. */
+const MAX_DUMP = 128 * 1024;
+/** SSE chunks queued for the parser before the socket is paused. */
+const SSE_HIGH_WATER = 16;
 
 export interface StreamableHttpOptions {
   url: string;
@@ -73,7 +77,7 @@ export class StreamableHttpUpstream implements Upstream {
   }
 
   /** One HTTP exchange with the backend. */
-  async call(
+  call(
     method: "POST" | "GET" | "DELETE",
     sessionId: string | undefined,
     body: string | undefined,
@@ -88,70 +92,278 @@ export class StreamableHttpUpstream implements Upstream {
     } else if (method === "GET") {
       headers.accept = "text/event-stream";
     }
-    let res: Awaited<ReturnType<Pool["request"]>>;
-    try {
-      res = await this.#pool.request({ path: this.#path, method, headers, body: body ?? null, signal: ctx.signal });
-    } catch (e) {
-      throw upstreamFailure(e, ctx.signal);
-    }
-    const rh = res.headers as Record<string, string | string[] | undefined>;
-    const newSession = header(rh, "mcp-session-id");
-    if (newSession !== undefined && onSession) onSession(newSession);
-    const status = res.statusCode;
-    const ctype = header(rh, "content-type");
-    if (status === 202 || (status >= 200 && status < 300 && method !== "GET" && !ctype)) {
-      await res.body.dump();
-      return { kind: "accepted" };
-    }
-    if (status < 200 || status >= 300) {
-      let text = "";
-      try {
-        for await (const c of res.body) {
-          text += c.toString();
-          if (text.length > MAX_ERROR_BODY) {
-            text = text.slice(0, MAX_ERROR_BODY);
-            res.body.destroy();
-            break;
-          }
-        }
-      } catch {
-        /* a truncated error body is still an error */
-      }
-      return { kind: "http-error", status, contentType: ctype, body: text };
-    }
-    if (ctype?.startsWith("text/event-stream")) {
-      const body = res.body;
-      const signal = ctx.signal;
-      async function* events() {
-        try {
-          yield* sseMessages(body);
-        } catch (e) {
-          throw upstreamFailure(e, signal);
-        } finally {
-          if (!body.destroyed) body.destroy();
-        }
-      }
-      return { kind: "messages", stream: true, messages: events(), sessionId: newSession };
-    }
-    if (ctype?.startsWith("application/json")) {
-      let text: string;
-      try {
-        const buf = await res.body.arrayBuffer();
-        if (buf.byteLength > MAX_JSON_BODY) throw new GatewayError("UPSTREAM_BAD_RESPONSE", "backend body too large");
-        text = Buffer.from(buf).toString("utf8");
-      } catch (e) {
-        throw upstreamFailure(e, ctx.signal);
-      }
-      const msgs = jsonBodyMessages(text);
-      return { kind: "messages", stream: false, messages: fromArray(msgs), sessionId: newSession };
-    }
-    await res.body.dump();
-    throw new GatewayError("UPSTREAM_BAD_RESPONSE", `backend answered with content type ${ctype ?? "(none)"}`);
+    const signal = ctx.signal;
+    if (signal.aborted) return Promise.reject(upstreamFailure(undefined, signal));
+    return new Promise<UpstreamReply>((resolve, reject) => {
+      const exchange = new BackendExchange(method, signal, onSession, resolve, reject);
+      // Never removed: every signal here belongs to one call, and onAbort is a no-op once the request is over.
+      signal.addEventListener("abort", exchange.onAbort, { once: true });
+      this.#pool.dispatch({ path: this.#path, method, headers, body: body ?? null }, exchange);
+    });
   }
 }
 
-async function* fromArray<T>(items: T[]): AsyncGenerator<T> {
-  yield* items;
+/** What happens to a response body, decided from its head. */
+type BodyMode = "accepted" | "error" | "json" | "sse" | "other";
+
+/**
+ * One request to the backend on undici's handler API rather than `pool.request`: a JSON or error body is
+ * buffered straight from the parser's callbacks, an SSE body is handed to the incremental parser through a
+ * small queue. This saves a Readable, its promises and an abort listener per request on the hot path.
+ * The reply promise settles when the head says the body is a stream (SSE), otherwise when the body is complete.
+ */
+class BackendExchange implements Dispatcher.DispatchHandler {
+  readonly #method: string;
+  readonly #signal: AbortSignal;
+  readonly #onSession: ((id: string) => void) | undefined;
+  readonly #resolve: (r: UpstreamReply) => void;
+  readonly #reject: (e: GatewayError) => void;
+  #controller: Dispatcher.DispatchController | undefined;
+  #settled = false;
+  /** The request is over for undici (ended or failed): an abort must not reach its controller any more. */
+  #finished = false;
+  #mode: BodyMode | undefined;
+  #status = 0;
+  #ctype: string | undefined;
+  #sessionId: string | undefined;
+  #chunks: Buffer[] = [];
+  #size = 0;
+  #errorText = "";
+  #sse: ChunkQueue | undefined;
+
+  constructor(
+    method: string,
+    signal: AbortSignal,
+    onSession: ((id: string) => void) | undefined,
+    resolve: (r: UpstreamReply) => void,
+    reject: (e: GatewayError) => void,
+  ) {
+    this.#method = method;
+    this.#signal = signal;
+    this.#onSession = onSession;
+    this.#resolve = resolve;
+    this.#reject = reject;
+  }
+
+  /** The relay gave up (timeout, client gone, cancel): stop the request, whether it is queued or running. */
+  readonly onAbort = (): void => {
+    if (this.#finished) return;
+    const reason = this.#signal.reason instanceof Error ? this.#signal.reason : new GatewayError("UPSTREAM_CLOSED", "request aborted");
+    // Still queued in the pool: settle now; the controller is aborted when the request starts.
+    if (!this.#controller) this.#fail(reason);
+    else this.#controller.abort(reason);
+  };
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    if (this.#signal.aborted) controller.abort(this.#signal.reason instanceof Error ? this.#signal.reason : new Error("aborted"));
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>): void {
+    const sid = header(headers, "mcp-session-id");
+    if (sid !== undefined) {
+      this.#sessionId = sid;
+      this.#onSession?.(sid);
+    }
+    const ctype = header(headers, "content-type");
+    this.#status = status;
+    this.#ctype = ctype;
+    if (status === 202 || (status >= 200 && status < 300 && this.#method !== "GET" && !ctype)) this.#mode = "accepted";
+    else if (status < 200 || status >= 300) this.#mode = "error";
+    else if (ctype?.startsWith("text/event-stream")) {
+      this.#mode = "sse";
+      const queue = new ChunkQueue(controller, () => this.#finished);
+      this.#sse = queue;
+      const signal = this.#signal;
+      async function* events(): AsyncGenerator<UpstreamMessage> {
+        try {
+          yield* sseMessages(queue);
+        } catch (e) {
+          throw upstreamFailure(e, signal);
+        } finally {
+          queue.close();
+        }
+      }
+      this.#settle({ kind: "messages", stream: true, messages: events(), sessionId: sid });
+    } else if (ctype?.startsWith("application/json")) this.#mode = "json";
+    else this.#mode = "other";
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    switch (this.#mode) {
+      case "json":
+        this.#size += chunk.length;
+        if (this.#size > MAX_JSON_BODY) {
+          this.#fail(new GatewayError("UPSTREAM_BAD_RESPONSE", "backend body too large"));
+          controller.abort(new GatewayError("UPSTREAM_BAD_RESPONSE", "backend body too large"));
+          return;
+        }
+        this.#chunks.push(chunk);
+        return;
+      case "sse":
+        this.#sse!.push(chunk);
+        return;
+      case "error":
+        this.#errorText += chunk.toString();
+        if (this.#errorText.length > MAX_ERROR_BODY) {
+          this.#errorText = this.#errorText.slice(0, MAX_ERROR_BODY);
+          this.#settleError();
+          controller.abort(new GatewayError("UPSTREAM_HTTP_ERROR", "error body too large"));
+        }
+        return;
+      default:
+        // accepted / other: the body is read and dropped (bounded like undici's dump()), so the connection is reused.
+        this.#size += chunk.length;
+        if (this.#size > MAX_DUMP) {
+          this.#end();
+          controller.abort(new GatewayError("UPSTREAM_BAD_RESPONSE", "dropped body too large"));
+        }
+    }
+  }
+
+  onResponseEnd(): void {
+    this.#end();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | null, err: Error): void {
+    this.#finished = true;
+    switch (this.#mode) {
+      case "sse":
+        this.#sse!.fail(err);
+        return;
+      case "error":
+        this.#settleError(); // a truncated error body is still an error
+        return;
+      case "accepted":
+      case "other":
+        this.#end(); // like dump(): a failure while dropping the body changes nothing
+        return;
+      default:
+        this.#fail(err);
+    }
+  }
+
+  #end(): void {
+    this.#finished = true;
+    switch (this.#mode) {
+      case "accepted":
+        this.#settle({ kind: "accepted" });
+        return;
+      case "error":
+        this.#settleError();
+        return;
+      case "sse":
+        this.#sse!.end();
+        return;
+      case "json": {
+        if (this.#settled) return;
+        const chunks = this.#chunks;
+        const text = chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks, this.#size).toString("utf8");
+        this.#chunks = [];
+        let msgs: UpstreamMessage[];
+        try {
+          msgs = jsonBodyMessages(text);
+        } catch (e) {
+          this.#fail(e);
+          return;
+        }
+        this.#settle({ kind: "messages", stream: false, messages: new BodyMessages(msgs), sessionId: this.#sessionId });
+        return;
+      }
+      default:
+        this.#fail(new GatewayError("UPSTREAM_BAD_RESPONSE", `backend answered with content type ${this.#ctype ?? "(none)"}`));
+    }
+  }
+
+  #settleError(): void {
+    this.#settle({ kind: "http-error", status: this.#status, contentType: this.#ctype, body: this.#errorText });
+  }
+
+  #settle(r: UpstreamReply): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#resolve(r);
+  }
+
+  #fail(e: unknown): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#reject(upstreamFailure(e, this.#signal));
+  }
+}
+
+/**
+ * The chunks of an SSE body, from undici's callbacks to the async parser. The parser pulls; when it falls
+ * behind, the socket is paused (backpressure) and resumed once it has caught up.
+ */
+class ChunkQueue implements AsyncIterableIterator<Buffer> {
+  readonly #controller: Dispatcher.DispatchController;
+  readonly #finished: () => boolean;
+  #chunks: Buffer[] = [];
+  #ended = false;
+  #closed = false;
+  #error: Error | undefined;
+  #wake: (() => void) | undefined;
+
+  constructor(controller: Dispatcher.DispatchController, finished: () => boolean) {
+    this.#controller = controller;
+    this.#finished = finished;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.#closed) return;
+    this.#chunks.push(chunk);
+    if (this.#chunks.length >= SSE_HIGH_WATER) this.#controller.pause();
+    this.#wakeUp();
+  }
+
+  end(): void {
+    this.#ended = true;
+    this.#wakeUp();
+  }
+
+  fail(e: Error): void {
+    this.#error = e;
+    this.#wakeUp();
+  }
+
+  /** The consumer is done with the stream: stop the request if it is still running. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#chunks = [];
+    if (!this.#finished()) this.#controller.abort(new GatewayError("UPSTREAM_CLOSED", "stream closed by the gateway"));
+  }
+
+  async next(): Promise<IteratorResult<Buffer>> {
+    for (;;) {
+      const c = this.#chunks.shift();
+      if (c) {
+        if (this.#chunks.length === 0 && this.#controller.paused) this.#controller.resume();
+        return { value: c, done: false };
+      }
+      if (this.#error) throw this.#error;
+      if (this.#ended || this.#closed) return { value: undefined, done: true };
+      await new Promise<void>((r) => {
+        this.#wake = r;
+      });
+    }
+  }
+
+  async return(): Promise<IteratorResult<Buffer>> {
+    this.close();
+    return { value: undefined, done: true };
+  }
+
+  #wakeUp(): void {
+    const w = this.#wake;
+    this.#wake = undefined;
+    w?.();
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
 }
 
 class HttpSession implements UpstreamSession {
