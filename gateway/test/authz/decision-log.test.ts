@@ -7,6 +7,7 @@ import { type DecisionLogRecord, loggedInput } from "../../src/filters/authz/dec
 import { createAuthzFilter } from "../../src/filters/authz/filter.ts";
 import type { AuthzEngine, Decision } from "../../src/filters/authz/types.ts";
 import { WasmEngine } from "../../src/filters/authz/wasm-engine.ts";
+import { hashSessionId } from "../../src/log/message-facts.ts";
 import { exchange, principal, request, response, tool, toolCall } from "./exchange.ts";
 import { call } from "./inputs.ts";
 
@@ -44,7 +45,12 @@ describe("decision log", () => {
         method: "tools/call",
         target: "create_pr",
         action: "execute",
-        request: { protocol_version: "2025-11-25", session: "sess-1", client_address: "127.0.0.1", time: "2026-03-01T12:00:00.000Z" },
+        request: {
+          protocol_version: "2025-11-25",
+          session: hashSessionId("sess-1"),
+          client_address: "127.0.0.1",
+          time: "2026-03-01T12:00:00.000Z",
+        },
       },
       result: { allow: true, reason: "granted by developers" },
       erased: ["/input/subject/claims", "/input/arguments"],

@@ -6,6 +6,7 @@ import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify } fro
 import { LRUCache } from "lru-cache";
 import type { Exchange, Filter, LocalReply, Principal, Verdict } from "../../chain/types.ts";
 import type { ApiKeyConfig, AuthConfig, RouteAuthConfig } from "../../config/schema-authn.ts";
+import { channels, STAGE_ATTRIBUTES } from "../../diagnostics.ts";
 import { type ErrorCode, GatewayError } from "../../errors.ts";
 import { ApiKeyStore, sha256 } from "./api-keys.ts";
 import { bearerChallenge, type ChallengeParams } from "./challenge.ts";
@@ -253,6 +254,7 @@ export function createAuthnFilter(o: AuthnFilterOptions): AuthnFilter {
     }
     ex.principal = p;
     ex.vars.set(AUTHN_RESULT, entry.result);
+    if (channels.stageEnd.hasSubscribers) ex.vars.set(STAGE_ATTRIBUTES, { method: entry.result.method, cache_hit: entry.result.cached });
     return undefined;
   }
 

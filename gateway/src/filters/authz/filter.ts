@@ -3,7 +3,9 @@
 
 import type { Exchange, Filter, LocalReply } from "../../chain/types.ts";
 import { errorResponse, isObject, type JsonObject, metaOf, type RpcMessage } from "../../codec/jsonrpc.ts";
+import { channels, STAGE_ATTRIBUTES } from "../../diagnostics.ts";
 import { GatewayError } from "../../errors.ts";
+import { hashSessionId } from "../../log/message-facts.ts";
 import { ActionResolver, type ServerAuthzSettings } from "./actions.ts";
 import type { Authorizer, DecideContext, Outcome } from "./authorizer.ts";
 import { parseTraceparent } from "./decision-log.ts";
@@ -80,8 +82,9 @@ export function createAuthzFilter(options: AuthzFilterOptions): AuthzFilter {
       method,
       request: {
         protocol_version: ex.protocolVersion,
-        // 2026-07-28 has no sessions: null, and the policy must not depend on it.
-        session: ex.sessionId ?? null,
+        // 2026-07-28 has no sessions: null, and the policy must not depend on it. The hash, never the
+        // id itself: the input is written to the decision log, and a session id is a bearer credential.
+        session: ex.sessionId ? hashSessionId(ex.sessionId) : null,
         client_address: ex.clientAddress,
         time: now().toISOString(),
       },
@@ -158,6 +161,15 @@ export function createAuthzFilter(options: AuthzFilterOptions): AuthzFilter {
       if (msg.kind === "response" || msg.method === undefined) return undefined;
       const out = await authorizer.decide(inputFor(ex, msg, msg.method), traceOf(ex, msg));
       ex.vars.set(AUTHZ_OUTCOME, out);
+      if (channels.stageEnd.hasSubscribers) {
+        ex.vars.set(STAGE_ATTRIBUTES, {
+          decision: out.decision.allow ? "allow" : "deny",
+          reason: out.decision.reason,
+          engine: authorizer.engine.kind,
+          cache_hit: out.cached,
+          revision: out.revision,
+        });
+      }
       return out.decision.allow ? undefined : deny(ex, out);
     },
 

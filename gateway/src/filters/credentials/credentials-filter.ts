@@ -9,6 +9,7 @@ import { createHash } from "node:crypto";
 import type { Exchange, Filter, LocalReply, Principal, Verdict } from "../../chain/types.ts";
 import type { CredentialsConfig } from "../../config/schema-credentials.ts";
 import type { Secret } from "../../config/secret.ts";
+import { channels, STAGE_ATTRIBUTES } from "../../diagnostics.ts";
 import { type ErrorCode, GatewayError } from "../../errors.ts";
 import type { Logger } from "../../logger.ts";
 import { silentLogger } from "../../logger.ts";
@@ -272,6 +273,7 @@ export function createCredentialsFilter(opts: CredentialsFilterOptions): Credent
     const ref = r.ref;
     // Hot path: a fresh cached value needs no promise (and a server-wide reference no key building).
     const hit = cache.peekFresh(ref, c.staticKey ?? refKey(ref));
+    if (channels.stageEnd.hasSubscribers) ex.vars.set(STAGE_ATTRIBUTES, { source: ref.source, cache_hit: hit !== undefined });
     if (hit) return inject(c, ex, hit);
     return cache.get(ref, c.policy, { keepWarm: !c.perUser }).then(
       (s: CachedSecret) => inject(c, ex, s.values),
