@@ -294,7 +294,35 @@ function pinning(wanted: boolean): { pin: boolean; note: string } {
   return { pin: true, note: `pinned: gateway + backends on core ${SERVER_CORE}, load generator on core ${LOAD_CORE} (taskset)` };
 }
 
-function gatewayConfig(backendUrl: string): string {
+/**
+ * BENCH_TELEMETRY: "off" (default: the issue's "no auth" gateway, audit off), "audit" (audit records
+ * to a file), "otel" (tracing at 100 % sampling + metrics, exported over OTLP/HTTP to a local sink that
+ * answers 200; audit off). Compare "off" and "otel" for the telemetry cost per message.
+ */
+const TELEMETRY = process.env.BENCH_TELEMETRY ?? "off";
+
+function telemetryConfig(otlpEndpoint: string | undefined, auditPath: string): string {
+  const q = JSON.stringify;
+  if (TELEMETRY === "otel") {
+    return `telemetry: { enabled: true, sampler: { ratio: 1 }, otlp: { endpoint: ${q(otlpEndpoint)}, metricsIntervalMs: 5000 }, audit: { enabled: false } }`;
+  }
+  if (TELEMETRY === "audit") return `telemetry: { audit: { enabled: true, sink: file, path: ${q(auditPath)} } }`;
+  return "telemetry: { audit: { enabled: false } }";
+}
+
+/** A stand-in OTLP/HTTP receiver: drains each export and answers 200 (we measure the gateway, not a collector). */
+async function startOtlpSink(): Promise<{ url: string; close(): void }> {
+  const { createServer } = await import("node:http");
+  const srv = createServer((req, res) => {
+    req.resume();
+    req.on("end", () => res.writeHead(200, { "content-type": "application/json" }).end("{}"));
+  });
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  const port = (srv.address() as import("node:net").AddressInfo).port;
+  return { url: `http://127.0.0.1:${port}`, close: () => srv.close() };
+}
+
+function gatewayConfig(backendUrl: string, otlpEndpoint?: string, auditPath = "/dev/null"): string {
   // JSON strings are valid YAML double-quoted scalars, so paths and URLs need no other escaping.
   const q = JSON.stringify;
   return [
@@ -302,6 +330,7 @@ function gatewayConfig(backendUrl: string): string {
     "listen: { host: 127.0.0.1, port: 0 }",
     `sessions: { key: ${q(randomBytes(24).toString("hex"))} }`,
     "logging: { level: warn }",
+    telemetryConfig(otlpEndpoint, auditPath),
     "servers:",
     `  fast: { url: ${q(backendUrl)} }`,
     `  fast-stdio: { command: ${q(process.execPath)}, args: [${q(join(HERE, "stdio-backend.ts"))}] }`,
@@ -437,6 +466,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
     ...opts.rates.map((rate) => ({ connections: opts.rateConnections, rate })),
   ];
   let tmp: string | undefined;
+  let otlpSink: { url: string; close(): void } | undefined;
   try {
     const backend = await startProcess(
       "fast backend",
@@ -456,7 +486,8 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
       } else {
         tmp = await mkdtemp(join(tmpdir(), "mcp-bench-"));
         const cfg = join(tmp, "gateway.yaml");
-        await writeFile(cfg, gatewayConfig(backend.ready));
+        if (TELEMETRY === "otel") otlpSink = await startOtlpSink();
+        await writeFile(cfg, gatewayConfig(backend.ready, otlpSink?.url, join(tmp, "audit.log")));
         const prof = opts.profileDir ? [`--cpu-prof`, `--cpu-prof-dir=${resolve(opts.profileDir)}`] : [];
         try {
           const gw = await startProcess(
@@ -538,6 +569,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
     for (const s of opts.scenarios) for (const p of points) rows.push(failedRow(s, p, (e as Error).message));
   } finally {
     for (const p of procs.reverse()) await p.stop();
+    otlpSink?.close();
     if (tmp) await rm(tmp, { recursive: true, force: true });
   }
 
