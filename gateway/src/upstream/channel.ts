@@ -83,6 +83,8 @@ export class Sink implements AsyncIterableIterator<UpstreamMessage> {
 }
 
 const BACKLOG_MAX = 1000;
+/** `_meta` key naming the subscriptions/listen request a notification belongs to (2026-07-28). */
+const SUBSCRIPTION_ID = "io.modelcontextprotocol/subscriptionId";
 
 export interface ChannelPeer {
   /** Write one message to the backend. */
@@ -254,6 +256,22 @@ export class MessageChannel {
             text: undefined,
             eventId: undefined,
           });
+        } else {
+          p.sink.push({ message, text, eventId: undefined });
+        }
+        return;
+      }
+    }
+    // 2026-07-28 subscriptions/listen: the acknowledgement and every change notification name the
+    // listen request in `_meta[SUBSCRIPTION_ID]`; they belong to that request's stream.
+    const params = message.params;
+    const subId = isObject(params) && isObject(params._meta) ? params._meta[SUBSCRIPTION_ID] : undefined;
+    if (typeof subId === "string" || typeof subId === "number") {
+      const p = this.#byId.get(subId);
+      if (p && isObject(params)) {
+        if (this.#shared) {
+          const meta = { ...(params._meta as JsonObject), [SUBSCRIPTION_ID]: p.clientId };
+          p.sink.push({ message: { ...message, params: { ...params, _meta: meta } }, text: undefined, eventId: undefined });
         } else {
           p.sink.push({ message, text, eventId: undefined });
         }
