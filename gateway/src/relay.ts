@@ -28,6 +28,7 @@ import { channels, type MessageEvent, type UpstreamEvent } from "./diagnostics.t
 import { GatewayError } from "./errors.ts";
 import type { Logger } from "./logger.ts";
 import type { SessionClaims, SessionSealer } from "./session/sealed-session.ts";
+import { BodyMessages } from "./upstream/body.ts";
 import type { Upstream, UpstreamCallContext, UpstreamMessage, UpstreamReply, UpstreamSession } from "./upstream/types.ts";
 
 export interface Route {
@@ -78,6 +79,14 @@ export class ExchangeImpl implements Exchange {
     const h = headers["mcp-protocol-version"];
     this.protocolVersion = typeof h === "string" ? h : DEFAULT_HTTP_VERSION;
   }
+}
+
+/**
+ * How the listener tells the relay that its client hung up: the relay sets `onGone` once a backend call
+ * is under way, the listener calls it on close. (A plain hook: an AbortController + listener per request costs more.)
+ */
+export interface ClientGone {
+  onGone: (() => void) | undefined;
 }
 
 /** One event to write downstream. `data` undefined = id/retry-only SSE event. */
@@ -311,12 +320,13 @@ export class Relay {
     const chain = this.#o.chain;
     const trace = traced();
     // Every message is announced before any stage runs, so a refusal at authn is traced and audited too.
-    const msgEvents: Array<MessageEvent | undefined> = ex.messages.map((message) => {
-      if (!trace) return undefined;
-      const ev: MessageEvent = { exchange: ex, message, direction: "client-to-server", start: performance.now() };
-      channels.messageStart.publish(ev);
-      return ev;
-    });
+    const msgEvents: Array<MessageEvent | undefined> = trace
+      ? ex.messages.map((message) => {
+          const ev: MessageEvent = { exchange: ex, message, direction: "client-to-server", start: performance.now() };
+          channels.messageStart.publish(ev);
+          return ev;
+        })
+      : [];
     let reply = await this.#runRequest(ex);
     if (!reply && ex.batch && !batchesAllowed(ex.protocolVersion)) {
       reply = { error: new GatewayError("BATCH_NOT_ALLOWED", `protocol version is ${ex.protocolVersion}`) };
@@ -357,7 +367,7 @@ export class Relay {
 
     // upstream.start comes first: subscribers set each message's trace context (the CLIENT span) there,
     // and it goes into that message's own `_meta` and, for the first message, the HTTP headers.
-    const up = this.#upstreamStart(ex, route, [...events.values(), ...oneWay]);
+    const up = this.#upstreamStart(ex, route, events, oneWay);
     let headerContext: Record<string, string> | undefined;
     let sent = forwarded;
     if (trace && sentEvents.some((e) => e?.propagation)) {
@@ -464,6 +474,12 @@ export class Relay {
     timer: CallTimer,
     up: UpstreamEvent | undefined,
   ): Promise<Outcome> {
+    const single = requests.length === 1 && local.length === 0 && !ex.batch;
+    if (single && reply.messages instanceof BodyMessages && reply.messages.items.length === 1) {
+      const um = reply.messages.items[0]!;
+      const answer = answerTo(requests[0]!, um);
+      if (answer) return this.#jsonAnswer(ex, route, requests[0]!, answer, um, events, timer, up, reply.sessionId);
+    }
     const pending = new Map<JsonRpcId, RpcMessage>();
     for (const r of requests) pending.set(r.id!, r);
     const state = { sessionId: undefined as string | undefined };
@@ -473,7 +489,6 @@ export class Relay {
       timer.controller.abort(reason);
       void it.return?.();
     };
-    const single = requests.length === 1 && local.length === 0 && !ex.batch;
     if (reply.stream === false || (reply.stream === "auto" && single)) {
       // Collect. For "auto" (stdio, legacy SSE) we answer JSON when the first message is the response,
       // and switch to SSE when the backend sends anything before it (progress, a server request).
@@ -502,6 +517,39 @@ export class Relay {
       state.sessionId,
       cancel,
     );
+  }
+
+  /**
+   * The common case without async iteration: one request, answered by a complete JSON body holding just
+   * its response. Does what #relayMessages does for that one message (response filters, withheld answer,
+   * initialize → session, diagnostics), in the same order.
+   */
+  async #jsonAnswer(
+    ex: ExchangeImpl,
+    route: Route,
+    request: RpcMessage,
+    msg: RpcMessage,
+    um: UpstreamMessage,
+    events: Map<JsonRpcId, MessageEvent>,
+    timer: CallTimer,
+    up: UpstreamEvent | undefined,
+    upstreamSessionId: string | undefined,
+  ): Promise<Outcome> {
+    let out: RpcMessage | undefined = msg;
+    try {
+      if (this.#o.chain.hasUpstreamFilters) out = await this.#o.chain.runUpstream(ex, msg, request);
+    } finally {
+      timer.done();
+    }
+    out ??= toMessage(errorResponse(msg.id, new GatewayError("INTERNAL_ERROR", "response withheld by policy").toRpcError()));
+    let sessionId: string | undefined;
+    if (request.method === "initialize" && ex.opening) {
+      sessionId = this.#openSession(ex, route, out, upstreamSessionId);
+      if (sessionId) ex.sessionId = sessionId;
+    }
+    endMessage(events.get(request.id!), out);
+    this.#upstreamEnd(up, undefined, 200);
+    return { type: "json", body: out === msg && um.text !== undefined ? um.text : JSON.stringify(out.raw), sessionId };
   }
 
   #stream(events: AsyncIterable<OutEvent>, local: JsonObject[], sessionId: string | undefined, cancel: (r: GatewayError) => void): Outcome {
@@ -676,7 +724,7 @@ export class Relay {
       protocolVersion: ex.protocolVersion,
       lastEventId: typeof last === "string" ? last : undefined,
     };
-    const up = this.#upstreamStart(ex, route, []);
+    const up = this.#upstreamStart(ex, route, undefined, []);
     let r: UpstreamReply;
     try {
       r = await ex.upstreamSession!.listen(ctx);
@@ -784,14 +832,20 @@ export class Relay {
     }
   }
 
-  #upstreamStart(ex: ExchangeImpl, route: Route, messages: MessageEvent[]): UpstreamEvent | undefined {
+  /** The message list is built only when someone listens (no allocation per request otherwise). */
+  #upstreamStart(
+    ex: ExchangeImpl,
+    route: Route,
+    requests: Map<JsonRpcId, MessageEvent> | undefined,
+    oneWay: MessageEvent[],
+  ): UpstreamEvent | undefined {
     if (!channels.upstreamStart.hasSubscribers && !channels.upstreamEnd.hasSubscribers) return undefined;
     const ev: UpstreamEvent = {
       exchange: ex,
       server: route.name,
       transport: route.upstream.transport,
       address: route.upstream.address,
-      messages,
+      messages: requests ? [...requests.values(), ...oneWay] : oneWay,
       start: performance.now(),
     };
     channels.upstreamStart.publish(ev);
@@ -810,6 +864,18 @@ export class Relay {
     this.#o.logger.warn("backend call failed", { "mcp_gateway.server": ex.server, "error.code": e.code, "error.message": e.message });
     if (channels.error.hasSubscribers) channels.error.publish({ server: ex.server, code: e.code, detail: e.detail, exchange: ex });
   }
+}
+
+/** The backend message as the response to `request`, or undefined when it is anything else (general path). */
+function answerTo(request: RpcMessage, um: UpstreamMessage): RpcMessage | undefined {
+  if (!um.message) return undefined;
+  let msg: RpcMessage;
+  try {
+    msg = toMessage(um.message);
+  } catch {
+    return undefined; // the general path logs and drops it
+  }
+  return msg.kind === "response" && msg.id === request.id ? msg : undefined;
 }
 
 /** Header values that are not plain ASCII travel as `=?base64?<base64 of UTF-8>?=` (2026-07-28). */
