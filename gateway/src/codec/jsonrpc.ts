@@ -57,7 +57,8 @@ export function toMessage(v: unknown): RpcMessage {
   const id = v.id;
   const hasId = id !== undefined && id !== null;
   // A null id is legal only on an error response to a request whose id could not be read.
-  if (id === null && (v.method !== undefined || !("error" in v))) throw new GatewayError("INVALID_REQUEST", 'member "id" must be a string or an integer');
+  if (id === null && (v.method !== undefined || !("error" in v)))
+    throw new GatewayError("INVALID_REQUEST", 'member "id" must be a string or an integer');
   if (hasId && typeof id !== "string" && !(typeof id === "number" && Number.isInteger(id))) {
     throw new GatewayError("INVALID_REQUEST", 'member "id" must be a string or an integer');
   }
