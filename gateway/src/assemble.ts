@@ -2,6 +2,7 @@
 // audit log and (optionally) OpenTelemetry, the metadata and /metrics endpoints. The CLI, the
 // quickstart and the integration tests start configured gateways through this one function.
 
+import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Exchange, Filter } from "./chain/types.ts";
 import type { GatewayConfig } from "./config/schema.ts";
@@ -49,12 +50,14 @@ export async function startConfiguredGateway(config: GatewayConfig, opts: StartO
   try {
     const filters: Filter[] = [];
     const extraRoutes: ExtraRoute[] = [];
+    // Audit and telemetry keep to this gateway's events even when several share the process.
+    const gatewayId = randomUUID();
 
     // Audit and telemetry subscribe to the diagnostics events before any traffic.
     const tel = config.telemetry;
     if (tel.audit.enabled) {
       const sink: AuditSink = createAuditSink(tel.audit);
-      const stop = startAudit(sink, { ...tel.audit, serviceName: tel.serviceName });
+      const stop = startAudit(sink, { ...tel.audit, serviceName: tel.serviceName, gatewayId });
       closers.push(async () => {
         stop();
         await sink.close?.();
@@ -63,7 +66,7 @@ export async function startConfiguredGateway(config: GatewayConfig, opts: StartO
     if (tel.enabled) {
       // Loaded only when enabled: with telemetry off the gateway never loads OpenTelemetry.
       const { startTelemetry } = await import("../../otel/src/index.ts");
-      const t = startTelemetry({ ...tel, logger });
+      const t = startTelemetry({ ...tel, logger, gatewayId });
       closers.push(() => t.shutdown());
       const handler = t.metricsHandler;
       if (handler) extraRoutes.push({ path: "/metrics", handle: handler });
@@ -133,6 +136,7 @@ export async function startConfiguredGateway(config: GatewayConfig, opts: StartO
 
     filters.push(...(opts.filters ?? []));
     const gateway = createGateway(config, {
+      gatewayId,
       filters,
       logger,
       extraRoutes,

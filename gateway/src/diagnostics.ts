@@ -64,6 +64,7 @@ export interface UpstreamEvent {
 }
 
 export interface ErrorEvent {
+  readonly gatewayId?: string;
   readonly server: string | undefined;
   readonly code: ErrorCode;
   readonly detail: string | undefined;
@@ -71,6 +72,7 @@ export interface ErrorEvent {
 }
 
 export interface SessionEvent {
+  readonly gatewayId?: string;
   readonly server: string;
   readonly sessionId: string;
   readonly kind: "opened" | "closed";

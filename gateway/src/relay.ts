@@ -4,7 +4,7 @@
 
 import type { IncomingHttpHeaders } from "node:http";
 import type { Chain } from "./chain/chain.ts";
-import type { Exchange, Filter, LocalReply, Principal } from "./chain/types.ts";
+import { type Exchange, type Filter, type LocalReply, type Principal, UPSTREAM_STRIP } from "./chain/types.ts";
 import {
   batchesAllowed,
   DEFAULT_HTTP_VERSION,
@@ -53,9 +53,12 @@ export class ExchangeImpl implements Exchange {
   principal: Principal | undefined = undefined;
   session: SessionClaims | undefined = undefined;
   sessionId: string | undefined = undefined;
-  readonly upstreamHeaders: Record<string, string> = {};
-  readonly upstreamEnv: Record<string, string> = {};
+  // Backend credentials live here as plain strings (undici and spawn need them): non-enumerable, so
+  // JSON.stringify / util.inspect of an exchange (a log line, a subscriber) can never print them.
+  declare readonly upstreamHeaders: Record<string, string>;
+  declare readonly upstreamEnv: Record<string, string>;
   readonly vars = new Map<symbol, unknown>();
+  readonly gatewayId: string | undefined;
   /** The body carries an initialize request: the session is opened by this exchange. */
   opening = false;
   /** 2026-07-28: no session. */
@@ -69,9 +72,13 @@ export class ExchangeImpl implements Exchange {
     headers: IncomingHttpHeaders,
     clientAddress: string,
     url = "",
+    gatewayId?: string,
   ) {
+    Object.defineProperty(this, "upstreamHeaders", { value: {}, enumerable: false });
+    Object.defineProperty(this, "upstreamEnv", { value: {}, enumerable: false });
     this.server = server;
     this.url = url;
+    this.gatewayId = gatewayId;
     this.downstream = downstream;
     this.httpMethod = httpMethod;
     this.headers = headers;
@@ -120,14 +127,16 @@ const FORWARD = ["mcp-protocol-version", "last-event-id", "mcp-method", "mcp-nam
 function upstreamHeaders(ex: ExchangeImpl, extra: Record<string, string> | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   const h = ex.headers;
+  // Headers a filter wants withheld (credentials stage `stripHeaders`) are dropped from the allow-list too.
+  const strip = ex.vars.get(UPSTREAM_STRIP) as ReadonlySet<string> | undefined;
   for (const name of FORWARD) {
     const v = h[name];
-    if (typeof v === "string") out[name] = v;
+    if (typeof v === "string" && !strip?.has(name)) out[name] = v;
   }
   if (ex.modern) {
     // 2026-07-28: intermediaries MUST forward unknown Mcp-Param-* headers.
     for (const name in h) {
-      if (name.startsWith("mcp-param-")) {
+      if (name.startsWith("mcp-param-") && !strip?.has(name)) {
         const v = h[name];
         if (typeof v === "string") out[name] = v;
       }
@@ -681,7 +690,7 @@ export class Relay {
     }
     const sid = this.#o.sealer.seal(claims);
     if (channels.session.hasSubscribers)
-      channels.session.publish({ server: route.name, sessionId: sid, kind: "opened", protocolVersion: pv });
+      channels.session.publish({ gatewayId: ex.gatewayId, server: route.name, sessionId: sid, kind: "opened", protocolVersion: pv });
     return sid;
   }
 
@@ -807,6 +816,7 @@ export class Relay {
       if (channels.session.hasSubscribers && ex.session) {
         const opened = (ex.session.exp - this.#o.ttlSeconds) * 1000;
         channels.session.publish({
+          gatewayId: ex.gatewayId,
           server: ex.server,
           sessionId: sid,
           kind: "closed",
@@ -862,7 +872,8 @@ export class Relay {
 
   #fail(ex: ExchangeImpl, e: GatewayError): void {
     this.#o.logger.warn("backend call failed", { "mcp_gateway.server": ex.server, "error.code": e.code, "error.message": e.message });
-    if (channels.error.hasSubscribers) channels.error.publish({ server: ex.server, code: e.code, detail: e.detail, exchange: ex });
+    if (channels.error.hasSubscribers)
+      channels.error.publish({ gatewayId: ex.gatewayId, server: ex.server, code: e.code, detail: e.detail, exchange: ex });
   }
 }
 

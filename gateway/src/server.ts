@@ -1,6 +1,7 @@
 // Builds a gateway from a validated config: routes and their upstreams, the filter chain, the
 // relay and the HTTP listener. `createGateway` is the library entry point; cli.ts wraps it.
 
+import { randomUUID } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Chain } from "./chain/chain.ts";
@@ -22,6 +23,8 @@ export interface GatewayOptions {
   filters?: Filter[];
   logger?: Logger;
   extraRoutes?: ExtraRoute[];
+  /** Identity on this gateway's diagnostics events (audit/telemetry of co-hosted gateways stay apart). */
+  gatewayId?: string;
   /** Runs after the socket is bound and before the gateway reports ready (e.g. stages that need the URL). */
   beforeReady?: (url: string) => Promise<void>;
 }
@@ -90,6 +93,7 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
   }
   let ready = false;
   const listener = new Listener({
+    gatewayId: opts.gatewayId ?? randomUUID(),
     relay,
     chain,
     sealer,

@@ -21,6 +21,8 @@ import type { Instruments } from "./metrics.ts";
 import { type Extracted, extractFromHeaders, extractFromMeta, injectRecord } from "./propagation.ts";
 
 export interface SubscriberOptions {
+  /** Only events of this gateway (Exchange.gatewayId); unset: every gateway in the process. */
+  gatewayId?: string | undefined;
   recordArguments?: boolean;
   recordResults?: boolean;
   redact?: readonly string[];
@@ -117,15 +119,22 @@ export class TelemetrySubscriber {
     this.#o = o;
     this.#stageSpans = o.stageSpans !== false;
     this.#redactor = o.recordArguments || o.recordResults ? compileRedactor(o.redact ?? []) : undefined;
+    const id = o.gatewayId;
+    // Several gateways may share a process (and the process-global channels): keep to our own events.
+    const mine = (m: unknown) => {
+      if (id === undefined) return true;
+      const e = m as { exchange?: { gatewayId?: string }; gatewayId?: string };
+      return (e.exchange?.gatewayId ?? e.gatewayId) === id;
+    };
     this.#handlers = [
-      [channels.messageStart, (m) => this.#messageStart(m as MessageEvent)],
-      [channels.messageEnd, (m) => this.#messageEnd(m as MessageEvent)],
-      [channels.stageStart, (m) => this.#stageStart(m as StageEvent)],
-      [channels.stageEnd, (m) => this.#stageEnd(m as StageEvent)],
-      [channels.upstreamStart, (m) => this.#upstreamStart(m as UpstreamEvent)],
-      [channels.upstreamEnd, (m) => this.#upstreamEnd(m as UpstreamEvent)],
-      [channels.error, (m) => this.#error(m as ErrorEvent)],
-      [channels.session, (m) => this.#session(m as SessionEvent)],
+      [channels.messageStart, (m) => mine(m) && this.#messageStart(m as MessageEvent)],
+      [channels.messageEnd, (m) => mine(m) && this.#messageEnd(m as MessageEvent)],
+      [channels.stageStart, (m) => mine(m) && this.#stageStart(m as StageEvent)],
+      [channels.stageEnd, (m) => mine(m) && this.#stageEnd(m as StageEvent)],
+      [channels.upstreamStart, (m) => mine(m) && this.#upstreamStart(m as UpstreamEvent)],
+      [channels.upstreamEnd, (m) => mine(m) && this.#upstreamEnd(m as UpstreamEvent)],
+      [channels.error, (m) => mine(m) && this.#error(m as ErrorEvent)],
+      [channels.session, (m) => mine(m) && this.#session(m as SessionEvent)],
     ];
   }
 

@@ -19,6 +19,8 @@ export const INSTRUMENTATION_SCOPE = "@mcp-edge/otel";
 const VERSION = "0.1.0";
 
 export interface TelemetryOptions extends TelemetryConfigInput {
+  /** Only this gateway's events (see Exchange.gatewayId); unset: every gateway in the process. */
+  gatewayId?: string;
   /** Where SDK/exporter problems are reported (default: nowhere, like the SDK). */
   logger?: Logger;
   /** Extra span processors (tests: an in-memory exporter). */
@@ -82,7 +84,7 @@ function diagAdapter(logger: Logger): DiagLogger {
  * `telemetry.enabled`); with OTEL_SDK_DISABLED=true this returns a no-op that subscribes to nothing.
  */
 export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
-  const { logger, spanProcessors = [], spanExporter, batch, ...input } = options;
+  const { logger, spanProcessors = [], spanExporter, batch, gatewayId, ...input } = options;
   // The exporters and resource detector read process.env themselves; read the rest from the same place.
   const env = process.env;
   const cfg = telemetrySchema.parse(input);
@@ -139,6 +141,7 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
   const instruments = meterProvider ? createInstruments(meterProvider.getMeter(INSTRUMENTATION_SCOPE, VERSION)) : undefined;
 
   const subscriber = new TelemetrySubscriber(tracerProvider.getTracer(INSTRUMENTATION_SCOPE, VERSION), instruments, {
+    gatewayId,
     recordArguments: cfg.recordArguments,
     recordResults: cfg.recordResults,
     redact: cfg.redact,

@@ -27,6 +27,8 @@ export type DownstreamTransport = "streamable-http" | "sse";
 export interface Exchange {
   /** Route (configured server) name. */
   readonly server: string;
+  /** The gateway instance that serves this exchange (diagnostics subscribers of one gateway ignore others'). */
+  readonly gatewayId?: string;
   readonly downstream: DownstreamTransport;
   /** HTTP method of the downstream request: POST carries messages, GET opens a stream, DELETE ends a session. */
   readonly httpMethod: "POST" | "GET" | "DELETE";
@@ -64,6 +66,12 @@ export interface LocalReply {
 
 /** undefined = continue. */
 export type Verdict = LocalReply | undefined;
+
+/**
+ * Key in `Exchange.vars`: lower-case header names a filter wants withheld from the upstream request
+ * (e.g. the credentials stage's `stripHeaders`). The relay's header allow-list consults it.
+ */
+export const UPSTREAM_STRIP: unique symbol = Symbol("mcp-gateway.upstream-strip");
 
 export interface Filter {
   readonly name: string;

@@ -24,6 +24,8 @@ export interface ExtraRoute {
 }
 
 export interface ListenerOptions {
+  /** Identity of this gateway on its diagnostics events. */
+  gatewayId: string;
   relay: Relay;
   chain: Chain;
   sealer: SessionSealer;
@@ -196,7 +198,7 @@ export class Listener {
         res.setHeader("connection", "close");
         return sendError(res, { error: e instanceof GatewayError ? e : new GatewayError("INVALID_REQUEST", "could not read the body") });
       }
-      const ex = new ExchangeImpl(route.name, "streamable-http", "POST", req.headers, clientAddress(req), req.url ?? "");
+      const ex = new ExchangeImpl(route.name, "streamable-http", "POST", req.headers, clientAddress(req), req.url ?? "", this.#o.gatewayId);
       const bad = relay.parse(ex, body);
       if (bad) return sendError(res, { error: bad }, singleId(ex));
       // A client that hangs up before the answer starts must not leave the backend working for nobody.
@@ -215,11 +217,19 @@ export class Listener {
       if (req.headers["mcp-protocol-version"] !== "2026-07-28" && !req.headers.accept?.includes("text/event-stream")) {
         return sendError(res, { error: new GatewayError("NOT_ACCEPTABLE", "GET needs Accept: text/event-stream") });
       }
-      const ex = new ExchangeImpl(route.name, "streamable-http", "GET", req.headers, clientAddress(req), req.url ?? "");
+      const ex = new ExchangeImpl(route.name, "streamable-http", "GET", req.headers, clientAddress(req), req.url ?? "", this.#o.gatewayId);
       return this.#write(res, await relay.get(ex, route), undefined);
     }
     if (method === "DELETE") {
-      const ex = new ExchangeImpl(route.name, "streamable-http", "DELETE", req.headers, clientAddress(req), req.url ?? "");
+      const ex = new ExchangeImpl(
+        route.name,
+        "streamable-http",
+        "DELETE",
+        req.headers,
+        clientAddress(req),
+        req.url ?? "",
+        this.#o.gatewayId,
+      );
       return this.#write(res, await relay.delete(ex), undefined);
     }
     res.setHeader("allow", "GET, POST, DELETE");
@@ -279,7 +289,7 @@ export class Listener {
       res.setHeader("allow", "GET");
       return sendError(res, { error: new GatewayError("METHOD_NOT_ALLOWED") });
     }
-    const ex = new ExchangeImpl(route.name, "sse", "GET", req.headers, clientAddress(req), req.url ?? "");
+    const ex = new ExchangeImpl(route.name, "sse", "GET", req.headers, clientAddress(req), req.url ?? "", this.#o.gatewayId);
     ex.protocolVersion = "2024-11-05";
     const v = this.#o.chain.runRequest(ex);
     const reply = v instanceof Promise ? await v : v;
@@ -307,7 +317,7 @@ export class Listener {
       conn.close();
       this.#legacy.delete(key);
       if (conn.upstreamSession) {
-        const end = new ExchangeImpl(route.name, "sse", "DELETE", req.headers, clientAddress(req), req.url ?? "");
+        const end = new ExchangeImpl(route.name, "sse", "DELETE", req.headers, clientAddress(req), req.url ?? "", this.#o.gatewayId);
         end.upstreamSession = conn.upstreamSession;
         void this.#o.relay.terminate(end);
       }
@@ -336,7 +346,7 @@ export class Listener {
       res.setHeader("connection", "close");
       return sendError(res, { error: e instanceof GatewayError ? e : new GatewayError("INVALID_REQUEST") });
     }
-    const ex = new ExchangeImpl(route.name, "sse", "POST", req.headers, clientAddress(req), req.url ?? "");
+    const ex = new ExchangeImpl(route.name, "sse", "POST", req.headers, clientAddress(req), req.url ?? "", this.#o.gatewayId);
     ex.protocolVersion = conn.protocolVersion;
     const bad = this.#o.relay.parse(ex, body);
     if (bad) return sendError(res, { error: bad }, singleId(ex));
@@ -382,7 +392,7 @@ export class Listener {
 
   /** After initialize, relay the backend's server-initiated messages onto the legacy stream. */
   #legacyListen(conn: LegacyDownstream, req: IncomingMessage): void {
-    const ex = new ExchangeImpl(conn.route.name, "sse", "GET", req.headers, clientAddress(req), req.url ?? "");
+    const ex = new ExchangeImpl(conn.route.name, "sse", "GET", req.headers, clientAddress(req), req.url ?? "", this.#o.gatewayId);
     ex.upstreamSession = conn.upstreamSession;
     ex.protocolVersion = conn.protocolVersion;
     void this.#o.relay.listen(ex, conn.route).then((o) => {

@@ -97,6 +97,8 @@ export type AuditOptions = Partial<
   Pick<AuditConfig, "recordArguments" | "recordResults" | "redact" | "maxValueChars" | "excludeMethods">
 > & {
   serviceName?: string;
+  /** Only this gateway's events (Exchange.gatewayId); unset: every gateway in the process. */
+  gatewayId?: string;
 };
 
 interface Decision {
@@ -126,6 +128,7 @@ export function startAudit(sink: AuditSink, opts: AuditOptions = {}): () => void
 
   const onStageEnd = (m: unknown) => {
     const ev = m as StageEvent;
+    if (opts.gatewayId !== undefined && ev.exchange.gatewayId !== opts.gatewayId) return;
     if (ev.stage !== "authz" && ev.replied === undefined) return;
     const key: object = ev.message ?? ev.exchange;
     let d = decisions.get(key);
@@ -148,6 +151,7 @@ export function startAudit(sink: AuditSink, opts: AuditOptions = {}): () => void
 
   const onMessageEnd = (m: unknown) => {
     const ev = m as MessageEvent;
+    if (opts.gatewayId !== undefined && ev.exchange.gatewayId !== opts.gatewayId) return;
     const msg = ev.message;
     if (msg.method !== undefined && exclude.has(msg.method)) return;
     const ex = ev.exchange;

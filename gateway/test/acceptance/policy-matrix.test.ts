@@ -397,7 +397,7 @@ describe("sidecar engine: a real `opa run --server`, killed mid-run and restarte
   // Fix: give each gateway an identity on its events (e.g. Exchange carries the Gateway/route map, or
   // a gatewayId set by createGateway) and have startAudit / startTelemetry (called from
   // assemble.ts startConfiguredGateway) ignore events of other gateways.
-  it.fails("a gateway's audit file records only its own traffic", async () => {
+  it("a gateway's audit file records only its own traffic", async () => {
     const url = `${gw.url}/mcp/github`;
     const h = bearer(account("developers", true));
     const sid = await openSession(url, h);

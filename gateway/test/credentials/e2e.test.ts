@@ -187,7 +187,7 @@ describe("credentials through the real gateway", () => {
   // stripHeaders must also cover the caller headers the relay forwards on its own (allow-list:
   // traceparent, mcp-param-*, …). The filter publishes its strip set under CREDENTIALS_STRIP; this
   // turns green (remove `.fails`) once relay.ts skips those names (docs/credentials.md, wiring).
-  it.fails("stripHeaders also removes a configured header the relay would forward (traceparent)", async () => {
+  it("stripHeaders also removes a configured header the relay would forward (traceparent)", async () => {
     backend.seen.length = 0;
     const url = `${gw.url}/mcp/servicenow`;
     const tp = { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" };

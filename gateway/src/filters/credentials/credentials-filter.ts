@@ -7,6 +7,7 @@
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import type { Exchange, Filter, LocalReply, Principal, Verdict } from "../../chain/types.ts";
+import { UPSTREAM_STRIP } from "../../chain/types.ts";
 import type { CredentialsConfig } from "../../config/schema-credentials.ts";
 import type { Secret } from "../../config/secret.ts";
 import { channels, STAGE_ATTRIBUTES } from "../../diagnostics.ts";
@@ -56,7 +57,8 @@ export class CredentialsStartupError extends Error {
  * The relay adds allow-listed caller headers (traceparent, mcp-param-*, …) after the chain ran; it
  * must skip these names so `stripHeaders` also covers what it forwards.
  */
-export const CREDENTIALS_STRIP: unique symbol = Symbol("mcp-gateway.credentials.strip");
+/** The chain-level key the relay reads (chain/types.ts UPSTREAM_STRIP). */
+export const CREDENTIALS_STRIP = UPSTREAM_STRIP;
 
 /**
  * ex.vars key: a digest of the credential values injected for this exchange (string). Upstreams that
