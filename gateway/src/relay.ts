@@ -325,8 +325,14 @@ export class Relay {
   }
 
   /** POST: relay the messages of one request body. */
-  async post(ex: ExchangeImpl, route: Route, bodyText: string, clientGone?: AbortSignal): Promise<Outcome> {
+  async post(ex: ExchangeImpl, route: Route, bodyText: string, clientGone?: AbortSignal, parseError?: GatewayError): Promise<Outcome> {
     const chain = this.#o.chain;
+    if (parseError) {
+      // An unparseable body still meets authn first: an anonymous caller learns nothing but 401.
+      const v = chain.runRequestStage(ex, "authn");
+      const denied = v instanceof Promise ? await v : v;
+      return { type: "error", reply: denied ?? { error: parseError } };
+    }
     const trace = traced();
     // Every message is announced before any stage runs, so a refusal at authn is traced and audited too.
     const msgEvents: Array<MessageEvent | undefined> = trace

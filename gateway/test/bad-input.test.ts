@@ -4,7 +4,8 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startHttpDemo } from "../../examples/demo-server/server.ts";
-import { ERRORS } from "../src/errors.ts";
+import type { Filter } from "../src/chain/types.ts";
+import { ERRORS, GatewayError } from "../src/errors.ts";
 import { INIT, messagesOf, openSession, post, startGateway, stdioDemo, type TestGateway } from "./helpers.ts";
 
 let http: Awaited<ReturnType<typeof startHttpDemo>>;
@@ -283,5 +284,28 @@ describe("backend failures", () => {
     const r = await post(`${gw.url}/mcp/down`, { jsonrpc: "2.0", method: "notifications/initialized" }, { "mcp-session-id": "x" });
     expect(r.status).toBe(404);
     await r.text();
+  });
+});
+
+describe("authentication comes before body validation", () => {
+  it("an anonymous malformed body gets 401, an authenticated one the parse error", async () => {
+    const authn: Filter = {
+      name: "test-authn",
+      stage: "authn",
+      onRequest: (ex) =>
+        ex.headers.authorization === "Bearer good"
+          ? undefined
+          : { error: new GatewayError("UNAUTHENTICATED"), headers: { "www-authenticate": 'Bearer resource_metadata="x"' } },
+    };
+    const g = await startGateway({ web: { url: http.url } }, {}, { filters: [authn] });
+    try {
+      const anon = await post(`${g.url}/mcp/web`, "{not json");
+      expect(anon.status).toBe(401);
+      expect(anon.headers.get("www-authenticate")).toContain("Bearer");
+      await anon.text();
+      await expectError(await post(`${g.url}/mcp/web`, "{not json", { authorization: "Bearer good" }), "PARSE_ERROR");
+    } finally {
+      await g.close();
+    }
   });
 });

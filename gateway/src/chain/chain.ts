@@ -31,6 +31,17 @@ export class Chain {
     return this.#run(this.#request, "onRequest", ex, undefined, 0);
   }
 
+  /** Only the request-level filters of one stage (authn for a body that could not be parsed). */
+  runRequestStage(ex: Exchange, stage: Filter["stage"]): Verdict | Promise<Verdict> {
+    return this.#run(
+      this.#request.filter((f) => f.stage === stage),
+      "onRequest",
+      ex,
+      undefined,
+      0,
+    );
+  }
+
   runMessage(ex: Exchange, msg: RpcMessage): Verdict | Promise<Verdict> {
     return this.#run(this.#message, "onMessage", ex, msg, 0);
   }

@@ -200,7 +200,6 @@ export class Listener {
       }
       const ex = new ExchangeImpl(route.name, "streamable-http", "POST", req.headers, clientAddress(req), req.url ?? "", this.#o.gatewayId);
       const bad = relay.parse(ex, body);
-      if (bad) return sendError(res, { error: bad }, singleId(ex));
       // A client that hangs up before the answer starts must not leave the backend working for nobody.
       const gone = new AbortController();
       const onClose = () => {
@@ -208,7 +207,7 @@ export class Listener {
       };
       res.once("close", onClose);
       try {
-        return await this.#write(res, await relay.post(ex, route, body, gone.signal), singleId(ex));
+        return await this.#write(res, await relay.post(ex, route, body, gone.signal, bad), singleId(ex));
       } finally {
         res.off("close", onClose);
       }
@@ -349,7 +348,7 @@ export class Listener {
     const ex = new ExchangeImpl(route.name, "sse", "POST", req.headers, clientAddress(req), req.url ?? "", this.#o.gatewayId);
     ex.protocolVersion = conn.protocolVersion;
     const bad = this.#o.relay.parse(ex, body);
-    if (bad) return sendError(res, { error: bad }, singleId(ex));
+    if (bad) return this.#write(res, await this.#o.relay.post(ex, route, body, undefined, bad), singleId(ex));
     ex.session = claims;
     ex.sessionId = token;
     ex.upstreamSession = conn.upstreamSession;
