@@ -304,7 +304,9 @@ const TELEMETRY = process.env.BENCH_TELEMETRY ?? "off";
 function telemetryConfig(otlpEndpoint: string | undefined, auditPath: string): string {
   const q = JSON.stringify;
   if (TELEMETRY === "otel") {
-    return `telemetry: { enabled: true, sampler: { ratio: 1 }, otlp: { endpoint: ${q(otlpEndpoint)}, metricsIntervalMs: 5000 }, audit: { enabled: false } }`;
+    // BENCH_STAGE_SPANS=0: no INTERNAL span per filter stage (telemetry.stageSpans: false).
+    const stageSpans = process.env.BENCH_STAGE_SPANS !== "0";
+    return `telemetry: { enabled: true, stageSpans: ${stageSpans}, sampler: { ratio: 1 }, otlp: { endpoint: ${q(otlpEndpoint)}, metricsIntervalMs: 5000 }, audit: { enabled: false } }`;
   }
   if (TELEMETRY === "audit") return `telemetry: { audit: { enabled: true, sink: file, path: ${q(auditPath)} } }`;
   return "telemetry: { audit: { enabled: false } }";
