@@ -46,7 +46,8 @@ export function parseConfig(tree: unknown, baseDir: string, opts: LoadOptions = 
   return r.data;
 }
 
-export function loadConfigFile(file: string, opts: LoadOptions = {}): GatewayConfig {
+/** Read and parse a YAML config file (start-up only); errors are ConfigErrors naming the file. */
+export function readConfigTree(file: string): unknown {
   let text: string;
   try {
     text = readFileSync(file, "utf8");
@@ -59,5 +60,9 @@ export function loadConfigFile(file: string, opts: LoadOptions = {}): GatewayCon
   } catch (e) {
     throw new ConfigError(`config file ${file} is not valid YAML: ${(e as Error).message}`);
   }
-  return parseConfig(tree, dirname(file), opts);
+  return tree;
+}
+
+export function loadConfigFile(file: string, opts: LoadOptions = {}): GatewayConfig {
+  return parseConfig(readConfigTree(file), dirname(file), opts);
 }

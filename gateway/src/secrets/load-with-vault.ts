@@ -3,10 +3,8 @@
 // `vault` resolver that only serves the pre-read values. Without vault references it is exactly
 // loadConfigFile.
 
-import { readFile } from "node:fs/promises";
 import { dirname } from "node:path";
-import { parse as parseYaml } from "yaml";
-import { ConfigError, type LoadOptions, parseConfig } from "../config/load.ts";
+import { ConfigError, type LoadOptions, parseConfig, readConfigTree } from "../config/load.ts";
 import type { GatewayConfig } from "../config/schema.ts";
 import type { Logger } from "../logger.ts";
 import { prepareVaultResolver } from "./vault-references.ts";
@@ -29,17 +27,5 @@ export async function parseConfigWithVault(tree: unknown, baseDir: string, opts:
 }
 
 export async function loadConfigFileWithVault(file: string, opts: AsyncLoadOptions = {}): Promise<GatewayConfig> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (e) {
-    throw new ConfigError(`cannot read config file ${file}: ${(e as NodeJS.ErrnoException).code ?? "error"}`);
-  }
-  let tree: unknown;
-  try {
-    tree = parseYaml(text);
-  } catch (e) {
-    throw new ConfigError(`config file ${file} is not valid YAML: ${(e as Error).message}`);
-  }
-  return parseConfigWithVault(tree, dirname(file), opts);
+  return parseConfigWithVault(readConfigTree(file), dirname(file), opts);
 }
