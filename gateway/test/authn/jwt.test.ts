@@ -143,6 +143,11 @@ describe("rejections", () => {
     expect(summary((await run(await idp.mintToken({ notBeforeIn: 120 }))).v)?.challenge).toBe(invalid("token not yet valid (nbf)"));
   });
 
+  it("a sender-constrained token (cnf, RFC 9449 / 8705) is refused as a bearer token → 401", async () => {
+    const t = await idp.mintToken({ claims: { cnf: { jkt: "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I" } } });
+    expect(summary((await run(t)).v)?.challenge).toBe(invalid("sender-constrained tokens (cnf) are not supported"));
+  });
+
   it("no exp → 401", async () => {
     expect(summary((await run(await idp.mintToken({ noExp: true }))).v)?.challenge).toBe(invalid("token has no valid exp"));
   });

@@ -312,6 +312,9 @@ export function createAuthnFilter(o: AuthnFilterOptions): AuthnFilter {
     } catch (e) {
       return invalid(rc, joseReason(e));
     }
+    // A sender-constrained token (RFC 9449 DPoP, RFC 8705 mTLS: a `cnf` claim) is only valid with a proof
+    // of possession this gateway does not check yet; accepting it as a bearer token would defeat the binding.
+    if (verified.cnf !== undefined) return invalid(rc, "sender-constrained tokens (cnf) are not supported");
     const p = st.map(verified as Record<string, unknown>, iss);
     if (typeof p === "string") return invalid(rc, p);
     const aud = typeof verified.aud === "string" ? [verified.aud] : (verified.aud ?? []);
