@@ -185,6 +185,26 @@ describe("HTTP-level bad input", () => {
       "UNSUPPORTED_PROTOCOL_VERSION",
     );
   });
+  it("CORS: an allowed Origin gets a preflight answer and the headers it may read; a foreign one gets none", async () => {
+    const pre = await fetch(`${gw.url}/mcp/web`, {
+      method: "OPTIONS",
+      headers: {
+        origin: "http://localhost:6274",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "content-type, mcp-session-id",
+      },
+    });
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get("access-control-allow-origin")).toBe("http://localhost:6274");
+    expect(pre.headers.get("access-control-allow-headers")).toBe("content-type, mcp-session-id");
+    const r = await post(`${gw.url}/mcp/web`, INIT, { origin: "http://localhost:6274" });
+    expect(r.headers.get("access-control-expose-headers")).toContain("mcp-session-id");
+    await r.text();
+    const foreign = await fetch(`${gw.url}/mcp/web`, { method: "OPTIONS", headers: { origin: "https://evil.example" } });
+    expect(foreign.status).toBe(403);
+    expect(foreign.headers.get("access-control-allow-origin")).toBeNull();
+    await foreign.text();
+  });
   it("bad Origin and bad Host → 403", async () => {
     await expectError(await post(`${gw.url}/mcp/web`, INIT, { origin: "https://evil.example" }), "ORIGIN_FORBIDDEN");
     const ok = await post(`${gw.url}/mcp/web`, INIT, { origin: "http://localhost:3000" });

@@ -40,6 +40,8 @@ export interface ListenerOptions {
 
 const SSE_HEADERS = { "content-type": "text/event-stream", "cache-control": "no-cache, no-transform", connection: "keep-alive" };
 const KEEPALIVE_MS = 25_000;
+const CORS_EXPOSE = "mcp-session-id, mcp-protocol-version, www-authenticate";
+const CORS_ALLOW = "content-type, accept, authorization, mcp-session-id, mcp-protocol-version, last-event-id, mcp-method, mcp-name";
 
 function sendJson(res: ServerResponse, status: number, body: string, headers?: Record<string, string>): void {
   res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(body), ...headers });
@@ -165,7 +167,23 @@ export class Listener {
     for (const r of this.#o.extraRoutes) {
       if (path === r.path || (r.path.endsWith("/") && path.startsWith(r.path))) return r.handle(req, res);
     }
-    if (!g.originAllowed(req.headers.origin)) return sendError(res, { error: new GatewayError("ORIGIN_FORBIDDEN") });
+    const origin = req.headers.origin;
+    if (!g.originAllowed(origin)) return sendError(res, { error: new GatewayError("ORIGIN_FORBIDDEN") });
+    if (origin !== undefined) {
+      // CORS for browser-based MCP clients, only ever for an Origin the guard allowed.
+      res.setHeader("access-control-allow-origin", origin);
+      res.setHeader("access-control-expose-headers", CORS_EXPOSE);
+      res.setHeader("vary", "Origin");
+      if (req.method === "OPTIONS") {
+        res.writeHead(204, {
+          "access-control-allow-methods": "GET, POST, DELETE",
+          "access-control-allow-headers": req.headers["access-control-request-headers"] ?? CORS_ALLOW,
+          "access-control-max-age": "600",
+        });
+        res.end();
+        return;
+      }
+    }
 
     if (path.startsWith("/mcp/")) {
       const rest = path.slice(5);
