@@ -109,6 +109,11 @@ describe.skipIf(!RELAY)("end to end through the relay", () => {
     expect(r.status).toBe(200);
     await r.text();
     await telemetry.forceFlush();
+    // The receiver records a span when it has parsed the export; on a busy machine that can trail the flush.
+    for (let i = 0; i < 100 && !rx.spans.some((s) => s.kind === KIND.SERVER && s.name === "tools/call echo"); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      await telemetry.forceFlush();
+    }
 
     // The backend saw the client's trace, in _meta and in the HTTP headers.
     const atBackend = backend.seen.find((s) => s.body.method === "tools/call")!;
