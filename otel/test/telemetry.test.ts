@@ -24,6 +24,7 @@ afterEach(async () => {
   rx.bodies.length = 0;
   rx.metricBodies.length = 0;
   rx.resources.length = 0;
+  rx.requests.length = 0;
 });
 
 function start(extra: Parameters<typeof startTelemetry>[0] = {}): Telemetry {
@@ -221,6 +222,38 @@ describe("spans of a session (synthetic events → OTLP/HTTP receiver)", () => {
     expect(res["service.name"]).toBe("from-env");
     expect(res.team).toBe("sec");
     expect(res["deployment.environment.name"]).toBe("test");
+  });
+
+  it("OTLP encoding: JSON unless OTEL_EXPORTER_OTLP_[TRACES_|METRICS_]PROTOCOL asks for http/protobuf", async () => {
+    const run = async (env: Record<string, string>) => {
+      const saved = { ...process.env };
+      Object.assign(process.env, env);
+      try {
+        t = startTelemetry({ otlp: { endpoint: rx.url }, batch: { scheduledDelayMillis: 20 } });
+        realisticSession();
+        // The receiver refuses protobuf (415): only the content type it saw matters here.
+        await t.forceFlush().catch(() => {});
+        await t.shutdown();
+        t = undefined;
+      } finally {
+        for (const k of Object.keys(env)) {
+          if (saved[k] === undefined) delete process.env[k];
+          else process.env[k] = saved[k];
+        }
+      }
+      const seen = [...new Set(rx.requests)].sort();
+      rx.requests.length = 0;
+      return seen;
+    };
+    expect(await run({})).toEqual(["/v1/metrics application/json", "/v1/traces application/json"]);
+    expect(await run({ OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf", OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: "http/json" })).toEqual([
+      "/v1/metrics application/json",
+      "/v1/traces application/x-protobuf",
+    ]);
+    expect(await run({ OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: "http/protobuf" })).toEqual([
+      "/v1/metrics application/x-protobuf",
+      "/v1/traces application/json",
+    ]);
   });
 
   it("exports metrics over OTLP", async () => {

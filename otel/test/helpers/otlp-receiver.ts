@@ -50,6 +50,8 @@ export interface Receiver {
   /** Every body received, as text (for secret scans). */
   bodies: string[];
   metricBodies: string[];
+  /** "<path> <content-type>" of every request, JSON or not (protocol selection tests). */
+  requests: string[];
   close(): Promise<void>;
 }
 
@@ -58,11 +60,13 @@ export async function startReceiver(): Promise<Receiver> {
   const resources: KeyValue[][] = [];
   const bodies: string[] = [];
   const metricBodies: string[] = [];
+  const requests: string[] = [];
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
       const text = Buffer.concat(chunks).toString("utf8");
+      requests.push(`${req.url} ${req.headers["content-type"] ?? ""}`);
       if (!(req.headers["content-type"] ?? "").includes("json")) {
         res.writeHead(415).end();
         return;
@@ -90,6 +94,7 @@ export async function startReceiver(): Promise<Receiver> {
     resources,
     bodies,
     metricBodies,
+    requests,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
