@@ -88,14 +88,6 @@ export class ExchangeImpl implements Exchange {
   }
 }
 
-/**
- * How the listener tells the relay that its client hung up: the relay sets `onGone` once a backend call
- * is under way, the listener calls it on close. (A plain hook: an AbortController + listener per request costs more.)
- */
-export interface ClientGone {
-  onGone: (() => void) | undefined;
-}
-
 /** One event to write downstream. `data` undefined = id/retry-only SSE event. */
 export interface OutEvent {
   readonly data: string | undefined;
@@ -444,7 +436,10 @@ export class Relay {
       if (requests.length > 0) {
         // A backend that accepts a request without answering it: answer for it rather than hang.
         const ge = new GatewayError("UPSTREAM_BAD_RESPONSE", "backend accepted a request without answering it");
-        for (const r of requests) local.push(errorResponse(r.id, ge.toRpcError()));
+        for (const r of requests) {
+          local.push(errorResponse(r.id, ge.toRpcError()));
+          endMessage(events.get(r.id!), undefined, ge);
+        }
       }
       return local.length ? this.#json(local, ex.batch, undefined) : { type: "accepted" };
     }
@@ -464,7 +459,11 @@ export class Relay {
     local: JsonObject[],
     events: Map<JsonRpcId, MessageEvent>,
   ): Outcome {
-    if (r.status === 404 && ex.session) return err("SESSION_NOT_FOUND", "the backend no longer knows this session");
+    if (r.status === 404 && ex.session) {
+      const gone = new GatewayError("SESSION_NOT_FOUND", "the backend no longer knows this session");
+      for (const ev of events.values()) endMessage(ev, undefined, gone);
+      return { type: "error", reply: { error: gone } };
+    }
     if (r.status >= 400 && r.status < 500 && r.contentType?.startsWith("application/json") && local.length === 0) {
       for (const ev of events.values()) endMessage(ev, undefined, new GatewayError("UPSTREAM_HTTP_ERROR", String(r.status)));
       return { type: "http-error", status: r.status, contentType: r.contentType, body: r.body };
@@ -556,13 +555,8 @@ export class Relay {
     } finally {
       timer.done();
     }
-    out ??= toMessage(errorResponse(msg.id, new GatewayError("INTERNAL_ERROR", "response withheld by policy").toRpcError()));
-    let sessionId: string | undefined;
-    if (request.method === "initialize" && ex.opening) {
-      sessionId = this.#openSession(ex, route, out, upstreamSessionId);
-      if (sessionId) ex.sessionId = sessionId;
-    }
-    endMessage(events.get(request.id!), out);
+    out ??= withheld(msg);
+    const sessionId = this.#answered(ex, route, request, out, upstreamSessionId, events);
     this.#upstreamEnd(up, undefined, 200);
     return { type: "json", body: out === msg && um.text !== undefined ? um.text : JSON.stringify(out.raw), sessionId };
   }
@@ -634,15 +628,14 @@ export class Relay {
         if (filtered) out = await chain.runUpstream(ex, msg, request);
         if (!out) {
           if (!request) continue;
-          out = toMessage(errorResponse(msg.id, new GatewayError("INTERNAL_ERROR", "response withheld by policy").toRpcError()));
+          out = withheld(msg);
         }
         if (request) {
+          const sid = this.#answered(ex, route, request, out, upstreamSessionId, events);
           if (request.method === "initialize" && ex.opening) {
             holding = false;
-            state.sessionId = this.#openSession(ex, route, out, upstreamSessionId);
-            if (state.sessionId) ex.sessionId = state.sessionId;
+            state.sessionId = sid;
           }
-          endMessage(events.get(request.id!), out);
         } else if (msg.kind !== "response" && traced()) {
           const sev: MessageEvent = { exchange: ex, message: out, direction: "server-to-client", start: performance.now() };
           channels.messageStart.publish(sev);
@@ -675,6 +668,24 @@ export class Relay {
     } else {
       this.#upstreamEnd(up, undefined, 200);
     }
+  }
+
+  /** A request got its answer: open the session if it was initialize, end the message's trace. */
+  #answered(
+    ex: ExchangeImpl,
+    route: Route,
+    request: RpcMessage,
+    out: RpcMessage,
+    upstreamSessionId: string | undefined,
+    events: Map<JsonRpcId, MessageEvent>,
+  ): string | undefined {
+    let sessionId: string | undefined;
+    if (request.method === "initialize" && ex.opening) {
+      sessionId = this.#openSession(ex, route, out, upstreamSessionId);
+      if (sessionId) ex.sessionId = sessionId;
+    }
+    endMessage(events.get(request.id!), out);
+    return sessionId;
   }
 
   /** Seal the downstream session id from the InitializeResult. */
@@ -901,6 +912,11 @@ export function decodeHeaderValue(v: string): string | undefined {
   const b64 = v.slice(9, -2);
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64)) return undefined;
   return Buffer.from(b64, "base64").toString("utf8");
+}
+
+/** The answer a client gets when a response filter dropped the backend's response to its request. */
+function withheld(msg: RpcMessage): RpcMessage {
+  return toMessage(errorResponse(msg.id, new GatewayError("INTERNAL_ERROR", "response withheld by policy").toRpcError()));
 }
 
 function withMeta(raw: JsonObject, add: Record<string, string>): JsonObject {
