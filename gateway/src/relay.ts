@@ -589,6 +589,7 @@ export class Relay {
     const filtered = chain.hasUpstreamFilters;
     const signal = timer.controller.signal;
     let failure: GatewayError | undefined;
+    let resumable = false;
     // initialize: hold events until the InitializeResult has been seen, so the session id is known first.
     const held: Array<{ ev: OutEvent; final: boolean }> | undefined = ex.opening ? [] : undefined;
     let holding = ex.opening;
@@ -602,12 +603,14 @@ export class Relay {
           break;
         }
         if (r.done) {
-          failure = signal.aborted
-            ? asGatewayError(undefined, signal)
-            : new GatewayError("UPSTREAM_CLOSED", "backend ended the stream before answering");
+          if (signal.aborted) failure = asGatewayError(undefined, signal);
+          // A backend that numbered its events and then closed cleanly expects the client to resume with
+          // GET + Last-Event-ID (SSE polling, 2025-11-25): the answer comes there, so no error here.
+          else if (!resumable) failure = new GatewayError("UPSTREAM_CLOSED", "backend ended the stream before answering");
           break;
         }
         timer.touch();
+        if (r.value.eventId !== undefined) resumable = true;
         const um = r.value;
         if (!um.message) {
           const ev = { data: undefined, id: um.eventId, retry: um.retry };
@@ -655,7 +658,11 @@ export class Relay {
       if (pending.size > 0 || failure) void it.return?.();
     }
     if (held?.length) yield* held.splice(0);
-    if (failure || pending.size > 0) {
+    if (!failure && resumable && pending.size > 0) {
+      // Handed over to the client's resumption: the messages' traces end here, without a response.
+      for (const [id] of pending) endMessage(events.get(id), undefined);
+      this.#upstreamEnd(up, undefined, 200);
+    } else if (failure || pending.size > 0) {
       const ge = failure ?? new GatewayError("UPSTREAM_CLOSED");
       this.#upstreamEnd(up, ge, undefined);
       this.#fail(ex, ge);

@@ -66,7 +66,7 @@ describe("SSE parser", () => {
       { event: undefined, id: undefined, data: '{"jsonrpc":"2.0"}', retry: undefined },
     ];
     expect(new SseParser().push(evs.map((e) => formatSse(e)).join(""))).toEqual(evs);
-    expect(formatSse({ data: undefined, id: "p1" })).toBe("id: p1\n\n");
+    expect(formatSse({ data: undefined, id: "p1" })).toBe("id: p1\ndata: \n\n");
   });
   it("strips a BOM and ignores unknown fields", () => {
     expect(new SseParser().push("\ufeffdata: a\nfoo: bar\n\n")).toEqual([{ event: undefined, id: undefined, data: "a", retry: undefined }]);

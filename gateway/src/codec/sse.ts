@@ -97,7 +97,9 @@ export function formatSse(ev: {
   if (ev.event) out += `event: ${ev.event}\n`;
   if (ev.id !== undefined) out += `id: ${ev.id}\n`;
   if (ev.retry !== undefined) out += `retry: ${ev.retry}\n`;
-  if (ev.data === undefined) return `${out}\n`; // id/retry-only event (resumption priming)
+  // An id/retry-only event (resumption priming) keeps an empty data line: an event with no data is never
+  // dispatched (WHATWG HTML §9.2.6), and the client would never learn the id to resume from.
+  if (ev.data === undefined) return `${out}data: \n\n`;
   if (ev.data.indexOf("\n") === -1 && ev.data.indexOf("\r") === -1) {
     out += `data: ${ev.data}\n\n`;
   } else {
