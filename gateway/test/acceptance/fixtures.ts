@@ -2,7 +2,7 @@
 // rest-bridge) as small 2.x SDK servers that serve every protocol era, the IdP accounts per group, and
 // helpers to start a gateway the way a user does (YAML text → parseConfig → startConfiguredGateway).
 
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Writable } from "node:stream";
 import { createMcpHandler, McpServer } from "@modelcontextprotocol/server";
@@ -12,6 +12,7 @@ import { type RunningGateway, startConfiguredGateway } from "../../src/assemble.
 import { parseConfig } from "../../src/config/load.ts";
 import { createLogger } from "../../src/log/logger.ts";
 import type { Idp } from "../fixtures/idp.ts";
+import { readAll, serveFetch } from "../fixtures/modern-server.ts";
 
 // ── backends ─────────────────────────────────────────────────────────────────────────────────────
 
@@ -130,55 +131,6 @@ function createRouteServer(route: string, calls: ToolCallSeen[], opts: BackendOp
     contents: [{ uri: uri.href, mimeType: "text/plain", text: `${route} readme` }],
   }));
   return server;
-}
-
-function readAll(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => resolve(Buffer.concat(chunks)));
-    req.on("error", reject);
-  });
-}
-
-/** node:http → web Request → the SDK handler → node:http. */
-async function serveFetch(handler: ReturnType<typeof createMcpHandler>, req: IncomingMessage, res: ServerResponse, body: Buffer) {
-  const abort = new AbortController();
-  res.on("close", () => abort.abort());
-  const headers = new Headers();
-  for (const [k, v] of Object.entries(req.headers)) {
-    if (Array.isArray(v)) for (const x of v) headers.append(k, x);
-    else if (v !== undefined) headers.set(k, v);
-  }
-  const method = req.method ?? "GET";
-  const response = await handler.fetch(
-    new Request(`http://127.0.0.1${req.url ?? "/"}`, {
-      method,
-      headers,
-      body: method === "GET" || method === "HEAD" ? null : new Uint8Array(body),
-      signal: abort.signal,
-    }),
-  );
-  const out: Record<string, string> = {};
-  response.headers.forEach((v, k) => {
-    out[k] = v;
-  });
-  res.writeHead(response.status, out);
-  if (!response.body) return void res.end();
-  const reader = response.body.getReader();
-  try {
-    for (;;) {
-      const r = await reader.read();
-      if (r.done) break;
-      res.write(r.value);
-      if (res.destroyed) break;
-    }
-  } catch {
-    /* client went away */
-  } finally {
-    void reader.cancel().catch(() => {});
-    if (!res.writableEnded) res.end();
-  }
 }
 
 /**
