@@ -11,7 +11,7 @@ import { GatewayError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import { ExchangeImpl, type Outcome, type OutEvent, type Relay, type Route } from "../relay.ts";
 import type { SessionSealer } from "../session/sealed-session.ts";
-import { INSTANCE_ID } from "../upstream/stdio.ts";
+import { localBinding, localKey } from "../upstream/channel.ts";
 import type { UpstreamSession } from "../upstream/types.ts";
 import { readBody } from "./body.ts";
 import type { Guards } from "./guards.ts";
@@ -316,7 +316,7 @@ export class Listener {
       srv: route.name,
       pv: "2024-11-05",
       exp: Math.floor(Date.now() / 1000) + this.#o.sessionTtlSeconds,
-      bind: `${INSTANCE_ID}:${key}`,
+      bind: localBinding(key),
     };
     if (ex.principal) {
       claims.sub = ex.principal.sub;
@@ -348,11 +348,7 @@ export class Listener {
     }
     const token = new URLSearchParams(query).get("sessionId") ?? "";
     const claims = this.#o.sealer.open(token);
-    const bind = claims?.bind ?? "";
-    const conn =
-      claims && claims.srv === route.name && bind.startsWith(`${INSTANCE_ID}:`)
-        ? this.#legacy.get(bind.slice(INSTANCE_ID.length + 1))
-        : undefined;
+    const conn = claims && claims.srv === route.name ? this.#legacy.get(localKey(claims.bind) ?? "") : undefined;
     if (!claims || !conn || conn.closed) return sendError(res, { error: new GatewayError("SESSION_NOT_FOUND") });
     const ctype = req.headers["content-type"];
     if (!ctype?.startsWith("application/json")) return sendError(res, { error: new GatewayError("UNSUPPORTED_MEDIA_TYPE") });

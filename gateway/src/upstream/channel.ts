@@ -2,10 +2,11 @@
 // messages from the backend is split per downstream request by JSON-RPC id and progress token.
 // Messages that belong to no request go to the GET stream, or the newest open POST stream.
 
+import { randomBytes } from "node:crypto";
 import type { JsonObject, JsonRpcId, RpcMessage } from "../codec/jsonrpc.ts";
 import { isObject } from "../codec/jsonrpc.ts";
 import { GatewayError } from "../errors.ts";
-import type { UpstreamMessage, UpstreamReply } from "./types.ts";
+import type { SessionState, UpstreamCallContext, UpstreamMessage, UpstreamReply, UpstreamSession } from "./types.ts";
 
 /**
  * An async queue of messages consumed by one downstream response. It is its own iterator so that
@@ -313,5 +314,43 @@ export class MessageChannel {
     this.#byProgress.clear();
     this.#listener?.fail(error);
     this.#listener = undefined;
+  }
+}
+
+/** Identifies this gateway process in process-local session bindings ("<instance>:<key>"). */
+export const INSTANCE_ID = randomBytes(6).toString("base64url");
+
+export function localBinding(key: string): string {
+  return `${INSTANCE_ID}:${key}`;
+}
+
+/** The key of a binding made by this process; undefined for none or another replica's. */
+export function localKey(bind: string | undefined): string | undefined {
+  return bind?.startsWith(`${INSTANCE_ID}:`) ? bind.slice(INSTANCE_ID.length + 1) : undefined;
+}
+
+/** A session on a connection-scoped backend (stdio child, legacy SSE connection) of this process. */
+export class ChannelSession implements UpstreamSession {
+  readonly local = true;
+  readonly #channel: MessageChannel;
+  readonly #bind: string | undefined;
+  readonly #end: () => void;
+  /** `end` forgets the session and closes its backend (kill the child, drop the connection). */
+  constructor(channel: MessageChannel, bind: string | undefined, end: () => void) {
+    this.#channel = channel;
+    this.#bind = bind;
+    this.#end = end;
+  }
+  state(): SessionState {
+    return this.#bind ? { bind: this.#bind } : {};
+  }
+  post(_body: string, messages: readonly RpcMessage[], ctx: UpstreamCallContext): Promise<UpstreamReply> {
+    return this.#channel.post(messages, ctx.signal);
+  }
+  async listen(): Promise<UpstreamReply> {
+    return this.#channel.listen();
+  }
+  async terminate(): Promise<void> {
+    this.#end();
   }
 }

@@ -4,16 +4,15 @@
 
 import { randomBytes } from "node:crypto";
 import { Pool } from "undici";
-import type { JsonObject, RpcMessage } from "../codec/jsonrpc.ts";
+import type { JsonObject } from "../codec/jsonrpc.ts";
 import { isObject } from "../codec/jsonrpc.ts";
 import { SseParser } from "../codec/sse.ts";
 import { GatewayError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import { closePool } from "./body.ts";
-import { MessageChannel } from "./channel.ts";
-import { INSTANCE_ID } from "./stdio.ts";
+import { ChannelSession, localBinding, localKey, MessageChannel } from "./channel.ts";
 import { upstreamFailure } from "./streamable-http.ts";
-import type { SessionState, Upstream, UpstreamCallContext, UpstreamReply, UpstreamSession } from "./types.ts";
+import type { SessionState, Upstream, UpstreamCallContext, UpstreamSession } from "./types.ts";
 
 export interface LegacySseOptions {
   server: string;
@@ -154,52 +153,32 @@ export class LegacySseUpstream implements Upstream {
   async connect(ctx: UpstreamCallContext): Promise<UpstreamSession> {
     const key = randomBytes(9).toString("base64url");
     const c = await this.#open(key, false, ctx.credentialHeaders);
-    return new LegacySession(c, `${INSTANCE_ID}:${key}`, () => this.#conns.delete(key));
+    return this.#session(c, localBinding(key));
   }
 
   attach(state: SessionState): UpstreamSession | undefined {
-    const bind = state.bind;
-    if (!bind) return undefined;
-    const i = bind.indexOf(":");
-    if (bind.slice(0, i) !== INSTANCE_ID) return undefined;
-    const c = this.#conns.get(bind.slice(i + 1));
+    const key = localKey(state.bind);
+    const c = key === undefined ? undefined : this.#conns.get(key);
     if (!c || c.channel.closed) return undefined;
-    return new LegacySession(c, bind, () => this.#conns.delete(c.key));
+    return this.#session(c, state.bind);
+  }
+
+  /** Ending the session forgets the connection and closes it. */
+  #session(c: LegacyConnection, bind: string | undefined): UpstreamSession {
+    return new ChannelSession(c.channel, bind, () => {
+      this.#conns.delete(c.key);
+      c.close();
+    });
   }
 
   async stateless(ctx: UpstreamCallContext): Promise<UpstreamSession> {
     if (!this.#shared || this.#shared.channel.closed) this.#shared = await this.#open("shared", true, ctx.credentialHeaders);
-    return new LegacySession(this.#shared, undefined, () => {});
+    return new ChannelSession(this.#shared.channel, undefined, () => {});
   }
 
   async close(): Promise<void> {
     for (const c of this.#conns.values()) c.close();
     this.#conns.clear();
     await closePool(this.#pool);
-  }
-}
-
-class LegacySession implements UpstreamSession {
-  readonly local = true;
-  readonly #c: LegacyConnection;
-  readonly #bind: string | undefined;
-  readonly #forget: () => void;
-  constructor(c: LegacyConnection, bind: string | undefined, forget: () => void) {
-    this.#c = c;
-    this.#bind = bind;
-    this.#forget = forget;
-  }
-  state(): SessionState {
-    return this.#bind ? { bind: this.#bind } : {};
-  }
-  post(_body: string, messages: readonly RpcMessage[], ctx: UpstreamCallContext): Promise<UpstreamReply> {
-    return this.#c.channel.post(messages, ctx.signal);
-  }
-  async listen(): Promise<UpstreamReply> {
-    return this.#c.channel.listen();
-  }
-  async terminate(): Promise<void> {
-    this.#forget();
-    this.#c.close();
   }
 }

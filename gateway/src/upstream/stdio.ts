@@ -5,15 +5,13 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createInterface } from "node:readline";
-import type { JsonObject, RpcMessage } from "../codec/jsonrpc.ts";
+import type { JsonObject } from "../codec/jsonrpc.ts";
 import { isObject } from "../codec/jsonrpc.ts";
 import { GatewayError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
-import { MessageChannel } from "./channel.ts";
-import type { SessionState, Upstream, UpstreamCallContext, UpstreamReply, UpstreamSession } from "./types.ts";
+import { ChannelSession, localBinding, localKey, MessageChannel } from "./channel.ts";
 
-/** Identifies this gateway process in process-local session bindings. */
-export const INSTANCE_ID = randomBytes(6).toString("base64url");
+import type { SessionState, Upstream, UpstreamCallContext, UpstreamSession } from "./types.ts";
 
 export interface StdioOptions {
   server: string;
@@ -168,17 +166,23 @@ export class StdioUpstream implements Upstream {
     const child = new StdioChild(this.#opts, ctx.env, key, false, () => this.#children.delete(key));
     this.#children.set(key, child);
     await child.started();
-    return new StdioSession(child, `${INSTANCE_ID}:${key}`, () => this.#children.delete(key));
+    return this.#session(child, localBinding(key));
   }
 
   attach(state: SessionState): UpstreamSession | undefined {
-    const bind = state.bind;
-    if (!bind) return undefined;
-    const i = bind.indexOf(":");
-    if (bind.slice(0, i) !== INSTANCE_ID) return undefined;
-    const child = this.#children.get(bind.slice(i + 1));
+    const key = localKey(state.bind);
+    const child = key === undefined ? undefined : this.#children.get(key);
     if (!child || child.channel.closed) return undefined;
-    return new StdioSession(child, bind, () => this.#children.delete(child.key));
+    return this.#session(child, state.bind);
+  }
+
+  /** Ending the session forgets the child and stops it. */
+  #session(child: StdioChild, bind: string | undefined): UpstreamSession {
+    return new ChannelSession(child.channel, bind, () => {
+      this.#children.delete(child.key);
+      child.channel.close(new GatewayError("SESSION_NOT_FOUND", "session ended"));
+      child.kill();
+    });
   }
 
   /** 2026-07-28 has no sessions: one shared child per route, with ids and progress tokens rewritten. */
@@ -192,7 +196,8 @@ export class StdioUpstream implements Upstream {
     }
     const shared = this.#shared;
     await shared.started();
-    return new StdioSession(shared, undefined, () => {});
+    // The shared child outlives any one caller: "ending" a stateless exchange leaves it running.
+    return new ChannelSession(shared.channel, undefined, () => {});
   }
 
   async close(): Promise<void> {
@@ -210,31 +215,5 @@ export class StdioUpstream implements Upstream {
       ),
     );
     this.#children.clear();
-  }
-}
-
-class StdioSession implements UpstreamSession {
-  readonly local = true;
-  readonly #child: StdioChild;
-  readonly #bind: string | undefined;
-  readonly #forget: () => void;
-  constructor(child: StdioChild, bind: string | undefined, forget: () => void) {
-    this.#child = child;
-    this.#bind = bind;
-    this.#forget = forget;
-  }
-  state(): SessionState {
-    return this.#bind ? { bind: this.#bind } : {};
-  }
-  post(_body: string, messages: readonly RpcMessage[], ctx: UpstreamCallContext): Promise<UpstreamReply> {
-    return this.#child.channel.post(messages, ctx.signal);
-  }
-  async listen(): Promise<UpstreamReply> {
-    return this.#child.channel.listen();
-  }
-  async terminate(): Promise<void> {
-    this.#forget();
-    this.#child.channel.close(new GatewayError("SESSION_NOT_FOUND", "session ended"));
-    this.#child.kill();
   }
 }
