@@ -134,7 +134,7 @@ await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
 const endpoint = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
 
 console.log(
-  `${N} tools/call messages, 6 spans each at 100 % sampling (SERVER, 4 stages, CLIENT; 2 without stage spans), node ${process.version}`,
+  `${N} tools/call messages, 5 spans each at 100 % sampling (SERVER, authn, authz, credentials, CLIENT; the silent session stage makes none; 2 without stage spans), node ${process.version}`,
 );
 const off = await run("telemetry off (no subscribers)", async () => async () => {});
 const tel = await run("telemetry on, 100 %, OTLP + /metrics", async () => {

@@ -1,8 +1,10 @@
 // Turns the gateway's diagnostics events into spans and metric points: a SERVER span per received
-// message, INTERNAL spans per filter stage, a CLIENT span per message sent upstream (MCP semconv "Spans").
+// message, INTERNAL spans per filter stage that had something to report, a CLIENT span per message sent
+// upstream (MCP semconv "Spans"). On the request path it only fills records; the Recorder hands them to
+// the OpenTelemetry SDK in batches afterwards (see recorder.ts for why).
 
 import type { Channel } from "node:diagnostics_channel";
-import { type Attributes, type Context, type Link, type Span, SpanKind, SpanStatusCode, type Tracer, trace } from "@opentelemetry/api";
+import { type Attributes, type Context, type Link, type SpanContext, SpanKind, SpanStatusCode, TraceFlags } from "@opentelemetry/api";
 import type { Exchange } from "../../gateway/src/chain/types.ts";
 import type { RpcMessage } from "../../gateway/src/codec/jsonrpc.ts";
 import {
@@ -19,6 +21,7 @@ import { compileRedactor, isSensitiveKey, type PayloadRedactor, REDACTED, redact
 import * as A from "./attributes.ts";
 import type { Instruments } from "./metrics.ts";
 import { type Extracted, extractFromHeaders, extractFromMeta, injectRecord } from "./propagation.ts";
+import type { Recorder, SpanRecord } from "./recorder.ts";
 
 export interface SubscriberOptions {
   /** Only events of this gateway (Exchange.gatewayId); unset: every gateway in the process. */
@@ -27,14 +30,21 @@ export interface SubscriberOptions {
   recordResults?: boolean;
   redact?: readonly string[];
   resourceUriInSpanName?: boolean;
-  /** INTERNAL spans per filter stage (default true). Off: stage metrics and the authz decision tag remain. */
+  /**
+   * INTERNAL spans for filter stages (default true): for each stage call that reported attributes
+   * (authn method, authz decision, credentials source …) or refused the message. A stage that passed
+   * without a word (the session check, a request-level no-op) adds no span. Off: stage metrics and the
+   * authz decision tag on the SERVER span remain.
+   */
   stageSpans?: boolean;
 }
 
 /** What the subscriber keeps for one received message (in MessageEvent.slot). */
 interface MsgState {
-  readonly span: Span;
-  readonly ctx: Context;
+  /** The SERVER span's context: parent of its stage and CLIENT spans, propagated upstream. */
+  readonly sc: SpanContext;
+  /** Undefined when not sampled. */
+  readonly rec: SpanRecord | undefined;
   readonly name: string;
   /** Low-cardinality attributes shared by the span and the duration metrics. */
   readonly metricAttrs: Attributes;
@@ -43,11 +53,12 @@ interface MsgState {
 }
 
 interface UpstreamState {
-  readonly spans: Span[];
+  /** One per message (undefined where not sampled); one for a GET/DELETE without messages. */
+  readonly recs: Array<SpanRecord | undefined>;
   readonly address: string | undefined;
 }
 
-/** A per-request stage (authn, session) that ran before any message span existed. */
+/** A per-request stage (authn, session) that ended before any message span existed: replayed under the first. */
 interface PendingStage {
   readonly name: string;
   readonly start: number;
@@ -60,12 +71,9 @@ interface ExState {
   readonly headers: Extracted;
   /** The first client→server message of the request: parent of per-request stages and stream messages. */
   first: MsgState | undefined;
-  /** Per-request stages that ended before the first message span started; replayed under it. */
   pending: PendingStage[] | undefined;
 }
 
-/** Marks a StageEvent whose span is deferred (see PendingStage). */
-const DEFERRED = Symbol("deferred");
 const MAX_PENDING = 16;
 
 function targetAttrs(msg: RpcMessage, into: Attributes): void {
@@ -94,15 +102,34 @@ function rpcCodeOf(code: string): string | undefined {
   return spec ? String(spec.rpc) : undefined;
 }
 
+/** "host:port", "[v6]:port" or a bare command name (stdio); memoised, addresses are few. */
+const ports = new Map<string, { host: string; port: number | undefined }>();
 function portOf(address: string): { host: string; port: number | undefined } {
-  // "host:port", "[v6]:port" or a bare command name (stdio).
+  let r = ports.get(address);
+  if (r) return r;
   const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(address);
-  if (!m) return { host: address, port: undefined };
-  return { host: m[1]!.replace(/^\[|\]$/g, ""), port: Number(m[2]) };
+  r = m ? { host: m[1]!.replace(/^\[|\]$/g, ""), port: Number(m[2]) } : { host: address, port: undefined };
+  if (ports.size < 256) ports.set(address, r);
+  return r;
 }
 
+function record(
+  sc: SpanContext,
+  parent: SpanContext | undefined,
+  name: string,
+  kind: SpanKind,
+  start: number,
+  attributes: Attributes,
+  links?: Link[],
+): SpanRecord | undefined {
+  if ((sc.traceFlags & TraceFlags.SAMPLED) === 0) return undefined;
+  return { name, kind, sc, parent, start, end: start, attributes, links, status: undefined, events: undefined, ended: false };
+}
+
+const ERROR = SpanStatusCode.ERROR;
+
 export class TelemetrySubscriber {
-  readonly #tracer: Tracer;
+  readonly #r: Recorder;
   readonly #m: Instruments | undefined;
   readonly #o: SubscriberOptions;
   readonly #stageSpans: boolean;
@@ -113,8 +140,8 @@ export class TelemetrySubscriber {
   readonly #stageKeys = new Map<string, string>();
   readonly #handlers: Array<[Channel, (m: unknown) => void]>;
 
-  constructor(tracer: Tracer, instruments: Instruments | undefined, o: SubscriberOptions = {}) {
-    this.#tracer = tracer;
+  constructor(recorder: Recorder, instruments: Instruments | undefined, o: SubscriberOptions = {}) {
+    this.#r = recorder;
     this.#m = instruments;
     this.#o = o;
     this.#stageSpans = o.stageSpans !== false;
@@ -126,10 +153,10 @@ export class TelemetrySubscriber {
       const e = m as { exchange?: { gatewayId?: string }; gatewayId?: string };
       return (e.exchange?.gatewayId ?? e.gatewayId) === id;
     };
+    // No stage.start handler: a stage span is made at stage.end, from the event's own start time.
     this.#handlers = [
       [channels.messageStart, (m) => mine(m) && this.#messageStart(m as MessageEvent)],
       [channels.messageEnd, (m) => mine(m) && this.#messageEnd(m as MessageEvent)],
-      [channels.stageStart, (m) => mine(m) && this.#stageStart(m as StageEvent)],
       [channels.stageEnd, (m) => mine(m) && this.#stageEnd(m as StageEvent)],
       [channels.upstreamStart, (m) => mine(m) && this.#upstreamStart(m as UpstreamEvent)],
       [channels.upstreamEnd, (m) => mine(m) && this.#upstreamEnd(m as UpstreamEvent)],
@@ -153,6 +180,12 @@ export class TelemetrySubscriber {
       this.#byEx.set(ex, s);
     }
     return s;
+  }
+
+  /** Parent for a span of this exchange that belongs to no message span: the first message's, else the caller's. */
+  #exParent(exs: ExState): { sc: SpanContext | undefined; ctx: Context | undefined; local: boolean } {
+    if (exs.first) return { sc: exs.first.sc, ctx: undefined, local: true };
+    return { sc: exs.headers.remote, ctx: exs.headers.ctx, local: false };
   }
 
   #spanName(msg: RpcMessage): string {
@@ -189,17 +222,28 @@ export class TelemetrySubscriber {
     const exs = this.#ex(ex);
     const fromMeta = extractFromMeta(metaOf(msg));
     const c2s = ev.direction === "client-to-server";
-    let parent: Context;
+    let parent: SpanContext | undefined;
+    let parentCtx: Context | undefined;
+    let local = false;
     let links: Link[] | undefined;
     if (fromMeta.remote) {
       // semconv: the _meta context is the parent; the transport (HTTP) context is linked when it differs.
-      parent = fromMeta.ctx;
+      parent = fromMeta.remote;
+      parentCtx = fromMeta.ctx;
       const h = exs.headers.remote;
       if (h && h.spanId !== fromMeta.remote.spanId) links = [{ context: h }];
     } else if (c2s) {
-      parent = exs.headers.ctx;
+      parent = exs.headers.remote;
+      parentCtx = exs.headers.ctx;
     } else {
-      parent = this.#relatedState(ex, msg, exs)?.ctx ?? exs.headers.ctx;
+      const related = this.#relatedState(ex, msg, exs);
+      if (related) {
+        parent = related.sc;
+        local = true;
+      } else {
+        parent = exs.headers.remote;
+        parentCtx = exs.headers.ctx;
+      }
     }
 
     const metricAttrs: Attributes = {
@@ -228,35 +272,36 @@ export class TelemetrySubscriber {
     const pending = c2s && exs.first === undefined ? exs.pending : undefined;
     // The span covers the per-request stages the message went through before it was published.
     const startTime = pending?.length ? Math.min(ev.start, pending[0]!.start) : ev.start;
-    const span = this.#tracer.startSpan(name, { kind: SpanKind.SERVER, attributes: spanAttrs, startTime, links }, parent);
-    const ctx = trace.setSpan(parent, span);
+    const sc = this.#r.context(parent, parentCtx, name, SpanKind.SERVER, local);
+    const rec = record(sc, parent, name, SpanKind.SERVER, startTime, spanAttrs, links);
     const baggage = fromMeta.baggage ?? exs.headers.baggage;
-    const st: MsgState = { span, ctx, name, metricAttrs, baggage, sessionSet };
+    const st: MsgState = { sc, rec, name, metricAttrs, baggage, sessionSet };
     ev.slot = st;
     this.#byMsg.set(msg, st);
     if (c2s && exs.first === undefined) {
       exs.first = st;
       if (pending) {
         exs.pending = undefined;
-        for (const p of pending) this.#replay(p, ctx);
+        for (const p of pending) this.#stageRecord(sc, p.name, p.start, p.end, p.attributes, p.replied);
       }
     }
     // Continue this trace upstream: the gateway merges the record into the upstream headers and _meta.
     // Replaced by the CLIENT span's context at upstream.start (see #upstreamStart).
-    ev.propagation = injectRecord(span.spanContext(), baggage, ev.propagation ?? {});
+    ev.propagation = injectRecord(sc, baggage, ev.propagation ?? {});
   }
 
   #messageEnd(ev: MessageEvent): void {
     const st = ev.slot as MsgState | undefined;
-    if (!st || typeof st !== "object" || !("span" in st)) return;
-    const span = st.span;
+    if (!st || typeof st !== "object" || !("sc" in st)) return;
     const ex = ev.exchange;
     const errorType = errorTypeOf(ev);
     const rpcError = rpcErrorOf(ev.response);
     // The JSON-RPC code the client got: the backend's, or the one of the gateway's own reply.
     const statusCode = rpcError ? String(rpcError.code) : ev.gatewayError !== undefined ? rpcCodeOf(ev.gatewayError) : undefined;
-    if (span.isRecording()) {
-      const attrs: Attributes = {};
+    const end = ev.end ?? performance.now();
+    const rec = st.rec;
+    if (rec && !rec.ended) {
+      const attrs = rec.attributes;
       // initialize: the session id exists only once the response is on its way.
       if (!st.sessionSet && ex.sessionId !== undefined && ex.protocolVersion !== STATELESS_ERA) {
         attrs[A.MCP_SESSION_ID] = hashSessionId(ex.sessionId);
@@ -271,15 +316,13 @@ export class TelemetrySubscriber {
       if (ev.gatewayError !== undefined) attrs[A.GW_ERROR_CODE] = ev.gatewayError;
       if (errorType !== undefined) {
         attrs[A.ERROR_TYPE] = errorType;
-        span.setStatus({ code: SpanStatusCode.ERROR, message: rpcError?.message ? redactString(rpcError.message) : errorType });
+        rec.status = { code: ERROR, message: rpcError?.message ? redactString(rpcError.message) : errorType };
       }
       if (this.#redactor && this.#o.recordResults && ev.message.method === "tools/call" && ev.response?.raw.result !== undefined) {
         attrs[A.GEN_AI_TOOL_CALL_RESULT] = this.#redactor.result(ev.response.raw.result);
       }
-      span.setAttributes(attrs);
+      this.#r.end(rec, end);
     }
-    const end = ev.end ?? performance.now();
-    span.end(end);
     const m = this.#m;
     if (m) {
       let attrs = st.metricAttrs;
@@ -288,10 +331,10 @@ export class TelemetrySubscriber {
         if (errorType !== undefined) attrs[A.ERROR_TYPE] = errorType;
         if (statusCode !== undefined) attrs[A.RPC_RESPONSE_STATUS_CODE] = statusCode;
       }
-      m.serverOperationDuration.record((end - ev.start) / 1000, attrs);
+      this.#r.record(m.serverOperationDuration, (end - ev.start) / 1000, attrs);
       // A JSON-RPC error the backend itself returned (the gateway's own UPSTREAM_* codes are counted at upstream.end).
       if (rpcError && ev.gatewayError === undefined && ev.direction === "client-to-server") {
-        m.upstreamErrors.add(1, { [A.ERROR_TYPE]: String(rpcError.code), [A.GW_SERVER]: ex.server });
+        this.#r.add(m.upstreamErrors, 1, { [A.ERROR_TYPE]: String(rpcError.code), [A.GW_SERVER]: ex.server });
       }
     }
   }
@@ -306,13 +349,8 @@ export class TelemetrySubscriber {
     return v;
   }
 
-  #replay(p: PendingStage, parent: Context): void {
-    const span = this.#tracer.startSpan(p.name, { kind: SpanKind.INTERNAL, startTime: p.start, attributes: p.attributes }, parent);
-    if (p.replied !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: p.replied });
-    span.end(p.end);
-  }
-
-  #stageAttributes(ev: StageEvent, into: Attributes): Attributes {
+  #stageAttributes(ev: StageEvent): Attributes {
+    const into: Attributes = { [A.GW_STAGE]: ev.stage, [A.GW_FILTER]: ev.filter };
     const a = ev.attributes;
     if (a) {
       for (const key of Object.keys(a)) {
@@ -325,48 +363,38 @@ export class TelemetrySubscriber {
     return into;
   }
 
-  #stageStart(ev: StageEvent): void {
-    if (!this.#stageSpans) return;
-    const st = ev.message ? this.#byMsg.get(ev.message) : undefined;
-    const exs = this.#ex(ev.exchange);
-    if (!st && !ev.message && !exs.first && ev.exchange.messages.length > 0) {
-      // A per-request stage (authn, session) runs before the relay publishes message.start: defer the
-      // span and create it under the first message's SERVER span, with its real start and end times.
-      ev.slot = DEFERRED;
-      return;
-    }
-    const parent = st?.ctx ?? exs.first?.ctx ?? exs.headers.ctx;
-    const name = ev.filter === ev.stage ? ev.stage : `${ev.stage} ${ev.filter}`;
-    ev.slot = this.#tracer.startSpan(
-      name,
-      { kind: SpanKind.INTERNAL, startTime: ev.start, attributes: { [A.GW_STAGE]: ev.stage, [A.GW_FILTER]: ev.filter } },
-      parent,
-    );
+  /** One finished stage span under `parent` (a local span context), if that trace is sampled. */
+  #stageRecord(parent: SpanContext, name: string, start: number, end: number, attrs: Attributes, replied: string | undefined): void {
+    const sc = this.#r.context(parent, undefined, name, SpanKind.INTERNAL, true);
+    const rec = record(sc, parent, name, SpanKind.INTERNAL, start, attrs);
+    if (!rec) return;
+    if (replied !== undefined) rec.status = { code: ERROR, message: replied };
+    this.#r.end(rec, end);
   }
 
   #stageEnd(ev: StageEvent): void {
     const a = ev.attributes;
-    if (ev.slot === DEFERRED) {
+    if (this.#stageSpans && (a !== undefined || ev.replied !== undefined)) {
+      const end = ev.end ?? performance.now();
+      const name = ev.filter === ev.stage ? ev.stage : `${ev.stage} ${ev.filter}`;
+      const st = ev.message ? this.#byMsg.get(ev.message) : undefined;
       const exs = this.#ex(ev.exchange);
-      exs.pending ??= [];
-      const pending = exs.pending;
-      if (pending.length < MAX_PENDING) {
-        pending.push({
-          name: ev.filter === ev.stage ? ev.stage : `${ev.stage} ${ev.filter}`,
-          start: ev.start,
-          end: ev.end ?? performance.now(),
-          attributes: this.#stageAttributes(ev, { [A.GW_STAGE]: ev.stage, [A.GW_FILTER]: ev.filter }),
-          replied: ev.replied,
-        });
-      }
-    } else {
-      const span = ev.slot as Span | undefined;
-      if (span && typeof span === "object" && "end" in span) {
-        if (span.isRecording()) {
-          if (a || ev.replied !== undefined) span.setAttributes(this.#stageAttributes(ev, {}));
-          if (ev.replied !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: ev.replied });
+      if (st) this.#stageRecord(st.sc, name, ev.start, end, this.#stageAttributes(ev), ev.replied);
+      else if (!ev.message && !exs.first && ev.exchange.messages.length > 0) {
+        // A per-request stage (authn, session) that ran before message.start: kept, and made a child of
+        // the first message's SERVER span once that exists, with its real start and end times.
+        exs.pending ??= [];
+        if (exs.pending.length < MAX_PENDING) {
+          exs.pending.push({ name, start: ev.start, end, attributes: this.#stageAttributes(ev), replied: ev.replied });
         }
-        span.end(ev.end ?? performance.now());
+      } else {
+        const p = this.#exParent(exs);
+        const sc = this.#r.context(p.sc, p.ctx, name, SpanKind.INTERNAL, p.local);
+        const rec = record(sc, p.sc, name, SpanKind.INTERNAL, ev.start, this.#stageAttributes(ev));
+        if (rec) {
+          if (ev.replied !== undefined) rec.status = { code: ERROR, message: ev.replied };
+          this.#r.end(rec, end);
+        }
       }
     }
     const authz = ev.stage === "authz";
@@ -374,8 +402,8 @@ export class TelemetrySubscriber {
     const decision = !authz ? undefined : d === "allow" || d === "deny" ? d : ev.replied !== undefined ? "deny" : "allow";
     // The decision also goes on the message's SERVER span: one tag to search for refused calls.
     if (decision !== undefined && ev.message) {
-      const st = this.#byMsg.get(ev.message);
-      if (st?.span.isRecording()) st.span.setAttribute(A.GW_AUTHZ_DECISION, decision);
+      const rec = this.#byMsg.get(ev.message)?.rec;
+      if (rec && !rec.ended) rec.attributes[A.GW_AUTHZ_DECISION] = decision;
     }
     const m = this.#m;
     if (!m) return;
@@ -383,11 +411,11 @@ export class TelemetrySubscriber {
       const attrs: Attributes = { [A.GW_AUTHZ_DECISION]: decision, [A.GW_SERVER]: ev.exchange.server };
       if (typeof a?.engine === "string") attrs[A.GW_AUTHZ_ENGINE] = a.engine;
       if (ev.message?.method) attrs[A.MCP_METHOD_NAME] = ev.message.method;
-      m.authzDecisions.add(1, attrs);
+      this.#r.add(m.authzDecisions, 1, attrs);
     } else if (ev.stage === "credentials" && a && typeof a.cache_hit === "boolean") {
       const attrs: Attributes = { [A.GW_CREDENTIALS_CACHE]: a.cache_hit ? "hit" : "miss", [A.GW_SERVER]: ev.exchange.server };
       if (typeof a.source === "string") attrs[A.GW_CREDENTIALS_SOURCE] = a.source;
-      m.credentialLookups.add(1, attrs);
+      this.#r.add(m.credentialLookups, 1, attrs);
     }
   }
 
@@ -412,75 +440,73 @@ export class TelemetrySubscriber {
     if (pv) base[A.MCP_PROTOCOL_VERSION] = pv;
     const upSession = ev.exchange.session?.up;
     if (upSession !== undefined && pv !== STATELESS_ERA) base[A.MCP_SESSION_ID] = hashSessionId(upSession);
-    const spans: Span[] = [];
+    const recs: Array<SpanRecord | undefined> = [];
     if (ev.messages.length === 0) {
       // GET (stream) or DELETE (end of session): no message, one span for the HTTP exchange.
-      const exs = this.#ex(ev.exchange);
-      const parent = exs.first?.ctx ?? exs.headers.ctx;
-      spans.push(
-        this.#tracer.startSpan(`${ev.exchange.httpMethod}`, { kind: SpanKind.CLIENT, attributes: base, startTime: ev.start }, parent),
-      );
+      const p = this.#exParent(this.#ex(ev.exchange));
+      const name = ev.exchange.httpMethod;
+      const sc = this.#r.context(p.sc, p.ctx, name, SpanKind.CLIENT, p.local);
+      recs.push(record(sc, p.sc, name, SpanKind.CLIENT, ev.start, base));
     }
     for (const me of ev.messages) {
       const st = me.slot as MsgState | undefined;
       const attrs: Attributes = { ...base, [A.MCP_METHOD_NAME]: me.message.method ?? "response" };
       targetAttrs(me.message, attrs);
       if (me.message.id !== undefined) attrs[A.JSONRPC_REQUEST_ID] = String(me.message.id);
-      const parent = st?.ctx ?? this.#ex(ev.exchange).headers.ctx;
-      const span = this.#tracer.startSpan(
-        st?.name ?? this.#spanName(me.message),
-        { kind: SpanKind.CLIENT, attributes: attrs, startTime: ev.start },
-        parent,
-      );
-      spans.push(span);
+      const name = st?.name ?? this.#spanName(me.message);
+      const p = st ? { sc: st.sc, ctx: undefined, local: true } : this.#exParent(this.#ex(ev.exchange));
+      const sc = this.#r.context(p.sc, p.ctx, name, SpanKind.CLIENT, p.local);
+      recs.push(record(sc, p.sc, name, SpanKind.CLIENT, ev.start, attrs));
       // The backend should see the CLIENT span as its parent: update, in place, the record set at
       // message.start. Effective if the gateway reads `propagation` after publishing upstream.start.
-      if (me.propagation) injectRecord(span.spanContext(), st?.baggage, me.propagation);
+      if (me.propagation) injectRecord(sc, st?.baggage, me.propagation);
     }
-    const up: UpstreamState = { spans, address: base[A.SERVER_ADDRESS] as string | undefined };
+    const up: UpstreamState = { recs, address: base[A.SERVER_ADDRESS] as string | undefined };
     ev.slot = up;
   }
 
   #upstreamEnd(ev: UpstreamEvent): void {
     const up = ev.slot as UpstreamState | undefined;
-    if (!up || !Array.isArray(up.spans)) return;
-    const spans = up.spans;
+    if (!up || !Array.isArray(up.recs)) return;
+    const recs = up.recs;
     const end = ev.end ?? performance.now();
     const m = this.#m;
-    for (let i = 0; i < spans.length; i++) {
-      const span = spans[i]!;
+    for (let i = 0; i < recs.length; i++) {
+      const rec = recs[i];
       const me = ev.messages[i];
       const errorType = ev.gatewayError ?? (me ? errorTypeOf(me) : undefined);
-      if (span.isRecording()) {
-        if (ev.httpStatus !== undefined) span.setAttribute(A.HTTP_RESPONSE_STATUS_CODE, ev.httpStatus);
-        if (ev.gatewayError !== undefined) span.setAttribute(A.GW_ERROR_CODE, ev.gatewayError);
+      if (rec) {
+        const attrs = rec.attributes;
+        if (ev.httpStatus !== undefined) attrs[A.HTTP_RESPONSE_STATUS_CODE] = ev.httpStatus;
+        if (ev.gatewayError !== undefined) attrs[A.GW_ERROR_CODE] = ev.gatewayError;
         const rpcError = me ? rpcErrorOf(me.response) : undefined;
-        if (rpcError) span.setAttribute(A.RPC_RESPONSE_STATUS_CODE, String(rpcError.code));
+        if (rpcError) attrs[A.RPC_RESPONSE_STATUS_CODE] = String(rpcError.code);
         if (errorType !== undefined) {
-          span.setAttribute(A.ERROR_TYPE, errorType);
-          span.setStatus({ code: SpanStatusCode.ERROR, message: rpcError?.message ? redactString(rpcError.message) : errorType });
+          attrs[A.ERROR_TYPE] = errorType;
+          rec.status = { code: ERROR, message: rpcError?.message ? redactString(rpcError.message) : errorType };
         }
+        this.#r.end(rec, end);
       }
-      span.end(end);
       if (m && me) {
         const st = me.slot as MsgState | undefined;
         const attrs: Attributes = { ...(st?.metricAttrs ?? { [A.MCP_METHOD_NAME]: me.message.method ?? "response" }) };
         if (up.address !== undefined) attrs[A.SERVER_ADDRESS] = up.address;
         attrs[A.NETWORK_TRANSPORT] = ev.transport === "stdio" ? "pipe" : "tcp";
         if (errorType !== undefined) attrs[A.ERROR_TYPE] = errorType;
-        m.clientOperationDuration.record((end - ev.start) / 1000, attrs);
+        this.#r.record(m.clientOperationDuration, (end - ev.start) / 1000, attrs);
       }
     }
-    if (m && ev.gatewayError !== undefined) m.upstreamErrors.add(1, { [A.ERROR_TYPE]: ev.gatewayError, [A.GW_SERVER]: ev.server });
+    if (m && ev.gatewayError !== undefined) this.#r.add(m.upstreamErrors, 1, { [A.ERROR_TYPE]: ev.gatewayError, [A.GW_SERVER]: ev.server });
   }
 
   #error(ev: ErrorEvent): void {
-    this.#m?.gatewayErrors.add(1, { [A.ERROR_TYPE]: ev.code, [A.GW_SERVER]: ev.server ?? "" });
-    const st = ev.exchange ? this.#byEx.get(ev.exchange)?.first : undefined;
-    if (st?.span.isRecording()) {
+    if (this.#m) this.#r.add(this.#m.gatewayErrors, 1, { [A.ERROR_TYPE]: ev.code, [A.GW_SERVER]: ev.server ?? "" });
+    const rec = ev.exchange ? this.#byEx.get(ev.exchange)?.first?.rec : undefined;
+    if (rec && !rec.ended) {
       const attrs: Attributes = { [A.ERROR_TYPE]: ev.code };
       if (ev.detail) attrs["mcp_gateway.error.detail"] = redactString(ev.detail);
-      st.span.addEvent("mcp_gateway.error", attrs);
+      rec.events ??= [];
+      rec.events.push({ name: "mcp_gateway.error", attributes: attrs, time: performance.now() });
     }
   }
 
@@ -488,10 +514,10 @@ export class TelemetrySubscriber {
     const m = this.#m;
     if (!m) return;
     const attrs: Attributes = { [A.GW_SERVER]: ev.server };
-    if (ev.kind === "opened") m.sessionsActive.add(1, attrs);
+    if (ev.kind === "opened") this.#r.add(m.sessionsActive, 1, attrs);
     else {
-      m.sessionsActive.add(-1, attrs);
-      if (ev.durationMs !== undefined) m.serverSessionDuration.record(ev.durationMs / 1000, attrs);
+      this.#r.add(m.sessionsActive, -1, attrs);
+      if (ev.durationMs !== undefined) this.#r.record(m.serverSessionDuration, ev.durationMs / 1000, attrs);
     }
   }
 }

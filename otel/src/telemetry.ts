@@ -13,6 +13,7 @@ import { type IMetricReader, MeterProvider, PeriodicExportingMetricReader } from
 import { BatchSpanProcessor, type SpanExporter, type SpanProcessor, TracerProvider } from "@opentelemetry/sdk-trace";
 import type { Logger } from "../../gateway/src/log/logger.ts";
 import { createInstruments } from "./metrics.ts";
+import { PresetIdGenerator, Recorder } from "./recorder.ts";
 import { buildSampler } from "./sampler.ts";
 import { type TelemetryConfig, type TelemetryConfigInput, telemetrySchema } from "./schema.ts";
 import { TelemetrySubscriber } from "./subscriber.ts";
@@ -133,7 +134,9 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
       }),
     );
   }
-  const tracerProvider = new TracerProvider({ resource, sampler: buildSampler(cfg.sampler, env), spanProcessors: processors });
+  const sampler = buildSampler(cfg.sampler, env);
+  const ids = new PresetIdGenerator();
+  const tracerProvider = new TracerProvider({ resource, sampler, idGenerator: ids, spanProcessors: processors });
 
   // Metrics.
   const readers: IMetricReader[] = [];
@@ -160,7 +163,8 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
   const meterProvider = readers.length > 0 ? new MeterProvider({ resource, readers }) : undefined;
   const instruments = meterProvider ? createInstruments(meterProvider.getMeter(INSTRUMENTATION_SCOPE, VERSION)) : undefined;
 
-  const subscriber = new TelemetrySubscriber(tracerProvider.getTracer(INSTRUMENTATION_SCOPE, VERSION), instruments, {
+  const recorder = new Recorder(tracerProvider.getTracer(INSTRUMENTATION_SCOPE, VERSION), sampler, ids);
+  const subscriber = new TelemetrySubscriber(recorder, instruments, {
     gatewayId,
     recordArguments: cfg.recordArguments,
     recordResults: cfg.recordResults,
@@ -175,11 +179,13 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
     config: cfg,
     metricsHandler: prometheus ? (req, res) => prometheus.getMetricsRequestHandler(req, res) : undefined,
     async forceFlush() {
+      recorder.flush();
       await Promise.all([tracerProvider.forceFlush(), meterProvider?.forceFlush()]);
     },
     shutdown() {
       stopped ??= (async () => {
         subscriber.unsubscribe();
+        recorder.flush();
         await Promise.allSettled([tracerProvider.shutdown(), meterProvider?.shutdown()]);
       })();
       return stopped;

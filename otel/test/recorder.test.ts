@@ -1,0 +1,128 @@
+// The deferred hand-over of spans to the SDK (otel/src/recorder.ts): the SDK's spans carry exactly the
+// ids that were propagated upstream, they reach the span processors without anyone flushing, a full
+// queue is fed at once, sampling decided on the request path matches the SDK's, and a stage that passed
+// silently makes no span while one that refused does.
+
+import { ROOT_CONTEXT, SpanKind, TraceFlags } from "@opentelemetry/api";
+import {
+  AlwaysOffSampler,
+  AlwaysOnSampler,
+  InMemorySpanExporter,
+  ParentBasedSampler,
+  SimpleSpanProcessor,
+  TracerProvider,
+} from "@opentelemetry/sdk-trace";
+import { afterEach, describe, expect, it } from "vitest";
+import { parseTraceparent } from "../../gateway/src/log/message-facts.ts";
+import { startTelemetry, type Telemetry } from "../src/index.ts";
+import { newSpanId, newTraceId, PresetIdGenerator, Recorder } from "../src/recorder.ts";
+import { ALLOW, AUTHN, exchange, rpc, SESSION, send } from "./helpers/synthetic.ts";
+
+let t: Telemetry | undefined;
+afterEach(async () => {
+  await t?.shutdown();
+  t = undefined;
+});
+
+function withMemory(extra: Parameters<typeof startTelemetry>[0] = {}) {
+  const mem = new InMemorySpanExporter();
+  t = startTelemetry({ otlp: { traces: false, metrics: false }, spanProcessors: [new SimpleSpanProcessor({ exporter: mem })], ...extra });
+  return mem;
+}
+
+const call = (id: number, headers: Record<string, string> = {}) => ({
+  ex: exchange({ headers: { host: "127.0.0.1", ...headers } }),
+  msg: rpc({ id, method: "tools/call", params: { name: "echo", arguments: {} } }),
+});
+
+describe("recorder: spans handed to the SDK after the request's events", () => {
+  it("the SDK's spans have the ids that went upstream, and arrive without a flush", async () => {
+    const mem = withMemory();
+    const { upstreamPropagation } = send({ ...call(1), stages: [AUTHN, SESSION, ALLOW], upstream: {}, response: { result: {} } });
+    // Nothing handed over yet: the request path only filled records.
+    expect(mem.getFinishedSpans()).toHaveLength(0);
+    await new Promise((r) => setImmediate(r));
+    const spans = mem.getFinishedSpans();
+    const client = spans.find((s) => s.kind === SpanKind.CLIENT)!;
+    const server = spans.find((s) => s.kind === SpanKind.SERVER)!;
+    const sent = parseTraceparent(upstreamPropagation?.traceparent)!;
+    expect(client.spanContext().traceId).toBe(sent.traceId);
+    expect(client.spanContext().spanId).toBe(sent.spanId);
+    expect(client.parentSpanContext?.spanId).toBe(server.spanContext().spanId);
+    expect(sent.sampled).toBe(true);
+    // Stage spans: authn and authz reported attributes; the session check passed silently.
+    const internal = spans.filter((s) => s.kind === SpanKind.INTERNAL).map((s) => s.name);
+    expect(internal.sort()).toEqual(["authn jwt", "authz opa"]);
+    for (const s of spans) expect(s.spanContext().traceId).toBe(sent.traceId);
+    // Times come from the events, not from when the batch was fed.
+    expect(server.startTime[0] * 1e3 + server.startTime[1] / 1e6).toBeLessThanOrEqual(
+      client.startTime[0] * 1e3 + client.startTime[1] / 1e6,
+    );
+  });
+
+  it("a stage that refused gets a span with error status even without attributes", async () => {
+    const mem = withMemory();
+    send({ ...call(2), stages: [AUTHN, { stage: "session", perRequest: true, replied: "SESSION_NOT_FOUND" }] });
+    await t!.forceFlush();
+    const session = mem.getFinishedSpans().find((s) => s.name === "session")!;
+    expect(session.status.code).toBe(2);
+    expect(session.attributes["mcp_gateway.stage.replied"]).toBe("SESSION_NOT_FOUND");
+  });
+
+  it("continues a sampled remote parent and drops an unsampled one, as the SDK's parent-based sampler does", async () => {
+    const mem = withMemory({ sampler: { ratio: 0 } });
+    const traceId = newTraceId();
+    const sampledParent = `00-${traceId}-${newSpanId()}-01`;
+    const a = send({ ...call(3, { traceparent: sampledParent }), upstream: {}, response: { result: {} } });
+    const b = send({ ...call(4), upstream: {}, response: { result: {} } });
+    await t!.forceFlush();
+    expect(parseTraceparent(a.upstreamPropagation?.traceparent)).toMatchObject({ traceId, sampled: true });
+    // Root decision from ratio 0: not sampled, but the context still goes upstream (flags 00).
+    expect(parseTraceparent(b.upstreamPropagation?.traceparent)?.sampled).toBe(false);
+    const spans = mem.getFinishedSpans();
+    expect(spans.length).toBeGreaterThan(0);
+    expect(spans.every((s) => s.spanContext().traceId === traceId)).toBe(true);
+  });
+
+  it("a full queue is fed at once; ids preset per span; a non-preset id is random", () => {
+    const mem = new InMemorySpanExporter();
+    const ids = new PresetIdGenerator();
+    const provider = new TracerProvider({ idGenerator: ids, spanProcessors: [new SimpleSpanProcessor({ exporter: mem })] });
+    const sampler = new ParentBasedSampler({ root: new AlwaysOnSampler() });
+    const r = new Recorder(provider.getTracer("t"), sampler, ids);
+    const roots: Array<{ traceId: string; spanId: string }> = [];
+    for (let i = 0; i < 2100; i++) {
+      const sc = r.context(undefined, undefined, "x", SpanKind.SERVER, false);
+      roots.push(sc);
+      r.end(
+        {
+          name: "x",
+          kind: SpanKind.SERVER,
+          sc,
+          parent: undefined,
+          start: performance.now(),
+          end: 0,
+          attributes: {},
+          links: undefined,
+          status: undefined,
+          events: undefined,
+          ended: false,
+        },
+        performance.now(),
+      );
+    }
+    // Fed synchronously once the queue reached its bound, before any setImmediate ran.
+    const fed = mem.getFinishedSpans();
+    expect(fed.length).toBeGreaterThanOrEqual(2048);
+    expect(fed.map((s) => s.spanContext().spanId)).toEqual(roots.slice(0, fed.length).map((s) => s.spanId));
+    expect(new Set(roots.map((s) => s.traceId)).size).toBe(roots.length);
+    expect(ids.generateSpanId()).toMatch(/^[0-9a-f]{16}$/);
+    expect(ids.generateTraceId()).toMatch(/^(?!0+$)[0-9a-f]{32}$/);
+    r.flush();
+    expect(mem.getFinishedSpans()).toHaveLength(2100);
+    // An always-off root sampler: the context is not sampled and nothing is recorded.
+    const off = new Recorder(provider.getTracer("t"), new AlwaysOffSampler(), ids);
+    const sc = off.context(undefined, ROOT_CONTEXT, "x", SpanKind.SERVER, false);
+    expect(sc.traceFlags & TraceFlags.SAMPLED).toBe(0);
+  });
+});
