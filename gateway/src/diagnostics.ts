@@ -79,6 +79,10 @@ export interface SessionEvent {
   /** Session duration in ms on close. */
   readonly durationMs?: number;
   readonly protocolVersion?: string;
+  /** On open: when the sealed session stops being accepted (epoch ms; the expiry is absolute). */
+  readonly expiresAt?: number;
+  /** On close: ended by the client's DELETE, or lost (the backend answered 404 for it). */
+  readonly reason?: "deleted" | "lost";
 }
 
 /**

@@ -298,9 +298,13 @@ export class Relay {
     }
     const route = this.#o.routes.get(ex.server)!;
     const us = route.upstream.attach(claims);
-    if (!us) return { error: new GatewayError("SESSION_NOT_FOUND", "the backend session is gone") };
     ex.session = claims;
     ex.sessionId = sid;
+    if (!us) {
+      // The stdio child or legacy SSE connection behind it is gone (idle timeout, crash, another process).
+      this.#sessionEnded(ex, "lost");
+      return { error: new GatewayError("SESSION_NOT_FOUND", "the backend session is gone") };
+    }
     ex.upstreamSession = us;
     if (ex.headers["mcp-protocol-version"] === undefined) ex.protocolVersion = claims.pv;
     return undefined;
@@ -460,6 +464,7 @@ export class Relay {
     events: Map<JsonRpcId, MessageEvent>,
   ): Outcome {
     if (r.status === 404 && ex.session) {
+      this.#sessionEnded(ex, "lost");
       const gone = new GatewayError("SESSION_NOT_FOUND", "the backend no longer knows this session");
       for (const ev of events.values()) endMessage(ev, undefined, gone);
       return { type: "error", reply: { error: gone } };
@@ -714,7 +719,14 @@ export class Relay {
     }
     const sid = this.#o.sealer.seal(claims);
     if (channels.session.hasSubscribers)
-      channels.session.publish({ gatewayId: ex.gatewayId, server: route.name, sessionId: sid, kind: "opened", protocolVersion: pv });
+      channels.session.publish({
+        gatewayId: ex.gatewayId,
+        server: route.name,
+        sessionId: sid,
+        kind: "opened",
+        protocolVersion: pv,
+        expiresAt: claims.exp * 1000,
+      });
     return sid;
   }
 
@@ -768,7 +780,10 @@ export class Relay {
     }
     if (r.kind === "http-error") {
       this.#upstreamEnd(up, undefined, r.status);
-      if (r.status === 404) return err("SESSION_NOT_FOUND", "the backend no longer knows this session");
+      if (r.status === 404) {
+        this.#sessionEnded(ex, "lost");
+        return err("SESSION_NOT_FOUND", "the backend no longer knows this session");
+      }
       return { type: "http-error", status: r.status, contentType: r.contentType, body: r.body };
     }
     if (r.kind === "accepted") {
@@ -831,24 +846,29 @@ export class Relay {
     return { type: "empty", status: 200 };
   }
 
+  /** The session is over (DELETE, or the backend lost it): refuse its id in this process from now on, and say so once. */
+  #sessionEnded(ex: ExchangeImpl, reason: "deleted" | "lost"): void {
+    const sid = ex.sessionId;
+    if (!sid || this.#ended.has(sid)) return;
+    if (this.#ended.size > 100_000) this.#ended.clear();
+    this.#ended.add(sid);
+    if (channels.session.hasSubscribers && ex.session) {
+      const opened = (ex.session.exp - this.#o.ttlSeconds) * 1000;
+      channels.session.publish({
+        gatewayId: ex.gatewayId,
+        server: ex.server,
+        sessionId: sid,
+        kind: "closed",
+        durationMs: Math.max(0, Date.now() - opened),
+        protocolVersion: ex.session.pv,
+        reason,
+      });
+    }
+  }
+
   /** End a session: upstream DELETE / kill the child, and refuse the id in this process from now on. */
   async terminate(ex: ExchangeImpl): Promise<void> {
-    const sid = ex.sessionId;
-    if (sid) {
-      if (this.#ended.size > 100_000) this.#ended.clear();
-      this.#ended.add(sid);
-      if (channels.session.hasSubscribers && ex.session) {
-        const opened = (ex.session.exp - this.#o.ttlSeconds) * 1000;
-        channels.session.publish({
-          gatewayId: ex.gatewayId,
-          server: ex.server,
-          sessionId: sid,
-          kind: "closed",
-          durationMs: Math.max(0, Date.now() - opened),
-          protocolVersion: ex.session.pv,
-        });
-      }
-    }
+    this.#sessionEnded(ex, "deleted");
     try {
       await ex.upstreamSession?.terminate({
         headers: upstreamHeaders(ex, undefined),

@@ -7,9 +7,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { startHttpDemo } from "../../examples/demo-server/server.ts";
 import { Secret } from "../src/config/secret.ts";
+import { channels, type SessionEvent } from "../src/diagnostics.ts";
 import { ERRORS } from "../src/errors.ts";
 import { SessionSealer } from "../src/session/sealed-session.ts";
 import type { StdioUpstream } from "../src/upstream/stdio.ts";
@@ -128,6 +129,13 @@ describe("two gateway processes with the same key", () => {
 
 describe("stdio sessions", () => {
   it("one child per session; DELETE kills it; idle timeout ends it; shutdown kills the rest", async () => {
+    // The session events telemetry counts active sessions with: opened (with its expiry), closed once.
+    const events: SessionEvent[] = [];
+    const onSession = (e: unknown) => events.push(e as SessionEvent);
+    channels.session.subscribe(onSession);
+    onTestFinished(() => {
+      channels.session.unsubscribe(onSession);
+    });
     const gw = await startGateway({ local: { ...stdioDemo(), idleTimeoutMs: 400 } });
     const upstream = gw.routes.get("local")!.upstream as StdioUpstream;
     const url = `${gw.url}/mcp/local`;
@@ -161,6 +169,16 @@ describe("stdio sessions", () => {
     const idle = await post(url, { jsonrpc: "2.0", id: 3, method: "ping" }, { "mcp-session-id": s2 });
     expect(idle.status).toBe(404);
     await idle.text();
+    const again = await post(url, { jsonrpc: "2.0", id: 4, method: "ping" }, { "mcp-session-id": s2 });
+    expect(again.status).toBe(404);
+    await again.text();
+    const opened = events.filter((e) => e.kind === "opened");
+    expect(opened.map((e) => e.sessionId)).toEqual([s1, s2]);
+    for (const e of opened) expect(e.expiresAt).toBeGreaterThan(Date.now());
+    expect(events.filter((e) => e.kind === "closed").map((e) => [e.sessionId, e.reason])).toEqual([
+      [s1, "deleted"],
+      [s2, "lost"],
+    ]);
     await openSession(url);
     expect(upstream.size).toBe(1);
     await gw.close();

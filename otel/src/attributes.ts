@@ -38,6 +38,8 @@ export const GW_AUTHZ_DECISION = "mcp_gateway.authz.decision";
 export const GW_AUTHZ_ENGINE = "mcp_gateway.authz.engine";
 export const GW_CREDENTIALS_CACHE = "mcp_gateway.credentials.cache";
 export const GW_CREDENTIALS_SOURCE = "mcp_gateway.credentials.source";
+/** How a session ended: deleted (client DELETE), expired (its sealed expiry passed), lost (backend 404 / child gone). */
+export const GW_SESSION_END = "mcp_gateway.session.end_reason";
 
 // Metrics.
 export const M_SERVER_OPERATION_DURATION = "mcp.server.operation.duration";

@@ -75,6 +75,8 @@ interface ExState {
 }
 
 const MAX_PENDING = 16;
+/** Open sessions followed for their expiry; beyond this the oldest leave the gauge early. */
+const MAX_TRACKED_SESSIONS = 100_000;
 
 function targetAttrs(msg: RpcMessage, into: Attributes): void {
   const t = msg.target;
@@ -139,6 +141,10 @@ export class TelemetrySubscriber {
   /** `mcp_gateway.<stage>.<key>`, built once per pair. */
   readonly #stageKeys = new Map<string, string>();
   readonly #handlers: Array<[Channel, (m: unknown) => void]>;
+  /** Sessions opened through this subscriber's gateway and not yet over (insertion order ≈ expiry order). */
+  readonly #open = new Map<string, { server: string; opened: number; expiresAt: number }>();
+  #expiryTimer: NodeJS.Timeout | undefined;
+  #expiryAt: number | undefined;
 
   constructor(recorder: Recorder, instruments: Instruments | undefined, o: SubscriberOptions = {}) {
     this.#r = recorder;
@@ -171,6 +177,7 @@ export class TelemetrySubscriber {
 
   unsubscribe(): void {
     for (const [c, f] of this.#handlers) c.unsubscribe(f);
+    this.#stopExpiry();
   }
 
   #ex(ex: Exchange): ExState {
@@ -510,14 +517,67 @@ export class TelemetrySubscriber {
     }
   }
 
-  #session(ev: SessionEvent): void {
+  /** A session that stops existing: gauge down once, duration recorded. */
+  #sessionOver(sid: string, server: string, durationMs: number | undefined, reason: string): void {
     const m = this.#m;
     if (!m) return;
-    const attrs: Attributes = { [A.GW_SERVER]: ev.server };
-    if (ev.kind === "opened") this.#r.add(m.sessionsActive, 1, attrs);
-    else {
-      this.#r.add(m.sessionsActive, -1, attrs);
-      if (ev.durationMs !== undefined) this.#r.record(m.serverSessionDuration, ev.durationMs / 1000, attrs);
+    const attrs: Attributes = { [A.GW_SERVER]: server };
+    if (this.#open.delete(sid)) this.#r.add(m.sessionsActive, -1, attrs);
+    if (durationMs !== undefined) {
+      this.#r.record(m.serverSessionDuration, durationMs / 1000, { ...attrs, [A.GW_SESSION_END]: reason });
     }
+  }
+
+  #session(ev: SessionEvent): void {
+    if (!this.#m) return;
+    if (ev.kind === "opened") {
+      if (this.#open.size >= MAX_TRACKED_SESSIONS) this.#sweep(Number.POSITIVE_INFINITY);
+      const expiresAt = ev.expiresAt ?? Number.POSITIVE_INFINITY;
+      this.#open.set(ev.sessionId, { server: ev.server, opened: Date.now(), expiresAt });
+      this.#r.add(this.#m.sessionsActive, 1, { [A.GW_SERVER]: ev.server });
+      this.#armExpiry(expiresAt);
+    } else {
+      this.#sessionOver(ev.sessionId, ev.server, ev.durationMs, ev.reason ?? "deleted");
+    }
+  }
+
+  /**
+   * Sessions are sealed tokens with an absolute expiry and need no DELETE: one the client simply stops
+   * using ends at its expiry, and the gauge must say so. One timer, at the earliest expiry.
+   */
+  #armExpiry(at: number): void {
+    if (!Number.isFinite(at) || (this.#expiryAt !== undefined && this.#expiryAt <= at)) return;
+    if (this.#expiryTimer) clearTimeout(this.#expiryTimer);
+    this.#expiryAt = at;
+    this.#expiryTimer = setTimeout(() => this.#onExpiry(), Math.max(0, at - Date.now()) + 5);
+    this.#expiryTimer.unref();
+  }
+
+  #onExpiry(): void {
+    this.#expiryTimer = undefined;
+    this.#expiryAt = undefined;
+    this.#sweep(Date.now());
+    let next = Number.POSITIVE_INFINITY;
+    for (const s of this.#open.values()) if (s.expiresAt < next) next = s.expiresAt;
+    this.#armExpiry(next);
+  }
+
+  /** End every tracked session expired by `now`; with +Infinity (the table is full), the oldest tenth. */
+  #sweep(now: number): void {
+    let evict = Number.isFinite(now) ? 0 : Math.max(1, Math.floor(this.#open.size / 10));
+    for (const [sid, s] of this.#open) {
+      if (s.expiresAt <= now) this.#sessionOver(sid, s.server, s.expiresAt - s.opened, "expired");
+      else if (evict > 0) {
+        evict--;
+        this.#sessionOver(sid, s.server, undefined, "untracked");
+      }
+    }
+  }
+
+  /** Stop the expiry timer (on unsubscribe). */
+  #stopExpiry(): void {
+    if (this.#expiryTimer) clearTimeout(this.#expiryTimer);
+    this.#expiryTimer = undefined;
+    this.#expiryAt = undefined;
   }
 }

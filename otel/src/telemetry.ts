@@ -177,7 +177,12 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
   let stopped: Promise<void> | undefined;
   return {
     config: cfg,
-    metricsHandler: prometheus ? (req, res) => prometheus.getMetricsRequestHandler(req, res) : undefined,
+    metricsHandler: prometheus
+      ? (req, res) => {
+          recorder.flush(); // points of requests that just ended are in the scrape
+          prometheus.getMetricsRequestHandler(req, res);
+        }
+      : undefined,
     async forceFlush() {
       recorder.flush();
       await Promise.all([tracerProvider.forceFlush(), meterProvider?.forceFlush()]);
