@@ -22,6 +22,7 @@ export const NETWORK_PROTOCOL_NAME = "network.protocol.name";
 export const HTTP_RESPONSE_STATUS_CODE = "http.response.status_code";
 export const USER_ID = "user.id";
 export const PROCESS_EXECUTABLE_NAME = "process.executable.name";
+export const PROCESS_EXECUTABLE_PATH = "process.executable.path";
 
 // Gateway-specific.
 export const GW_SERVER = "mcp_gateway.server";

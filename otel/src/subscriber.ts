@@ -4,6 +4,7 @@
 // the OpenTelemetry SDK in batches afterwards (see recorder.ts for why).
 
 import type { Channel } from "node:diagnostics_channel";
+import { basename } from "node:path";
 import { type Attributes, type Context, type Link, type SpanContext, SpanKind, SpanStatusCode, TraceFlags } from "@opentelemetry/api";
 import type { Exchange } from "../../gateway/src/chain/types.ts";
 import type { RpcMessage } from "../../gateway/src/codec/jsonrpc.ts";
@@ -430,7 +431,9 @@ export class TelemetrySubscriber {
     const attrs: Attributes = { [A.GW_SERVER]: ev.server, [A.GW_UPSTREAM_TRANSPORT]: ev.transport };
     if (ev.transport === "stdio") {
       attrs[A.NETWORK_TRANSPORT] = "pipe";
-      attrs[A.PROCESS_EXECUTABLE_NAME] = ev.address;
+      // semconv: the name is the file name; the configured command, when a path, is the path.
+      attrs[A.PROCESS_EXECUTABLE_NAME] = basename(ev.address);
+      if (ev.address.includes("/")) attrs[A.PROCESS_EXECUTABLE_PATH] = ev.address;
     } else {
       attrs[A.NETWORK_TRANSPORT] = "tcp";
       attrs[A.NETWORK_PROTOCOL_NAME] = "http";
