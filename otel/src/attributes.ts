@@ -46,11 +46,12 @@ export const GW_SESSION_END = "mcp_gateway.session.end_reason";
 export const M_SERVER_OPERATION_DURATION = "mcp.server.operation.duration";
 export const M_CLIENT_OPERATION_DURATION = "mcp.client.operation.duration";
 export const M_SERVER_SESSION_DURATION = "mcp.server.session.duration";
+export const M_CLIENT_SESSION_DURATION = "mcp.client.session.duration";
 export const M_AUTHZ_DECISIONS = "mcp_gateway.authz.decisions";
 export const M_UPSTREAM_ERRORS = "mcp_gateway.upstream.errors";
 export const M_SESSIONS_ACTIVE = "mcp_gateway.sessions.active";
 export const M_CREDENTIAL_LOOKUPS = "mcp_gateway.credentials.lookups";
 export const M_GATEWAY_ERRORS = "mcp_gateway.errors";
 
-/** Advised bucket boundaries (seconds) for the three MCP duration histograms (semconv "Metrics"). */
+/** Advised bucket boundaries (seconds) for the four MCP duration histograms (semconv "Metrics"). */
 export const DURATION_BUCKETS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300];

@@ -1,11 +1,12 @@
 // The gateway's metric instruments, declared in one place (Envoy's "counters declared in one list"):
-// the three MCP duration histograms of the semantic conventions plus the gateway's own counters.
+// the four MCP duration histograms of the semantic conventions plus the gateway's own counters.
 
 import type { Counter, Histogram, Meter, UpDownCounter } from "@opentelemetry/api";
 import {
   DURATION_BUCKETS,
   M_AUTHZ_DECISIONS,
   M_CLIENT_OPERATION_DURATION,
+  M_CLIENT_SESSION_DURATION,
   M_CREDENTIAL_LOOKUPS,
   M_GATEWAY_ERRORS,
   M_SERVER_OPERATION_DURATION,
@@ -18,6 +19,7 @@ export interface Instruments {
   serverOperationDuration: Histogram;
   clientOperationDuration: Histogram;
   serverSessionDuration: Histogram;
+  clientSessionDuration: Histogram;
   authzDecisions: Counter;
   upstreamErrors: Counter;
   sessionsActive: UpDownCounter;
@@ -41,6 +43,11 @@ export function createInstruments(meter: Meter): Instruments {
     serverSessionDuration: meter.createHistogram(M_SERVER_SESSION_DURATION, {
       unit: "s",
       description: "Duration of an MCP session as observed by the gateway.",
+      advice,
+    }),
+    clientSessionDuration: meter.createHistogram(M_CLIENT_SESSION_DURATION, {
+      unit: "s",
+      description: "Duration of the gateway's MCP session with a backend (one per client session it relays).",
       advice,
     }),
     authzDecisions: meter.createCounter(M_AUTHZ_DECISIONS, {

@@ -527,7 +527,10 @@ export class TelemetrySubscriber {
     const attrs: Attributes = { [A.GW_SERVER]: server };
     if (this.#open.delete(sid)) this.#r.add(m.sessionsActive, -1, attrs);
     if (durationMs !== undefined) {
-      this.#r.record(m.serverSessionDuration, durationMs / 1000, { ...attrs, [A.GW_SESSION_END]: reason });
+      // The gateway opens one backend session per client session and ends it with it: same duration.
+      const ended = { ...attrs, [A.GW_SESSION_END]: reason };
+      this.#r.record(m.serverSessionDuration, durationMs / 1000, ended);
+      this.#r.record(m.clientSessionDuration, durationMs / 1000, ended);
     }
   }
 

@@ -71,5 +71,6 @@ describe("/metrics", () => {
     expect(active(text)).toBe("0");
     expect(text).toMatch(/^mcp_server_session_duration_count\{mcp_gateway_server="expiry",mcp_gateway_session_end_reason="expired"\} 1$/m);
     expect(text).toMatch(/^mcp_server_session_duration_count\{mcp_gateway_server="expiry",mcp_gateway_session_end_reason="deleted"\} 2$/m);
+    expect(text).toMatch(/^mcp_client_session_duration_count\{mcp_gateway_server="expiry",mcp_gateway_session_end_reason="expired"\} 1$/m);
   });
 });
