@@ -25,6 +25,7 @@ afterEach(async () => {
   rx.metricBodies.length = 0;
   rx.resources.length = 0;
   rx.requests.length = 0;
+  rx.tokens.length = 0;
 });
 
 function start(extra: Parameters<typeof startTelemetry>[0] = {}): Telemetry {
@@ -202,17 +203,18 @@ describe("spans of a session (synthetic events → OTLP/HTTP receiver)", () => {
     expect(rx.spans).toHaveLength(0);
   });
 
-  it("honours OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES and OTEL_EXPORTER_OTLP_ENDPOINT", async () => {
+  it("honours OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_EXPORTER_OTLP_ENDPOINT and _HEADERS", async () => {
     const saved = { ...process.env };
     process.env.OTEL_SERVICE_NAME = "from-env";
     process.env.OTEL_RESOURCE_ATTRIBUTES = "deployment.environment.name=test,team=sec";
     process.env.OTEL_EXPORTER_OTLP_ENDPOINT = rx.url;
+    process.env.OTEL_EXPORTER_OTLP_HEADERS = "x-otlp-token=from-env-header";
     try {
       t = startTelemetry({ otlp: { metrics: false }, batch: { scheduledDelayMillis: 20 } });
       realisticSession();
       await t.forceFlush();
     } finally {
-      for (const k of ["OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_EXPORTER_OTLP_ENDPOINT"]) {
+      for (const k of ["OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_HEADERS"]) {
         if (saved[k] === undefined) delete process.env[k];
         else process.env[k] = saved[k];
       }
@@ -222,6 +224,40 @@ describe("spans of a session (synthetic events → OTLP/HTTP receiver)", () => {
     expect(res["service.name"]).toBe("from-env");
     expect(res.team).toBe("sec");
     expect(res["deployment.environment.name"]).toBe("test");
+    expect(rx.tokens.length).toBeGreaterThan(0);
+    expect(rx.tokens.every((v) => v === "from-env-header")).toBe(true);
+  });
+
+  it("honours OTEL_TRACES_SAMPLER / _ARG when the config sets no sampler", async () => {
+    const saved = { ...process.env };
+    const run = async (sampler: string, arg?: string) => {
+      process.env.OTEL_TRACES_SAMPLER = sampler;
+      if (arg === undefined) delete process.env.OTEL_TRACES_SAMPLER_ARG;
+      else process.env.OTEL_TRACES_SAMPLER_ARG = arg;
+      try {
+        start();
+        const { results } = realisticSession();
+        await t!.forceFlush();
+        await t!.shutdown();
+        t = undefined;
+        const n = rx.spans.length;
+        rx.spans.length = 0;
+        return { n, sampled: results.map((r) => parseTraceparent(r.upstreamPropagation?.traceparent)?.sampled) };
+      } finally {
+        for (const k of ["OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG"]) {
+          if (saved[k] === undefined) delete process.env[k];
+          else process.env[k] = saved[k];
+        }
+      }
+    };
+    const off = await run("always_off");
+    expect(off.n).toBe(0);
+    // Not sampled, yet the context still goes upstream, flagged 00.
+    expect(off.sampled.filter((s) => s !== undefined).every((s) => s === false)).toBe(true);
+    expect((await run("traceidratio", "0")).n).toBe(0);
+    const on = await run("traceidratio", "1");
+    expect(on.n).toBeGreaterThan(0);
+    expect(on.sampled.filter((s) => s !== undefined).every((s) => s === true)).toBe(true);
   });
 
   it("OTLP encoding: JSON unless OTEL_EXPORTER_OTLP_[TRACES_|METRICS_]PROTOCOL asks for http/protobuf", async () => {

@@ -52,6 +52,8 @@ export interface Receiver {
   metricBodies: string[];
   /** "<path> <content-type>" of every request, JSON or not (protocol selection tests). */
   requests: string[];
+  /** The value of the `x-otlp-token` request header of every request (header configuration tests). */
+  tokens: Array<string | undefined>;
   close(): Promise<void>;
 }
 
@@ -61,12 +63,15 @@ export async function startReceiver(): Promise<Receiver> {
   const bodies: string[] = [];
   const metricBodies: string[] = [];
   const requests: string[] = [];
+  const tokens: Array<string | undefined> = [];
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
       const text = Buffer.concat(chunks).toString("utf8");
       requests.push(`${req.url} ${req.headers["content-type"] ?? ""}`);
+      const tok = req.headers["x-otlp-token"];
+      tokens.push(Array.isArray(tok) ? tok.join(",") : tok);
       if (!(req.headers["content-type"] ?? "").includes("json")) {
         res.writeHead(415).end();
         return;
@@ -95,6 +100,7 @@ export async function startReceiver(): Promise<Receiver> {
     bodies,
     metricBodies,
     requests,
+    tokens,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
