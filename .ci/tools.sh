@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Real components the test suite runs against, built from the Go module proxy and cached in
-# .cache/tools/bin (TOOLS_DIR): the OPA binary (policy tests, wasm bundle check, sidecar tests) and
-# OpenBao's `bao` (a real Vault-API server for the credentials tests). Idempotent and quiet when cached.
+# .cache/tools/bin (TOOLS_DIR): the OPA binary (policy tests, wasm bundle check, sidecar tests),
+# OpenBao's `bao` (a real Vault-API server for the credentials tests) and otelcol-mcp (an OpenTelemetry
+# Collector with the components of otel/collector.yaml). Idempotent and quiet when cached.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export TOOLS_DIR="${TOOLS_DIR:-$root/.cache/tools}"
 mkdir -p "$TOOLS_DIR/bin"
 if ! command -v go >/dev/null; then
-  echo "tools: Go is needed once to build opa and bao into $TOOLS_DIR/bin (not found on PATH)" >&2
+  echo "tools: Go is needed once to build opa, bao and otelcol-mcp into $TOOLS_DIR/bin (not found on PATH)" >&2
   exit 1
 fi
 bash "$root/policies/scripts/install-opa.sh" >/dev/null
 bash "$root/tools/openbao/install-bao.sh" >/dev/null
+bash "$root/otel/scripts/install-otelcol.sh" >/dev/null

@@ -1,5 +1,5 @@
 // otel/collector.yaml stays loadable: valid YAML, every pipeline names components that are defined,
-// and the gateway's OTLP/HTTP port is open. (No collector binary here; the compose file runs the real one.)
+// and the gateway's OTLP/HTTP port is open. collector-run.test.ts validates and runs it in a real collector.
 
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
@@ -20,7 +20,7 @@ describe("collector.yaml", () => {
   it("OTLP in; Jaeger, Elasticsearch and Prometheus out; the audit file to Elasticsearch", () => {
     const p = doc.service.pipelines;
     expect(p.traces!.receivers).toContain("otlp");
-    expect(p.traces!.exporters).toEqual(expect.arrayContaining(["otlp/jaeger", "elasticsearch/traces"]));
+    expect(p.traces!.exporters).toEqual(expect.arrayContaining(["otlp_grpc/jaeger", "elasticsearch/traces"]));
     expect(p.traces!.processors).toContain("redaction");
     expect(p.metrics!.exporters).toContain("prometheus");
     expect(p["logs/audit"]!.exporters).toContain("elasticsearch/audit");
