@@ -26,6 +26,7 @@ import {
 } from "./codec/jsonrpc.ts";
 import { channels, type MessageEvent, type UpstreamEvent } from "./diagnostics.ts";
 import { GatewayError } from "./errors.ts";
+import { noteTraceEvent, traceFields } from "./log/message-facts.ts";
 import type { Logger } from "./logger.ts";
 import type { SessionClaims, SessionSealer } from "./session/sealed-session.ts";
 import { BodyMessages } from "./upstream/body.ts";
@@ -335,6 +336,7 @@ export class Relay {
       ? ex.messages.map((message) => {
           const ev: MessageEvent = { exchange: ex, message, direction: "client-to-server", start: performance.now() };
           channels.messageStart.publish(ev);
+          noteTraceEvent(ex, ev);
           return ev;
         })
       : [];
@@ -627,7 +629,7 @@ export class Relay {
         try {
           msg = toMessage(um.message);
         } catch {
-          this.#o.logger.warn("backend sent an invalid JSON-RPC message; dropped", { "mcp_gateway.server": ex.server });
+          this.#o.logger.warn("backend sent an invalid JSON-RPC message; dropped", { "mcp_gateway.server": ex.server, ...traceFields(ex) });
           continue;
         }
         const request = msg.kind === "response" ? pending.get(msg.id!) : undefined;
@@ -882,6 +884,7 @@ export class Relay {
       this.#o.logger.warn("ending the backend session failed", {
         "mcp_gateway.server": ex.server,
         "error.code": asGatewayError(e, undefined).code,
+        ...traceFields(ex),
       });
     }
   }
@@ -915,7 +918,12 @@ export class Relay {
   }
 
   #fail(ex: ExchangeImpl, e: GatewayError): void {
-    this.#o.logger.warn("backend call failed", { "mcp_gateway.server": ex.server, "error.code": e.code, "error.message": e.message });
+    this.#o.logger.warn("backend call failed", {
+      "mcp_gateway.server": ex.server,
+      "error.code": e.code,
+      "error.message": e.message,
+      ...traceFields(ex),
+    });
     if (channels.error.hasSubscribers)
       channels.error.publish({ gatewayId: ex.gatewayId, server: ex.server, code: e.code, detail: e.detail, exchange: ex });
   }

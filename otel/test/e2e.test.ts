@@ -11,6 +11,7 @@ import { basename } from "node:path";
 import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseTraceparent } from "../../gateway/src/log/message-facts.ts";
+import { freePort } from "../../policies/test/opa.ts";
 import { attr, KIND, type Receiver, startReceiver } from "./helpers/otlp-receiver.ts";
 
 const RELAY = existsSync("gateway/src/server.ts") && existsSync("gateway/test/helpers.ts");
@@ -56,7 +57,7 @@ async function startBackend(): Promise<{
 describe.skipIf(!RELAY)("end to end through the relay", () => {
   let rx: Receiver;
   let backend: Awaited<ReturnType<typeof startBackend>>;
-  let gw: { url: string; close(): Promise<void> };
+  let gw: { url: string; close(): Promise<void>; logs: string[] };
   let telemetry: { shutdown(): Promise<void>; forceFlush(): Promise<void> };
   let stopAudit: () => void;
   const auditLines: string[] = [];
@@ -81,7 +82,7 @@ describe.skipIf(!RELAY)("end to end through the relay", () => {
     stream.on("data", (c: Buffer) => auditLines.push(...c.toString("utf8").split("\n").filter(Boolean)));
     stopAudit = startAudit(createAuditSink({ stream }));
     gw = await helpers.startGateway(
-      { echo: { url: backend.url }, local: helpers.stdioDemo() },
+      { echo: { url: backend.url }, local: helpers.stdioDemo(), dead: { url: `http://127.0.0.1:${await freePort()}/mcp` } },
       {},
       { extraRoutes: [{ path: "/metrics", handle: t.metricsHandler! }] },
     );
@@ -188,5 +189,22 @@ describe.skipIf(!RELAY)("end to end through the relay", () => {
       /^mcp_client_operation_duration_count\{(?=.*network_transport="pipe")(?=.*mcp_gateway_server="local")[^}]*\} 1$/m,
     );
     await fetch(url, { method: "DELETE", headers: h });
+  });
+
+  it("a log line about a request carries its trace: trace.id and the gateway's span.id", async () => {
+    const clientTrace = "0af7651916cd43dd8448eb211c80319c";
+    const r = await helpers.post(`${gw.url}/mcp/dead`, helpers.INIT, { traceparent: `00-${clientTrace}-b7ad6b7169203331-01` });
+    await r.text();
+    const line = gw.logs.map((l) => JSON.parse(l) as Record<string, string>).find((l) => l.message === "backend call failed")!;
+    expect(line).toBeDefined();
+    expect(line["trace.id"]).toBe(clientTrace);
+    // The span it names is exported: the CLIENT span of the failed backend call.
+    let client: { spanId: string } | undefined;
+    for (let i = 0; i < 100 && !client; i++) {
+      await telemetry.forceFlush();
+      client = rx.spans.find((s) => s.kind === KIND.CLIENT && s.traceId === clientTrace);
+      if (!client) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(line["span.id"]).toBe(client!.spanId);
   });
 });

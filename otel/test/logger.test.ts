@@ -4,10 +4,12 @@
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { Secret } from "../../gateway/src/config/secret.ts";
+import type { MessageEvent } from "../../gateway/src/diagnostics.ts";
 import { GatewayError } from "../../gateway/src/errors.ts";
 import { createLogger } from "../../gateway/src/log/logger.ts";
+import { noteTraceEvent, traceFields } from "../../gateway/src/log/message-facts.ts";
 import { compileJsonPath, compileRedactor, looksLikeToken, redactString } from "../../gateway/src/log/redact.ts";
-import { BEARER } from "./helpers/synthetic.ts";
+import { BEARER, exchange, rpc } from "./helpers/synthetic.ts";
 
 function capture() {
   const lines: string[] = [];
@@ -103,5 +105,30 @@ describe("redaction", () => {
   it("caps recorded values", () => {
     const r = compileRedactor([], 64);
     expect(r.arguments({ text: "x".repeat(500) })).toMatch(/…\[truncated \d+ chars\]$/);
+  });
+});
+
+describe("traceFields: what a request's log lines say about its trace", () => {
+  const T = "4bf92f3577b34da6a3ce929d0e0e4736";
+  it("untraced gateway: the caller's trace id from _meta, else from the header; no span id (the gateway made none)", () => {
+    const fromHeader = exchange({ headers: { host: "h", traceparent: `00-${T}-00f067aa0ba902b7-01` } });
+    expect(traceFields(fromHeader)).toEqual({ "trace.id": T });
+    const other = "5b8efff798038103d269b633813fc60c";
+    const fromMeta = exchange({
+      headers: { host: "h", traceparent: `00-${T}-00f067aa0ba902b7-01` },
+      messages: [rpc({ id: 1, method: "ping", params: { _meta: { traceparent: `00-${other}-00f067aa0ba902b7-01` } } })],
+    });
+    expect(traceFields(fromMeta)).toEqual({ "trace.id": other });
+    expect(traceFields(exchange())).toEqual({});
+    expect(traceFields(exchange({ headers: { host: "h", traceparent: "garbage" } }))).toEqual({});
+  });
+  it("traced: the span the gateway propagates (its own), read when the line is written", () => {
+    const ex = exchange({ headers: { host: "h", traceparent: `00-${T}-00f067aa0ba902b7-01` } });
+    const ev = { exchange: ex, message: rpc({ id: 1, method: "ping" }), direction: "client-to-server", start: 0 } as MessageEvent;
+    noteTraceEvent(ex, ev);
+    ev.propagation = { traceparent: `00-${T}-1111111111111111-01` };
+    expect(traceFields(ex)).toEqual({ "trace.id": T, "span.id": "1111111111111111" });
+    ev.propagation.traceparent = `00-${T}-2222222222222222-01`;
+    expect(traceFields(ex)["span.id"]).toBe("2222222222222222");
   });
 });

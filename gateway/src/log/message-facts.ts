@@ -2,6 +2,7 @@
 // way in both places: outcome / error.type, W3C trace ids, and the hashed session id.
 
 import { createHash } from "node:crypto";
+import type { Exchange } from "../chain/types.ts";
 import type { RpcMessage } from "../codec/jsonrpc.ts";
 import type { MessageEvent } from "../diagnostics.ts";
 
@@ -69,6 +70,29 @@ export function traceOf(ev: MessageEvent): { traceId: string; spanId: string } |
   if (fromMeta) return fromMeta;
   const h = ev.exchange.headers.traceparent;
   return parseTraceparent(Array.isArray(h) ? h[0] : h);
+}
+
+/** The first client→server message event of each traced exchange (the relay notes it at message.start). */
+const firstEvents = new WeakMap<Exchange, MessageEvent>();
+
+export function noteTraceEvent(ex: Exchange, ev: MessageEvent): void {
+  if (!firstEvents.has(ex)) firstEvents.set(ex, ev);
+}
+
+/**
+ * ECS `trace.id` / `span.id` for a log line about this exchange, so a log line leads to its trace: the
+ * gateway's own span when telemetry propagates one (the CLIENT span once the backend call started), else
+ * the caller's trace id from `_meta` or the headers (no span id: the gateway made none). Empty when untraced.
+ */
+export function traceFields(ex: Exchange): Record<string, string> {
+  const ev = firstEvents.get(ex);
+  const own = parseTraceparent(ev?.propagation?.traceparent);
+  if (own) return { "trace.id": own.traceId, "span.id": own.spanId };
+  const first = ex.messages[0];
+  const meta = first ? metaOf(first) : undefined;
+  const h = ex.headers.traceparent;
+  const caller = parseTraceparent(meta?.traceparent) ?? parseTraceparent(Array.isArray(h) ? h[0] : h);
+  return caller ? { "trace.id": caller.traceId } : {};
 }
 
 // Session ids are capabilities (a sealed token, or the backend's id): never written as is. A truncated

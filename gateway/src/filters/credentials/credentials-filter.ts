@@ -12,6 +12,7 @@ import type { CredentialsConfig } from "../../config/schema-credentials.ts";
 import type { Secret } from "../../config/secret.ts";
 import { channels, STAGE_ATTRIBUTES } from "../../diagnostics.ts";
 import { type ErrorCode, GatewayError } from "../../errors.ts";
+import { traceFields } from "../../log/message-facts.ts";
 import type { Logger } from "../../logger.ts";
 import { silentLogger } from "../../logger.ts";
 import type { CachedSecret, CachePolicy, SecretCache } from "../../secrets/cache.ts";
@@ -249,9 +250,10 @@ export function createCredentialsFilter(opts: CredentialsFilterOptions): Credent
     return reply("CREDENTIALS_MISSING", `server ${c.server}`);
   }
 
-  function fetchFailed(c: Compiled, ref: SecretRef, e: unknown): LocalReply {
+  function fetchFailed(c: Compiled, ref: SecretRef, e: unknown, ex: Exchange): LocalReply {
     const kind = isSecretStoreError(e) ? e.kind : "unavailable";
     log.warn("backend credential could not be fetched", {
+      ...traceFields(ex),
       "server.name": c.server,
       "secret.ref": describeRef(ref),
       "error.type": kind,
@@ -269,7 +271,11 @@ export function createCredentialsFilter(opts: CredentialsFilterOptions): Credent
     const r = c.ref(ex.principal);
     if (!r.ok) {
       // The value is caller-controlled: log which field was refused, not what it held.
-      log.warn("per-user credential path refused the caller's identity", { "server.name": c.server, "principal.field": r.field });
+      log.warn("per-user credential path refused the caller's identity", {
+        "server.name": c.server,
+        "principal.field": r.field,
+        ...traceFields(ex),
+      });
       return reply("CREDENTIALS_SUBJECT_REFUSED", `server ${c.server}: {${r.field}} is missing or not a plain identifier`);
     }
     const ref = r.ref;
@@ -279,7 +285,7 @@ export function createCredentialsFilter(opts: CredentialsFilterOptions): Credent
     if (hit) return inject(c, ex, hit);
     return cache.get(ref, c.policy, { keepWarm: !c.perUser }).then(
       (s: CachedSecret) => inject(c, ex, s.values),
-      (e: unknown) => fetchFailed(c, ref, e),
+      (e: unknown) => fetchFailed(c, ref, e, ex),
     );
   }
 
