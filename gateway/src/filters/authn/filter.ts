@@ -8,6 +8,7 @@ import type { Exchange, Filter, LocalReply, Principal, Verdict } from "../../cha
 import type { ApiKeyConfig, AuthConfig, RouteAuthConfig } from "../../config/schema-authn.ts";
 import { channels, STAGE_ATTRIBUTES } from "../../diagnostics.ts";
 import { type ErrorCode, GatewayError } from "../../errors.ts";
+import { traceFields } from "../../log/message-facts.ts";
 import { ApiKeyStore, sha256 } from "./api-keys.ts";
 import { bearerChallenge, type ChallengeParams } from "./challenge.ts";
 import { type ClaimsMapper, compileClaimsMapping, freezePrincipal } from "./claims.ts";
@@ -207,8 +208,12 @@ export function createAuthnFilter(o: AuthnFilterOptions): AuthnFilter {
   };
   const malformed = (rc: RouteCtx, reason: string): LocalReply =>
     reply("MALFORMED_AUTHORIZATION", { error: "invalid_request", errorDescription: reason, resourceMetadata: rc.prm }, reason);
-  const unavailable = (rc: RouteCtx, e: unknown): LocalReply => {
-    log.warn("authn: identity provider unavailable; request refused", { "mcp.route": rc.name, "error.message": (e as Error).message });
+  const unavailable = (ex: Exchange, rc: RouteCtx, e: unknown): LocalReply => {
+    log.warn("authn: identity provider unavailable; request refused", {
+      "mcp.route": rc.name,
+      "error.message": (e as Error).message,
+      ...traceFields(ex),
+    });
     return reply("IDP_UNAVAILABLE", undefined, undefined, { "retry-after": "5" });
   };
 
@@ -295,7 +300,7 @@ export function createAuthnFilter(o: AuthnFilterOptions): AuthnFilter {
       try {
         key = st.rt.cachedKey(kid, alg) ?? (await st.rt.key(kid, alg));
       } catch (e) {
-        if (e instanceof IdpUnavailableError) return unavailable(rc, e);
+        if (e instanceof IdpUnavailableError) return unavailable(ex, rc, e);
         return invalid(rc, "signing key could not be used");
       }
     }
@@ -369,7 +374,7 @@ export function createAuthnFilter(o: AuthnFilterOptions): AuthnFilter {
       if (!audienceOk(rc, cfg.issuer, r.aud)) return invalid(rc, "token audience is not this resource");
       return admit(ex, rc, entry);
     }
-    if (unavailableErr) return unavailable(rc, unavailableErr);
+    if (unavailableErr) return unavailable(ex, rc, unavailableErr);
     // A short negative cache blunts floods of garbage tokens without pinning a real token as bad for long.
     const negSeconds = Math.min(
       10,

@@ -356,6 +356,8 @@ export class Authorizer {
       "authz.method": input.method,
       "authz.target": input.target,
       "authz.shadow_revision": shadow?.revision,
+      "trace.id": ctx.traceId,
+      "span.id": ctx.spanId,
     });
     this.#record(
       path,
