@@ -194,7 +194,7 @@ export interface RelayOptions {
 
 export class Relay {
   readonly #o: RelayOptions;
-  /** Sessions ended by DELETE in this process (a backend 404 covers other replicas). Bounded. */
+  /** Sessions this process saw end (DELETE, or lost by the backend): refused from then on. Other replicas learn from the backend's 404. Bounded. */
   readonly #ended = new Set<string>();
 
   constructor(o: RelayOptions) {
