@@ -180,13 +180,12 @@ export class Recorder {
       }
       ids.traceId = r.sc.traceId;
       ids.spanId = r.sc.spanId;
-      const span = this.#tracer.startSpan(
-        r.name,
-        { kind: r.kind, attributes: r.attributes, startTime: r.start, links: r.links },
-        parentCtx,
-      );
+      // Attributes after the start: startSpan cleans `attributes` twice (for the sampler, then for the
+      // span); setAttributes checks each once. The gateway's samplers do not look at attributes.
+      const span = this.#tracer.startSpan(r.name, { kind: r.kind, startTime: r.start, links: r.links }, parentCtx);
       ids.traceId = undefined;
       ids.spanId = undefined;
+      span.setAttributes(r.attributes);
       if (r.events) for (const e of r.events) span.addEvent(e.name, e.attributes, e.time);
       if (r.status) span.setStatus(r.status);
       span.end(r.end);
