@@ -59,7 +59,7 @@ export const telemetrySchema = z
     recordResults: z.boolean().default(false),
     /** JSON paths hidden in recorded arguments/results on spans: "$.arguments.password", "$..token". */
     redact: z.array(jsonPathSchema).default([]),
-    /** An INTERNAL span per filter stage (authn, authz, credentials …). Off halves the span count per message. */
+    /** An INTERNAL span per filter stage call that reports attributes or refuses (authn, authz, credentials …). */
     stageSpans: z.boolean().default(true),
     /** Put resource URIs in span names (high cardinality; off per the MCP semantic conventions). */
     resourceUriInSpanName: z.boolean().default(false),
