@@ -26,7 +26,7 @@ import {
 } from "./codec/jsonrpc.ts";
 import { channels, type MessageEvent, type UpstreamEvent } from "./diagnostics.ts";
 import { GatewayError } from "./errors.ts";
-import { noteTraceEvent, traceFields } from "./log/message-facts.ts";
+import { traceFields } from "./log/message-facts.ts";
 import type { Logger } from "./logger.ts";
 import type { SessionClaims, SessionSealer } from "./session/sealed-session.ts";
 import { BodyMessages } from "./upstream/body.ts";
@@ -65,6 +65,8 @@ export class ExchangeImpl implements Exchange {
   /** 2026-07-28: no session. */
   modern = false;
   upstreamSession: UpstreamSession | undefined = undefined;
+  traceEvent: MessageEvent | undefined = undefined;
+  telemetrySlot: unknown = undefined;
 
   constructor(
     server: string,
@@ -336,7 +338,7 @@ export class Relay {
       ? ex.messages.map((message) => {
           const ev: MessageEvent = { exchange: ex, message, direction: "client-to-server", start: performance.now() };
           channels.messageStart.publish(ev);
-          noteTraceEvent(ex, ev);
+          ex.traceEvent ??= ev;
           return ev;
         })
       : [];

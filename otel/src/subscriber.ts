@@ -42,6 +42,7 @@ export interface SubscriberOptions {
 
 /** What the subscriber keeps for one received message (in MessageEvent.slot). */
 interface MsgState {
+  readonly msg: RpcMessage;
   /** The SERVER span's context: parent of its stage and CLIENT spans, propagated upstream. */
   readonly sc: SpanContext;
   /** Undefined when not sampled. */
@@ -69,7 +70,10 @@ interface PendingStage {
 }
 
 interface ExState {
+  readonly owner: TelemetrySubscriber;
   readonly headers: Extracted;
+  /** States of the request's client→server messages (a body holds one, or a small batch). */
+  readonly msgs: MsgState[];
   /** The first client→server message of the request: parent of per-request stages and stream messages. */
   first: MsgState | undefined;
   pending: PendingStage[] | undefined;
@@ -79,7 +83,11 @@ const MAX_PENDING = 16;
 /** Open sessions followed for their expiry; beyond this the oldest leave the gauge early. */
 const MAX_TRACKED_SESSIONS = 100_000;
 
-function targetAttrs(msg: RpcMessage, into: Attributes): void {
+/**
+ * The message's target as attributes. Resource URIs and other free-text targets are high-cardinality:
+ * on spans only (`forSpan`), never on metrics.
+ */
+function targetAttrs(msg: RpcMessage, into: Attributes, forSpan: boolean): void {
   const t = msg.target;
   if (t === undefined) return;
   switch (msg.method) {
@@ -93,11 +101,19 @@ function targetAttrs(msg: RpcMessage, into: Attributes): void {
     case "resources/read":
     case "resources/subscribe":
     case "resources/unsubscribe":
-      into[A.MCP_RESOURCE_URI] = redactString(t);
+      if (forSpan) into[A.MCP_RESOURCE_URI] = redactString(t);
       return;
     default:
-      into[A.GW_TARGET] = redactString(t);
+      if (forSpan) into[A.GW_TARGET] = redactString(t);
   }
+}
+
+/** Attributes a message's SERVER span and its duration metrics share. */
+function messageAttrs(msg: RpcMessage, ex: Exchange, forSpan: boolean): Attributes {
+  const a: Attributes = { [A.MCP_METHOD_NAME]: msg.method ?? "response", [A.GW_SERVER]: ex.server, [A.NETWORK_TRANSPORT]: "tcp" };
+  if (ex.protocolVersion) a[A.MCP_PROTOCOL_VERSION] = ex.protocolVersion;
+  targetAttrs(msg, a, forSpan);
+  return a;
 }
 
 function rpcCodeOf(code: string): string | undefined {
@@ -130,6 +146,7 @@ function record(
 }
 
 const ERROR = SpanStatusCode.ERROR;
+const NO_ATTRS: Attributes = Object.freeze({});
 
 export class TelemetrySubscriber {
   readonly #r: Recorder;
@@ -137,7 +154,7 @@ export class TelemetrySubscriber {
   readonly #o: SubscriberOptions;
   readonly #stageSpans: boolean;
   readonly #redactor: { arguments: PayloadRedactor; result: PayloadRedactor } | undefined;
-  readonly #byMsg = new WeakMap<RpcMessage, MsgState>();
+  /** Exchanges whose telemetrySlot another subscriber holds (two telemetry instances in one process). */
   readonly #byEx = new WeakMap<Exchange, ExState>();
   /** `mcp_gateway.<stage>.<key>`, built once per pair. */
   readonly #stageKeys = new Map<string, string>();
@@ -181,13 +198,28 @@ export class TelemetrySubscriber {
     this.#stopExpiry();
   }
 
+  /** Per-exchange state, in the exchange's telemetrySlot (no side table per request: WeakMap churn costs GC time). */
   #ex(ex: Exchange): ExState {
-    let s = this.#byEx.get(ex);
+    const slot = ex.telemetrySlot as ExState | undefined;
+    if (slot?.owner === this) return slot;
+    let s = slot === undefined ? undefined : this.#byEx.get(ex);
     if (!s) {
-      s = { headers: extractFromHeaders(ex.headers), first: undefined, pending: undefined };
-      this.#byEx.set(ex, s);
+      s = { owner: this, headers: extractFromHeaders(ex.headers), msgs: [], first: undefined, pending: undefined };
+      if (slot === undefined) ex.telemetrySlot = s;
+      else this.#byEx.set(ex, s);
     }
     return s;
+  }
+
+  #peekEx(ex: Exchange): ExState | undefined {
+    const slot = ex.telemetrySlot as ExState | undefined;
+    return slot?.owner === this ? slot : this.#byEx.get(ex);
+  }
+
+  #stateOf(ex: Exchange, msg: RpcMessage): MsgState | undefined {
+    const exs = this.#peekEx(ex);
+    if (exs) for (const st of exs.msgs) if (st.msg === msg) return st;
+    return undefined;
   }
 
   /** Parent for a span of this exchange that belongs to no message span: the first message's, else the caller's. */
@@ -213,7 +245,7 @@ export class TelemetrySubscriber {
         for (const m of ex.messages) {
           const meta = metaOf(m);
           if (meta && meta.progressToken === token) {
-            const st = this.#byMsg.get(m);
+            const st = this.#stateOf(ex, m);
             if (st) return st;
           }
         }
@@ -254,38 +286,34 @@ export class TelemetrySubscriber {
       }
     }
 
-    const metricAttrs: Attributes = {
-      [A.MCP_METHOD_NAME]: msg.method ?? "response",
-      [A.GW_SERVER]: ex.server,
-      [A.NETWORK_TRANSPORT]: "tcp",
-    };
-    if (ex.protocolVersion) metricAttrs[A.MCP_PROTOCOL_VERSION] = ex.protocolVersion;
-    targetAttrs(msg, metricAttrs);
-    // Resource URIs and other targets are high-cardinality: on the span, not on the metric.
-    const spanAttrs: Attributes = { ...metricAttrs, [A.NETWORK_PROTOCOL_NAME]: "http", [A.GW_DIRECTION]: ev.direction };
-    delete metricAttrs[A.MCP_RESOURCE_URI];
-    delete metricAttrs[A.GW_TARGET];
-    if (msg.id !== undefined) spanAttrs[A.JSONRPC_REQUEST_ID] = String(msg.id);
-    if (c2s && ex.clientAddress) spanAttrs[A.CLIENT_ADDRESS] = ex.clientAddress;
-    let sessionSet = false;
-    if (ex.sessionId !== undefined && ex.protocolVersion !== STATELESS_ERA) {
-      spanAttrs[A.MCP_SESSION_ID] = hashSessionId(ex.sessionId);
-      sessionSet = true;
-    }
-    if (this.#redactor && this.#o.recordArguments && msg.method === "tools/call" && msg.arguments !== undefined) {
-      spanAttrs[A.GEN_AI_TOOL_CALL_ARGUMENTS] = this.#redactor.arguments(msg.arguments);
-    }
-
     const name = this.#spanName(msg);
     const pending = c2s && exs.first === undefined ? exs.pending : undefined;
     // The span covers the per-request stages the message went through before it was published.
     const startTime = pending?.length ? Math.min(ev.start, pending[0]!.start) : ev.start;
     const sc = this.#r.context(parent, parentCtx, name, SpanKind.SERVER, local);
-    const rec = record(sc, parent, name, SpanKind.SERVER, startTime, spanAttrs, links);
+    // Attribute objects only for what will use them: metrics, and spans of sampled traces.
+    const metricAttrs = this.#m ? messageAttrs(msg, ex, false) : NO_ATTRS;
+    let sessionSet = false;
+    let rec: SpanRecord | undefined;
+    if ((sc.traceFlags & TraceFlags.SAMPLED) !== 0) {
+      const spanAttrs = messageAttrs(msg, ex, true);
+      spanAttrs[A.NETWORK_PROTOCOL_NAME] = "http";
+      spanAttrs[A.GW_DIRECTION] = ev.direction;
+      if (msg.id !== undefined) spanAttrs[A.JSONRPC_REQUEST_ID] = String(msg.id);
+      if (c2s && ex.clientAddress) spanAttrs[A.CLIENT_ADDRESS] = ex.clientAddress;
+      if (ex.sessionId !== undefined && ex.protocolVersion !== STATELESS_ERA) {
+        spanAttrs[A.MCP_SESSION_ID] = hashSessionId(ex.sessionId);
+        sessionSet = true;
+      }
+      if (this.#redactor && this.#o.recordArguments && msg.method === "tools/call" && msg.arguments !== undefined) {
+        spanAttrs[A.GEN_AI_TOOL_CALL_ARGUMENTS] = this.#redactor.arguments(msg.arguments);
+      }
+      rec = record(sc, parent, name, SpanKind.SERVER, startTime, spanAttrs, links);
+    }
     const baggage = fromMeta.baggage ?? exs.headers.baggage;
-    const st: MsgState = { sc, rec, name, metricAttrs, baggage, sessionSet };
+    const st: MsgState = { msg, sc, rec, name, metricAttrs, baggage, sessionSet };
     ev.slot = st;
-    this.#byMsg.set(msg, st);
+    if (c2s) exs.msgs.push(st);
     if (c2s && exs.first === undefined) {
       exs.first = st;
       if (pending) {
@@ -385,10 +413,12 @@ export class TelemetrySubscriber {
     if (this.#stageSpans && (a !== undefined || ev.replied !== undefined)) {
       const end = ev.end ?? performance.now();
       const name = ev.filter === ev.stage ? ev.stage : `${ev.stage} ${ev.filter}`;
-      const st = ev.message ? this.#byMsg.get(ev.message) : undefined;
+      const st = ev.message ? this.#stateOf(ev.exchange, ev.message) : undefined;
       const exs = this.#ex(ev.exchange);
-      if (st) this.#stageRecord(st.sc, name, ev.start, end, this.#stageAttributes(ev), ev.replied);
-      else if (!ev.message && !exs.first && ev.exchange.messages.length > 0) {
+      if (st) {
+        if ((st.sc.traceFlags & TraceFlags.SAMPLED) !== 0)
+          this.#stageRecord(st.sc, name, ev.start, end, this.#stageAttributes(ev), ev.replied);
+      } else if (!ev.message && !exs.first && ev.exchange.messages.length > 0) {
         // A per-request stage (authn, session) that ran before message.start: kept, and made a child of
         // the first message's SERVER span once that exists, with its real start and end times.
         exs.pending ??= [];
@@ -410,7 +440,7 @@ export class TelemetrySubscriber {
     const decision = !authz ? undefined : d === "allow" || d === "deny" ? d : ev.replied !== undefined ? "deny" : "allow";
     // The decision also goes on the message's SERVER span: one tag to search for refused calls.
     if (decision !== undefined && ev.message) {
-      const rec = this.#byMsg.get(ev.message)?.rec;
+      const rec = this.#stateOf(ev.exchange, ev.message)?.rec;
       if (rec && !rec.ended) rec.attributes[A.GW_AUTHZ_DECISION] = decision;
     }
     const m = this.#m;
@@ -444,34 +474,47 @@ export class TelemetrySubscriber {
     return attrs;
   }
 
-  #upstreamStart(ev: UpstreamEvent): void {
+  /** CLIENT span attributes common to the messages of one upstream call. */
+  #clientBase(ev: UpstreamEvent): Attributes {
     const base = this.#clientAttrs(ev);
     const pv = ev.exchange.protocolVersion;
     if (pv) base[A.MCP_PROTOCOL_VERSION] = pv;
     const upSession = ev.exchange.session?.up;
     if (upSession !== undefined && pv !== STATELESS_ERA) base[A.MCP_SESSION_ID] = hashSessionId(upSession);
+    return base;
+  }
+
+  #upstreamStart(ev: UpstreamEvent): void {
+    let base: Attributes | undefined; // built for the first sampled span, if any
     const recs: Array<SpanRecord | undefined> = [];
     if (ev.messages.length === 0) {
       // GET (stream) or DELETE (end of session): no message, one span for the HTTP exchange.
       const p = this.#exParent(this.#ex(ev.exchange));
       const name = ev.exchange.httpMethod;
       const sc = this.#r.context(p.sc, p.ctx, name, SpanKind.CLIENT, p.local);
-      recs.push(record(sc, p.sc, name, SpanKind.CLIENT, ev.start, base));
+      recs.push(
+        (sc.traceFlags & TraceFlags.SAMPLED) !== 0 ? record(sc, p.sc, name, SpanKind.CLIENT, ev.start, this.#clientBase(ev)) : undefined,
+      );
     }
     for (const me of ev.messages) {
       const st = me.slot as MsgState | undefined;
-      const attrs: Attributes = { ...base, [A.MCP_METHOD_NAME]: me.message.method ?? "response" };
-      targetAttrs(me.message, attrs);
-      if (me.message.id !== undefined) attrs[A.JSONRPC_REQUEST_ID] = String(me.message.id);
       const name = st?.name ?? this.#spanName(me.message);
       const p = st ? { sc: st.sc, ctx: undefined, local: true } : this.#exParent(this.#ex(ev.exchange));
       const sc = this.#r.context(p.sc, p.ctx, name, SpanKind.CLIENT, p.local);
-      recs.push(record(sc, p.sc, name, SpanKind.CLIENT, ev.start, attrs));
+      let rec: SpanRecord | undefined;
+      if ((sc.traceFlags & TraceFlags.SAMPLED) !== 0) {
+        base ??= this.#clientBase(ev);
+        const attrs: Attributes = { ...base, [A.MCP_METHOD_NAME]: me.message.method ?? "response" };
+        targetAttrs(me.message, attrs, true);
+        if (me.message.id !== undefined) attrs[A.JSONRPC_REQUEST_ID] = String(me.message.id);
+        rec = record(sc, p.sc, name, SpanKind.CLIENT, ev.start, attrs);
+      }
+      recs.push(rec);
       // The backend should see the CLIENT span as its parent: update, in place, the record set at
       // message.start. Effective if the gateway reads `propagation` after publishing upstream.start.
       if (me.propagation) injectRecord(sc, st?.baggage, me.propagation);
     }
-    const up: UpstreamState = { recs, address: base[A.SERVER_ADDRESS] as string | undefined };
+    const up: UpstreamState = { recs, address: ev.transport === "stdio" ? undefined : portOf(ev.address).host };
     ev.slot = up;
   }
 
@@ -511,7 +554,7 @@ export class TelemetrySubscriber {
 
   #error(ev: ErrorEvent): void {
     if (this.#m) this.#r.add(this.#m.gatewayErrors, 1, { [A.ERROR_TYPE]: ev.code, [A.GW_SERVER]: ev.server ?? "" });
-    const rec = ev.exchange ? this.#byEx.get(ev.exchange)?.first?.rec : undefined;
+    const rec = ev.exchange ? this.#peekEx(ev.exchange)?.first?.rec : undefined;
     if (rec && !rec.ended) {
       const attrs: Attributes = { [A.ERROR_TYPE]: ev.code };
       if (ev.detail) attrs["mcp_gateway.error.detail"] = redactString(ev.detail);

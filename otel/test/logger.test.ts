@@ -7,7 +7,7 @@ import { Secret } from "../../gateway/src/config/secret.ts";
 import type { MessageEvent } from "../../gateway/src/diagnostics.ts";
 import { GatewayError } from "../../gateway/src/errors.ts";
 import { createLogger } from "../../gateway/src/log/logger.ts";
-import { noteTraceEvent, traceFields } from "../../gateway/src/log/message-facts.ts";
+import { traceFields } from "../../gateway/src/log/message-facts.ts";
 import { compileJsonPath, compileRedactor, looksLikeToken, redactString } from "../../gateway/src/log/redact.ts";
 import { BEARER, exchange, rpc } from "./helpers/synthetic.ts";
 
@@ -125,7 +125,7 @@ describe("traceFields: what a request's log lines say about its trace", () => {
   it("traced: the span the gateway propagates (its own), read when the line is written", () => {
     const ex = exchange({ headers: { host: "h", traceparent: `00-${T}-00f067aa0ba902b7-01` } });
     const ev = { exchange: ex, message: rpc({ id: 1, method: "ping" }), direction: "client-to-server", start: 0 } as MessageEvent;
-    noteTraceEvent(ex, ev);
+    ex.traceEvent = ev;
     ev.propagation = { traceparent: `00-${T}-1111111111111111-01` };
     expect(traceFields(ex)).toEqual({ "trace.id": T, "span.id": "1111111111111111" });
     ev.propagation.traceparent = `00-${T}-2222222222222222-01`;

@@ -3,6 +3,7 @@
 
 import type { IncomingHttpHeaders } from "node:http";
 import type { RpcMessage } from "../codec/jsonrpc.ts";
+import type { MessageEvent } from "../diagnostics.ts";
 import type { GatewayError } from "../errors.ts";
 import type { SessionClaims } from "../session/sealed-session.ts";
 import type { Stage } from "./order.ts";
@@ -53,6 +54,13 @@ export interface Exchange {
   readonly upstreamEnv: Record<string, string>;
   /** Per-exchange values filters share, keyed by a symbol the owning filter exports. */
   readonly vars: Map<symbol, unknown>;
+  /**
+   * The first client→server message event of a traced request (set by the relay when it publishes
+   * message.start): where request-scoped log lines find the trace (log/message-facts.ts traceFields).
+   */
+  traceEvent?: MessageEvent | undefined;
+  /** Free slot owned by the telemetry subscriber (otel/), like the events' `slot`: no side table per request. */
+  telemetrySlot?: unknown;
 }
 
 /** A local reply: the chain answers with this error instead of going upstream. */

@@ -116,14 +116,17 @@ const A_ENGINE = "engine";
 
 /**
  * Subscribe the sink to the gateway's diagnostics events. Returns stop(), which unsubscribes (the sink
- * itself is closed by its owner). Uses WeakMaps, never the events' `slot` (that belongs to otel/).
+ * itself is closed by its owner). Keeps its per-request state in the exchange's `vars` (never the events'
+ * `slot`, which belongs to otel/; no WeakMap per request: its churn costs garbage-collection time).
  */
 export function startAudit(sink: AuditSink, opts: AuditOptions = {}): () => void {
   const serviceName = opts.serviceName ?? "mcp-gateway";
   const exclude = new Set(opts.excludeMethods ?? ["notifications/progress"]);
   const redactor = opts.recordArguments || opts.recordResults ? compileRedactor(opts.redact ?? [], opts.maxValueChars ?? 8192) : undefined;
-  // Decisions by message (per-message stages) or by exchange (per-request stages such as authn).
-  const decisions = new WeakMap<object, Decision>();
+  // Decisions by message (per-message stages) or by exchange (per-request stages such as authn), kept
+  // with the exchange under a key of this sink's own (several sinks may watch one exchange).
+  const DECISIONS = Symbol("mcp-gateway.audit-decisions");
+  const decisionsOf = (ex: StageEvent["exchange"]) => ex.vars.get(DECISIONS) as Map<object, Decision> | undefined;
   const origin = performance.timeOrigin;
 
   const onStageEnd = (m: unknown) => {
@@ -131,6 +134,11 @@ export function startAudit(sink: AuditSink, opts: AuditOptions = {}): () => void
     if (opts.gatewayId !== undefined && ev.exchange.gatewayId !== opts.gatewayId) return;
     if (ev.stage !== "authz" && ev.replied === undefined) return;
     const key: object = ev.message ?? ev.exchange;
+    let decisions = decisionsOf(ev.exchange);
+    if (!decisions) {
+      decisions = new Map();
+      ev.exchange.vars.set(DECISIONS, decisions);
+    }
     let d = decisions.get(key);
     if (!d) {
       d = {};
@@ -158,7 +166,8 @@ export function startAudit(sink: AuditSink, opts: AuditOptions = {}): () => void
     const end = ev.end ?? performance.now();
     const latency = end - ev.start;
     const errorType = errorTypeOf(ev);
-    const d = decisions.get(msg) ?? decisions.get(ex);
+    const decisions = decisionsOf(ex);
+    const d = decisions && (decisions.get(msg) ?? decisions.get(ex));
     const p = ex.principal;
     const rec: AuditRecord = {
       "@timestamp": new Date(origin + ev.start).toISOString(),

@@ -72,21 +72,13 @@ export function traceOf(ev: MessageEvent): { traceId: string; spanId: string } |
   return parseTraceparent(Array.isArray(h) ? h[0] : h);
 }
 
-/** The first client→server message event of each traced exchange (the relay notes it at message.start). */
-const firstEvents = new WeakMap<Exchange, MessageEvent>();
-
-export function noteTraceEvent(ex: Exchange, ev: MessageEvent): void {
-  if (!firstEvents.has(ex)) firstEvents.set(ex, ev);
-}
-
 /**
  * ECS `trace.id` / `span.id` for a log line about this exchange, so a log line leads to its trace: the
  * gateway's own span when telemetry propagates one (the CLIENT span once the backend call started), else
  * the caller's trace id from `_meta` or the headers (no span id: the gateway made none). Empty when untraced.
  */
 export function traceFields(ex: Exchange): Record<string, string> {
-  const ev = firstEvents.get(ex);
-  const own = parseTraceparent(ev?.propagation?.traceparent);
+  const own = parseTraceparent(ex.traceEvent?.propagation?.traceparent);
   if (own) return { "trace.id": own.traceId, "span.id": own.spanId };
   const first = ex.messages[0];
   const meta = first ? metaOf(first) : undefined;
