@@ -297,7 +297,8 @@ function pinning(wanted: boolean): { pin: boolean; note: string } {
 /**
  * BENCH_TELEMETRY: "off" (default: the issue's "no auth" gateway, audit off), "audit" (audit records
  * to a file), "otel" (tracing at 100 % sampling + metrics, exported over OTLP/HTTP to a local sink that
- * answers 200; audit off). Compare "off" and "otel" for the telemetry cost per message.
+ * answers 200; audit off; BENCH_SAMPLE_RATIO sets the sampler's ratio). Compare "off" and "otel" for the
+ * telemetry cost per message.
  */
 const TELEMETRY = process.env.BENCH_TELEMETRY ?? "off";
 
@@ -306,7 +307,10 @@ function telemetryConfig(otlpEndpoint: string | undefined, auditPath: string): s
   if (TELEMETRY === "otel") {
     // BENCH_STAGE_SPANS=0: no INTERNAL span per filter stage (telemetry.stageSpans: false).
     const stageSpans = process.env.BENCH_STAGE_SPANS !== "0";
-    return `telemetry: { enabled: true, stageSpans: ${stageSpans}, sampler: { ratio: 1 }, otlp: { endpoint: ${q(otlpEndpoint)}, metricsIntervalMs: 5000 }, audit: { enabled: false } }`;
+    // BENCH_SAMPLE_RATIO: the sampler's ratio (default 1, every trace recorded and exported).
+    const ratio = Number(process.env.BENCH_SAMPLE_RATIO ?? 1);
+    if (!(ratio >= 0 && ratio <= 1)) throw new Error("BENCH_SAMPLE_RATIO must be between 0 and 1");
+    return `telemetry: { enabled: true, stageSpans: ${stageSpans}, sampler: { ratio: ${ratio} }, otlp: { endpoint: ${q(otlpEndpoint)}, metricsIntervalMs: 5000 }, audit: { enabled: false } }`;
   }
   if (TELEMETRY === "audit") return `telemetry: { audit: { enabled: true, sink: file, path: ${q(auditPath)} } }`;
   return "telemetry: { audit: { enabled: false } }";
