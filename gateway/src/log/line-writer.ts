@@ -25,6 +25,7 @@ abstract class BatchedWriter implements LineWriter {
   #draining: Promise<void> = Promise.resolve();
   #dropped = 0;
   #closed = false;
+  #inFlight = false;
   readonly #max: number;
 
   constructor(limits: QueueLimits) {
@@ -54,15 +55,25 @@ abstract class BatchedWriter implements LineWriter {
 
   #kick(): void {
     this.#scheduled = false;
-    if (this.#queue.length === 0) return;
+    // One write at a time: lines queued while it is in flight go out together in the next one, so under
+    // load there are few large writes instead of one per event-loop turn (each write is a system call).
+    if (this.#inFlight || this.#queue.length === 0) return;
     const batch = this.#queue.join("");
     this.#queue = [];
     this.#queuedBytes = 0;
-    // Writes are chained so lines keep their order even when one write is slow.
-    this.#draining = this.#draining.then(() => this.writeChunk(batch)).catch((e: unknown) => this.onError(e));
+    this.#inFlight = true;
+    this.#draining = this.writeChunk(batch)
+      .catch((e: unknown) => this.onError(e))
+      .finally(() => {
+        this.#inFlight = false;
+        this.#kick();
+      });
   }
 
+  /** Resolves when every line queued before the call is written. */
   async flush(): Promise<void> {
+    // The write in flight holds older lines; when it ends it starts the next batch, which holds ours.
+    if (this.#inFlight) await this.#draining;
     this.#kick();
     await this.#draining;
   }
