@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { type AuditRecord, createAuditSink, startAudit } from "../../gateway/src/log/audit.ts";
+import { StreamLineWriter } from "../../gateway/src/log/line-writer.ts";
 import { hashSessionId } from "../../gateway/src/log/message-facts.ts";
 import { startTelemetry } from "../src/index.ts";
 import { realisticSession, SESSION_ID } from "./helpers/synthetic.ts";
@@ -159,5 +160,29 @@ describe("file sink with size-based rotation", () => {
     }
     expect(total).toBeGreaterThan(10);
     expect(sink.dropped).toBe(0);
+  });
+
+  it("one write in flight: lines queued meanwhile go out together, in order, and flush waits for them", async () => {
+    const chunks: string[] = [];
+    // A slow pipe: every write is taken only after 20 ms (backpressure).
+    const slow = {
+      write(chunk: string, cb: () => void): boolean {
+        chunks.push(chunk);
+        setTimeout(cb, 20);
+        return false;
+      },
+    };
+    const w = new StreamLineWriter(slow);
+    w.write("0\n");
+    await new Promise((r) => setImmediate(r)); // the first write is now in flight
+    for (let i = 1; i <= 200; i++) {
+      w.write(`${i}\n`);
+      if (i % 10 === 0) await new Promise((r) => setImmediate(r)); // many event-loop turns while it is slow
+    }
+    await w.flush();
+    expect(chunks.join("")).toBe(Array.from({ length: 201 }, (_, i) => `${i}\n`).join(""));
+    // 21 turns queued lines while the first write was slow: they went out as one write, not 20.
+    expect(chunks.length).toBeLessThanOrEqual(3);
+    await w.close();
   });
 });
