@@ -4,7 +4,7 @@
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PassThrough } from "node:stream";
+import { PassThrough, Writable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { type AuditRecord, createAuditSink, startAudit } from "../../gateway/src/log/audit.ts";
 import { StreamLineWriter } from "../../gateway/src/log/line-writer.ts";
@@ -164,14 +164,14 @@ describe("file sink with size-based rotation", () => {
 
   it("one write in flight: lines queued meanwhile go out together, in order, and flush waits for them", async () => {
     const chunks: string[] = [];
-    // A slow pipe: every write is taken only after 20 ms (backpressure).
-    const slow = {
-      write(chunk: string, cb: () => void): boolean {
-        chunks.push(chunk);
+    // A slow pipe: every write is taken only after 20 ms (backpressure: the buffer holds one byte).
+    const slow = new Writable({
+      highWaterMark: 1,
+      write(chunk: Buffer, _enc, cb) {
+        chunks.push(chunk.toString("utf8"));
         setTimeout(cb, 20);
-        return false;
       },
-    };
+    });
     const w = new StreamLineWriter(slow);
     w.write("0\n");
     await new Promise((r) => setImmediate(r)); // the first write is now in flight
