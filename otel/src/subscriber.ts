@@ -132,6 +132,8 @@ function portOf(address: string): { host: string; port: number | undefined } {
   return r;
 }
 
+const sampled = (sc: SpanContext): boolean => (sc.traceFlags & TraceFlags.SAMPLED) !== 0;
+
 function record(
   sc: SpanContext,
   parent: SpanContext | undefined,
@@ -141,7 +143,7 @@ function record(
   attributes: Attributes,
   links?: Link[],
 ): SpanRecord | undefined {
-  if ((sc.traceFlags & TraceFlags.SAMPLED) === 0) return undefined;
+  if (!sampled(sc)) return undefined;
   return { name, kind, sc, parent, start, end: start, attributes, links, status: undefined, events: undefined, ended: false };
 }
 
@@ -295,7 +297,7 @@ export class TelemetrySubscriber {
     const metricAttrs = this.#m ? messageAttrs(msg, ex, false) : NO_ATTRS;
     let sessionSet = false;
     let rec: SpanRecord | undefined;
-    if ((sc.traceFlags & TraceFlags.SAMPLED) !== 0) {
+    if (sampled(sc)) {
       const spanAttrs = messageAttrs(msg, ex, true);
       spanAttrs[A.NETWORK_PROTOCOL_NAME] = "http";
       spanAttrs[A.GW_DIRECTION] = ev.direction;
@@ -416,8 +418,7 @@ export class TelemetrySubscriber {
       const st = ev.message ? this.#stateOf(ev.exchange, ev.message) : undefined;
       const exs = this.#ex(ev.exchange);
       if (st) {
-        if ((st.sc.traceFlags & TraceFlags.SAMPLED) !== 0)
-          this.#stageRecord(st.sc, name, ev.start, end, this.#stageAttributes(ev), ev.replied);
+        if (sampled(st.sc)) this.#stageRecord(st.sc, name, ev.start, end, this.#stageAttributes(ev), ev.replied);
       } else if (!ev.message && !exs.first && ev.exchange.messages.length > 0) {
         // A per-request stage (authn, session) that ran before message.start: kept, and made a child of
         // the first message's SERVER span once that exists, with its real start and end times.
@@ -492,9 +493,7 @@ export class TelemetrySubscriber {
       const p = this.#exParent(this.#ex(ev.exchange));
       const name = ev.exchange.httpMethod;
       const sc = this.#r.context(p.sc, p.ctx, name, SpanKind.CLIENT, p.local);
-      recs.push(
-        (sc.traceFlags & TraceFlags.SAMPLED) !== 0 ? record(sc, p.sc, name, SpanKind.CLIENT, ev.start, this.#clientBase(ev)) : undefined,
-      );
+      recs.push(sampled(sc) ? record(sc, p.sc, name, SpanKind.CLIENT, ev.start, this.#clientBase(ev)) : undefined);
     }
     for (const me of ev.messages) {
       const st = me.slot as MsgState | undefined;
@@ -502,7 +501,7 @@ export class TelemetrySubscriber {
       const p = st ? { sc: st.sc, ctx: undefined, local: true } : this.#exParent(this.#ex(ev.exchange));
       const sc = this.#r.context(p.sc, p.ctx, name, SpanKind.CLIENT, p.local);
       let rec: SpanRecord | undefined;
-      if ((sc.traceFlags & TraceFlags.SAMPLED) !== 0) {
+      if (sampled(sc)) {
         base ??= this.#clientBase(ev);
         const attrs: Attributes = { ...base, [A.MCP_METHOD_NAME]: me.message.method ?? "response" };
         targetAttrs(me.message, attrs, true);

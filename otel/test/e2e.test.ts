@@ -12,7 +12,7 @@ import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseTraceparent } from "../../gateway/src/log/message-facts.ts";
 import { freePort } from "../../policies/test/opa.ts";
-import { attr, KIND, type Receiver, startReceiver } from "./helpers/otlp-receiver.ts";
+import { attr, KIND, type OtlpSpan, type Receiver, startReceiver } from "./helpers/otlp-receiver.ts";
 
 const RELAY = existsSync("gateway/src/server.ts") && existsSync("gateway/test/helpers.ts");
 
@@ -89,6 +89,20 @@ describe.skipIf(!RELAY)("end to end through the relay", () => {
     mcp = `${gw.url}/mcp/echo`;
   });
 
+  /**
+   * Flush telemetry until the receiver holds a span matching `pred` (bounded: 100 × 20 ms). The receiver
+   * records a span when it has parsed the export; on a busy machine that can trail the flush.
+   */
+  async function exportedSpan(pred: (s: OtlpSpan) => boolean): Promise<OtlpSpan | undefined> {
+    for (let i = 0; i < 100; i++) {
+      await telemetry.forceFlush();
+      const s = rx.spans.find(pred);
+      if (s) return s;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return undefined;
+  }
+
   afterAll(async () => {
     await gw?.close();
     stopAudit?.();
@@ -115,12 +129,7 @@ describe.skipIf(!RELAY)("end to end through the relay", () => {
     const r = await helpers.post(mcp, call, h);
     expect(r.status).toBe(200);
     await r.text();
-    await telemetry.forceFlush();
-    // The receiver records a span when it has parsed the export; on a busy machine that can trail the flush.
-    for (let i = 0; i < 100 && !rx.spans.some((s) => s.kind === KIND.SERVER && s.name === "tools/call echo"); i++) {
-      await new Promise((r) => setTimeout(r, 20));
-      await telemetry.forceFlush();
-    }
+    await exportedSpan((s) => s.kind === KIND.SERVER && s.name === "tools/call echo");
 
     // The backend saw the client's trace, in _meta and in the HTTP headers.
     const atBackend = backend.seen.find((s) => s.body.method === "tools/call")!;
@@ -171,13 +180,9 @@ describe.skipIf(!RELAY)("end to end through the relay", () => {
     const r = await helpers.post(url, call, h);
     expect(r.status).toBe(200);
     await r.text();
-    const found = () =>
-      rx.spans.find((s) => s.kind === KIND.CLIENT && attr(s, "mcp_gateway.server") === "local" && attr(s, "jsonrpc.request.id") === "11");
-    for (let i = 0; i < 100 && !found(); i++) {
-      await telemetry.forceFlush();
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    const client = found()!;
+    const client = (await exportedSpan(
+      (s) => s.kind === KIND.CLIENT && attr(s, "mcp_gateway.server") === "local" && attr(s, "jsonrpc.request.id") === "11",
+    ))!;
     expect(client.name).toBe("tools/call echo");
     expect(attr(client, "network.transport")).toBe("pipe");
     expect(attr(client, "mcp_gateway.upstream.transport")).toBe("stdio");
@@ -199,12 +204,7 @@ describe.skipIf(!RELAY)("end to end through the relay", () => {
     expect(line).toBeDefined();
     expect(line["trace.id"]).toBe(clientTrace);
     // The span it names is exported: the CLIENT span of the failed backend call.
-    let client: { spanId: string } | undefined;
-    for (let i = 0; i < 100 && !client; i++) {
-      await telemetry.forceFlush();
-      client = rx.spans.find((s) => s.kind === KIND.CLIENT && s.traceId === clientTrace);
-      if (!client) await new Promise((r) => setTimeout(r, 20));
-    }
+    const client = await exportedSpan((s) => s.kind === KIND.CLIENT && s.traceId === clientTrace);
     expect(line["span.id"]).toBe(client!.spanId);
   });
 });

@@ -63,12 +63,15 @@ export function metaOf(msg: RpcMessage): Record<string, unknown> | undefined {
  * or the HTTP headers. So audit records carry the same trace.id as the spans when telemetry is on.
  */
 export function traceOf(ev: MessageEvent): { traceId: string; spanId: string } | undefined {
-  const fromProp = parseTraceparent(ev.propagation?.traceparent);
-  if (fromProp) return fromProp;
-  const meta = metaOf(ev.message);
+  return parseTraceparent(ev.propagation?.traceparent) ?? callerTrace(ev.message, ev.exchange);
+}
+
+/** The caller's own trace context: `traceparent` in the message's `_meta`, else the HTTP header. */
+function callerTrace(msg: RpcMessage | undefined, ex: Exchange): { traceId: string; spanId: string } | undefined {
+  const meta = msg ? metaOf(msg) : undefined;
   const fromMeta = meta ? parseTraceparent(meta.traceparent) : undefined;
   if (fromMeta) return fromMeta;
-  const h = ev.exchange.headers.traceparent;
+  const h = ex.headers.traceparent;
   return parseTraceparent(Array.isArray(h) ? h[0] : h);
 }
 
@@ -80,10 +83,7 @@ export function traceOf(ev: MessageEvent): { traceId: string; spanId: string } |
 export function traceFields(ex: Exchange): Record<string, string> {
   const own = parseTraceparent(ex.traceEvent?.propagation?.traceparent);
   if (own) return { "trace.id": own.traceId, "span.id": own.spanId };
-  const first = ex.messages[0];
-  const meta = first ? metaOf(first) : undefined;
-  const h = ex.headers.traceparent;
-  const caller = parseTraceparent(meta?.traceparent) ?? parseTraceparent(Array.isArray(h) ? h[0] : h);
+  const caller = callerTrace(ex.messages[0], ex);
   return caller ? { "trace.id": caller.traceId } : {};
 }
 
