@@ -1,0 +1,17 @@
+// Entry of `@mcp-edge/adapter-catalyst-center`: the typed intent-API client other packages use
+// (workflows, tests) and the MCP server factory of the adapter.
+
+export {
+  CatalystCenterClient,
+  type CatalystCenterClientOptions,
+  CatalystCenterError,
+  type CommandResult,
+  type DeploymentStatus,
+  type DeployTarget,
+  type DeviceQuery,
+  deploymentIdOf,
+  type Json,
+  type NetworkDevice,
+  type TargetType,
+  type Task,
+} from "./client.ts";
