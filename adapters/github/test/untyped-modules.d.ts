@@ -7,6 +7,7 @@ declare module "@octokit/fixtures-server" {
 
 declare module "express" {
   import type { RequestListener } from "node:http";
+
   interface App extends RequestListener {
     use(handler: RequestListener): void;
   }
