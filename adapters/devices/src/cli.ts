@@ -7,6 +7,8 @@ import { parseArgs } from "node:util";
 import {
   bundleFromEnv,
   bundleFromHeaders,
+  CatalystCenterInventory,
+  type DeviceInventory,
   devicesServerFactory,
   loadDevicesConfig,
   parseDevicesConfig,
@@ -26,11 +28,27 @@ const port = Number(values.port);
 if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0-65535, got ${values.port}`);
 const config = values.config ? loadDevicesConfig(values.config) : parseDevicesConfig({});
 
+// Catalyst Center as the inventory: the catalyst-center adapter's client, with the adapter's own account.
+let inventory: DeviceInventory | undefined;
+if (config.catalystCenter) {
+  const { CatalystCenterClient } = await import("@mcp-edge/adapter-catalyst-center");
+  const username = process.env.CATALYST_CENTER_USERNAME;
+  const password = process.env.CATALYST_CENTER_PASSWORD;
+  if (!username || !password) throw new Error("catalystCenter inventory: set CATALYST_CENTER_USERNAME and CATALYST_CENTER_PASSWORD");
+  const client = new CatalystCenterClient({ baseUrl: config.catalystCenter.url, username, password });
+  inventory = new CatalystCenterInventory(client, {
+    ttlMs: config.catalystCenter.ttlMs,
+    port: config.catalystCenter.sshPort,
+    hostKeys: config.catalystCenter.hostKeys,
+  });
+}
+const base = { config, ...(inventory ? { inventory } : {}) };
+
 if (values.stdio) {
   const env = bundleFromEnv();
-  await serveStdio(devicesServerFactory({ config, credentials: () => env })());
+  await serveStdio(devicesServerFactory({ ...base, credentials: () => env })());
 } else {
-  const running = await serveHttp(devicesServerFactory({ config, credentials: bundleFromHeaders }), { host: values.host, port });
+  const running = await serveHttp(devicesServerFactory({ ...base, credentials: bundleFromHeaders }), { host: values.host, port });
   console.log(`mcp-adapter-devices listening on ${running.url}`);
   for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => void running.close().then(() => process.exit(0)));
 }

@@ -10,6 +10,21 @@ export const devicesConfigSchema = z
   .object({
     /** Static inventory. */
     devices: z.array(deviceSchema).default([]),
+    /**
+     * Inventory from Cisco Catalyst Center instead (GET /dna/intent/api/v1/network-device), with the
+     * adapter's own read-only account from CATALYST_CENTER_USERNAME / CATALYST_CENTER_PASSWORD.
+     */
+    catalystCenter: z
+      .object({
+        url: z.url(),
+        ttlMs: z.number().int().min(1000).default(60_000),
+        /** SSH port of every device (Catalyst Center does not know it). */
+        sshPort: z.number().int().min(1).max(65535).default(22),
+        /** Pinned host keys by hostname. */
+        hostKeys: z.record(z.string(), z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/)).default({}),
+      })
+      .strict()
+      .optional(),
     commands: z
       .object({
         /** Allowed command prefixes, matched word by word (e.g. "show", "show ip"). */
@@ -39,7 +54,11 @@ export const devicesConfigSchema = z
     /** Accept devices without a pinned host key (lab use only). */
     trustUnknownHostKeys: z.boolean().default(false),
   })
-  .strict();
+  .strict()
+  .refine((c) => !(c.catalystCenter && c.devices.length > 0), {
+    message: "use either devices or catalystCenter as the inventory, not both",
+    path: ["catalystCenter"],
+  });
 
 export type DevicesConfig = z.infer<typeof devicesConfigSchema>;
 export type DevicesConfigInput = z.input<typeof devicesConfigSchema>;

@@ -6,6 +6,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { CatalystCenterClient } from "@mcp-edge/adapter-catalyst-center";
+import { startCatalystFake } from "@mcp-edge/adapter-catalyst-center/fake";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
@@ -306,5 +308,42 @@ describe("config and inventory", () => {
     expect(calls).toBe(2);
     const cold = new CatalystCenterInventory(source);
     await expect(cold.list()).rejects.toThrow(/Catalyst Center inventory unavailable: 503/);
+  });
+
+  it("Catalyst Center inventory through the catalyst-center adapter's client and fake: a listed device is reachable over SSH", async () => {
+    const fake = await startCatalystFake();
+    closers.push(() => fake.close());
+    const seeded = [...fake.state.devices.values()][0]!;
+    const { id: _id, runningConfig: _rc, ...rest } = seeded;
+    fake.state.addDevice({
+      ...rest,
+      hostname: "lab-1",
+      managementIpAddress: "127.0.0.1",
+      serialNumber: "FOC2999X0A9",
+      macAddress: "00:1e:7a:00:00:99",
+    });
+    const client = new CatalystCenterClient({ baseUrl: fake.url, username: "admin", password: "admin-password" });
+    const inv = new CatalystCenterInventory(client, { port: sshd.port, hostKeys: { "lab-1": sshd.hostKey } });
+    const names = (await inv.list()).map((d) => d.name);
+    expect(names).toContain("lab-1");
+    expect(names).toContain(seeded.hostname);
+    const cfg = parseDevicesConfig({});
+    const http = await serveHttp(devicesServerFactory({ config: cfg, inventory: inv, credentials: bundleFromHeaders }));
+    closers.push(() => http.close());
+    const mcp = new Client({ name: "t", version: "1" });
+    const creds = header({
+      default: { username: sshd.user, password: "unused-password" },
+      devices: { "lab-1": { username: sshd.user, privateKey: sshd.keys["edge-1"]! } },
+    });
+    await mcp.connect(new StreamableHTTPClientTransport(new URL(http.url), { requestInit: { headers: { [CREDENTIALS_HEADER]: creds } } }));
+    closers.push(() => mcp.close());
+    const r = (await mcp.callTool({ name: "run_command", arguments: { devices: ["lab-1"], command: "show version" } })) as CallResult;
+    expect(results(r)[0]).toMatchObject({ device: "lab-1", ok: true, exit_code: 0 });
+    // The seeded devices have no pinned host key: refused rather than trusted.
+    const s = (await mcp.callTool({
+      name: "run_command",
+      arguments: { devices: [seeded.hostname], command: "show version" },
+    })) as CallResult;
+    expect(results(s)[0]!.error).toMatch(/no pinned host key/);
   });
 });
