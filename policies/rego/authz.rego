@@ -72,13 +72,17 @@ allow(reason) := {"allow": true, "reason": reason}
 
 deny(reason) := {"allow": false, "reason": reason}
 
+mfa_reason := concat("", [input.action, " requires multi-factor authentication"]) if {
+	mfa_by_action
+} else := concat("", ["\"", input.target, "\" requires multi-factor authentication"])
+
 # `conditional` marks a deny that depends on this particular call (its arguments, or how strongly the
 # subject authenticated), not on who the subject is: the target stays visible in lists.
 conditional_deny(reason) := {"allow": false, "reason": reason, "conditional": true}
 
 step_up_deny := {
 	"allow": false,
-	"reason": concat("", [input.action, " requires multi-factor authentication"]),
+	"reason": mfa_reason,
 	"conditional": true,
 	"step_up": cfg.mfa.step_up,
 }
@@ -163,6 +167,7 @@ granting_roles contains group if {
 	server_matches(grant)
 	input.action in grant.actions
 	target_matches(grant)
+	not target_excluded(grant)
 }
 
 server_matches(grant) if grant.server == "*"
@@ -176,12 +181,28 @@ target_matches(grant) if {
 	glob.match(pattern, null, input.target)
 }
 
+# `except` (glob patterns) takes targets out of a grant: a read grant that must not cover a tool a
+# backend annotates read-only although it reaches devices (e.g. a command runner).
+target_excluded(grant) if {
+	some pattern in object.get(grant, "except", [])
+	glob.match(pattern, null, input.target)
+}
+
 # ---------------------------------------------------------------------------------------------
-# MFA (RFC 8176 `amr`): write and execute need one of cfg.mfa.amr; otherwise the decision carries
-# cfg.mfa.step_up, which the gateway turns into an RFC 9470 insufficient_user_authentication challenge.
+# MFA (RFC 8176 `amr`): write and execute, and the tools listed in cfg.mfa.targets[server] whatever
+# their action, need one of cfg.mfa.amr; otherwise the decision carries cfg.mfa.step_up, which the
+# gateway turns into an RFC 9470 insufficient_user_authentication challenge. Listing targets by name
+# keeps MFA on the tools that touch devices even if a backend annotates them read-only.
 # ---------------------------------------------------------------------------------------------
 
-mfa_satisfied if not input.action in cfg.mfa.actions
+mfa_by_action if input.action in cfg.mfa.actions
+
+mfa_by_target if input.target in object.get(object.get(cfg.mfa, "targets", {}), input.server, [])
+
+mfa_satisfied if {
+	not mfa_by_action
+	not mfa_by_target
+}
 
 mfa_satisfied if {
 	some method in input.subject.amr

@@ -301,3 +301,105 @@ test_filter_only_for_list_methods if {
 	f := authz.filter with input as list_input(["admin"], mfa, "github", "tools/call", [{"target": "t", "action": "read"}])
 	f == set()
 }
+
+# --- the reference platform's servers (issue 13): devices, workflows, github, servicenow ---
+# Actions as the gateway derives them from the adapters' annotations (readOnlyHint → read,
+# destructiveHint → write, else execute), or as examples/platform/gateway.yaml configures them.
+
+test_network_engineers_devices_and_workflows if {
+	allowed(call(["network-engineers"], pwd, "devices", "list_devices", "read", {}))
+	allowed(call(["network-engineers"], mfa, "devices", "run_command", "execute", {"devices": ["edge-1"], "command": "show version"}))
+	allowed(call(["network-engineers"], mfa, "workflows", "deploy_template", "execute", {"templateId": "t", "targets": ["edge-1"]}))
+	allowed(call(["network-engineers"], pwd, "workflows", "get_deployment", "read", {}))
+}
+
+test_device_commands_need_mfa_even_when_annotated_read if {
+	# run_command is read-only on the device (readOnlyHint), but reaching a device's CLI needs MFA.
+	d := authz.decision with input as call(["network-engineers"], pwd, "devices", "run_command", "read", {"devices": ["edge-1"]})
+	d.allow == false
+	d.conditional == true
+	d.step_up == {"acr_values": "mfa"}
+	d.reason == "\"run_command\" requires multi-factor authentication"
+	allowed(call(["network-engineers"], mfa, "devices", "run_command", "read", {"devices": ["edge-1"]}))
+}
+
+test_deploy_template_workflow_network_engineers_and_admin_with_mfa if {
+	every groups in [["network-engineers"], ["admin"]] {
+		allowed(call(groups, mfa, "workflows", "deploy_template", "execute", {}))
+		d := authz.decision with input as call(groups, pwd, "workflows", "deploy_template", "execute", {})
+		d.step_up == {"acr_values": "mfa"}
+	}
+
+	# Even if it were declared read, it stays behind MFA.
+	denied(call(["network-engineers"], pwd, "workflows", "deploy_template", "read", {}))
+	every groups in [["service-desk"], ["developers"], []] {
+		denied(call(groups, mfa, "workflows", "deploy_template", "execute", {}))
+	}
+}
+
+test_service_desk_read_only_network_no_commands_no_deploy if {
+	allowed(call(["service-desk"], pwd, "devices", "list_devices", "read", {}))
+	allowed(call(["service-desk"], pwd, "devices", "get_device", "read", {"name": "edge-1"}))
+	d := authz.decision with input as call(["service-desk"], mfa, "devices", "run_command", "read", {"devices": ["edge-1"]})
+	d.allow == false
+	d.reason == "no grant for read on \"run_command\""
+	not d.conditional
+
+	# Catalyst Center: reads yes, but not its command runner even if annotated read-only, nor deploys.
+	allowed(call(["service-desk"], pwd, "catalyst-center", "get_device_health", "read", {}))
+	denied(call(["service-desk"], mfa, "catalyst-center", "run_command", "read", {"site": "paris"}))
+	denied(call(["service-desk"], mfa, "catalyst-center", "run_read_only_commands", "read", {}))
+	denied(call(["service-desk"], mfa, "catalyst-center", "deploy_template", "execute", {"site": "paris"}))
+	denied(call(["service-desk"], mfa, "catalyst-center", "deploy_template", "read", {"site": "paris"}))
+	denied(call(["service-desk"], mfa, "workflows", "deploy_template", "execute", {}))
+}
+
+test_service_desk_servicenow_incident_lifecycle if {
+	allowed(call(["service-desk"], pwd, "servicenow", "get_incident", "read", {"number": "INC0010001"}))
+	allowed(call(["service-desk"], mfa, "servicenow", "create_incident", "execute", {}))
+	allowed(call(["service-desk"], mfa, "servicenow", "resolve_incident", "execute", {}))
+	d := authz.decision with input as call(["service-desk"], pwd, "servicenow", "resolve_incident", "execute", {})
+	d.step_up == {"acr_values": "mfa"}
+}
+
+test_developers_github_tools if {
+	allowed(call(["developers"], pwd, "github", "get_repository", "read", {}))
+	allowed(call(["developers"], mfa, "github", "create_issue", "execute", {"owner": "o", "repo": "r", "title": "t"}))
+	allowed(call(["developers"], mfa, "github", "delete_label", "write", {}))
+	denied(call(["developers"], pwd, "github", "create_issue", "execute", {}))
+	denied(call(["developers"], mfa, "devices", "list_devices", "read", {}))
+	denied(call(["developers"], mfa, "workflows", "deploy_template", "execute", {}))
+	denied(call(["network-engineers"], mfa, "github", "get_repository", "read", {}))
+	denied(call(["service-desk"], mfa, "github", "get_repository", "read", {}))
+}
+
+test_admin_everything_on_the_platform if {
+	every server in ["servicenow", "catalyst-center", "github", "devices", "rest-bridge", "workflows"] {
+		allowed(call(["admin"], mfa, server, "any_tool", "execute", {"site": "x"}))
+	}
+	allowed(call(["admin"], mfa, "devices", "run_command", "read", {}))
+	denied(call(["admin"], pwd, "devices", "run_command", "read", {}))
+}
+
+test_grant_except_glob if {
+	roles := {"ops": [{"server": "s", "actions": ["read"], "except": ["run_*"]}]}
+	allowed(call(["ops"], [], "s", "list_x", "read", {})) with data.mcp.config.roles as roles
+	denied(call(["ops"], [], "s", "run_x", "read", {})) with data.mcp.config.roles as roles
+}
+
+device_items := [
+	{"target": "list_devices", "action": "read"},
+	{"target": "get_device", "action": "read"},
+	{"target": "run_command", "action": "read"},
+]
+
+test_filter_devices_per_group if {
+	sd := authz.filter with input as list_input(["service-desk"], mfa, "devices", "tools/list", device_items)
+	sd == {"list_devices", "get_device"}
+
+	# Without MFA a network engineer still sees run_command: calling it answers a step-up challenge.
+	ne := authz.filter with input as list_input(["network-engineers"], pwd, "devices", "tools/list", device_items)
+	ne == {"list_devices", "get_device", "run_command"}
+	dev := authz.filter with input as list_input(["developers"], mfa, "devices", "tools/list", device_items)
+	dev == set()
+}
