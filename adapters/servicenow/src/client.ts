@@ -272,7 +272,7 @@ export class ServiceNowClient {
   }
 
   /** Incidents by state, assignment group, caller and free text (short description or description), newest first. */
-  queryIncidents(
+  async queryIncidents(
     f: { state?: string; assignmentGroup?: string; caller?: string; text?: string; active?: boolean; limit?: number; offset?: number } = {},
   ): Promise<QueryPage> {
     const terms: string[] = [];
@@ -344,7 +344,7 @@ export class ServiceNowClient {
     });
   }
 
-  listChangesAwaitingApproval(o: { limit?: number; offset?: number } = {}): Promise<QueryPage> {
+  async listChangesAwaitingApproval(o: { limit?: number; offset?: number } = {}): Promise<QueryPage> {
     return this.query("change_request", { query: "approval=requested^active=true^ORDERBYsys_created_on", ...o });
   }
 
@@ -362,7 +362,7 @@ export class ServiceNowClient {
     return this.update("problem", sysId, fields);
   }
 
-  queryProblems(f: { state?: string; text?: string; limit?: number; offset?: number } = {}): Promise<QueryPage> {
+  async queryProblems(f: { state?: string; text?: string; limit?: number; offset?: number } = {}): Promise<QueryPage> {
     const terms: string[] = [];
     if (f.state) terms.push(`state=${queryValue(f.state)}`);
     if (f.text) terms.push(`short_descriptionLIKE${queryValue(f.text)}^ORdescriptionLIKE${queryValue(f.text)}`);
@@ -375,7 +375,7 @@ export class ServiceNowClient {
   }
 
   /** CIs whose name contains `name`, optionally of one class or with one IP address. */
-  findConfigurationItems(f: { name?: string; className?: string; ipAddress?: string; limit?: number } = {}): Promise<QueryPage> {
+  async findConfigurationItems(f: { name?: string; className?: string; ipAddress?: string; limit?: number } = {}): Promise<QueryPage> {
     const terms: string[] = [];
     if (f.name) terms.push(`nameLIKE${queryValue(f.name)}`);
     if (f.className) terms.push(`sys_class_name=${queryValue(f.className)}`);
@@ -385,7 +385,7 @@ export class ServiceNowClient {
   }
 
   /** Users by user name, name or email (contains). */
-  findUsers(text: string, limit = 20): Promise<QueryPage> {
+  async findUsers(text: string, limit = 20): Promise<QueryPage> {
     const v = queryValue(text);
     return this.query("sys_user", {
       query: `user_nameLIKE${v}^ORnameLIKE${v}^ORemailLIKE${v}^ORDERBYuser_name`,
@@ -394,7 +394,7 @@ export class ServiceNowClient {
     });
   }
 
-  findGroups(text: string, limit = 20): Promise<QueryPage> {
+  async findGroups(text: string, limit = 20): Promise<QueryPage> {
     return this.query("sys_user_group", {
       query: `nameLIKE${queryValue(text)}^ORDERBYname`,
       limit,
@@ -428,5 +428,5 @@ function errorFrom(status: number, body: unknown, text: string, method: string, 
   const err = (body as { error?: { message?: unknown; detail?: unknown } } | undefined)?.error;
   const message = typeof err?.message === "string" && err.message ? err.message : text.slice(0, 200) || `HTTP ${status}`;
   const detail = typeof err?.detail === "string" && err.detail ? err.detail : undefined;
-  return new ServiceNowError(`ServiceNow ${method} ${path}: ${status} ${message}`, status, detail);
+  return new ServiceNowError(`ServiceNow ${method} ${path}: ${status} ${message}${detail ? `: ${detail.trim()}` : ""}`, status, detail);
 }

@@ -16,3 +16,5 @@ export {
   ServiceNowError,
   type ServiceNowRecord,
 } from "./client.ts";
+export { authFromEnv, authFromHeaders, CREDENTIAL_HEADERS, type HostOptions, type HttpAdapter, serveHttp, serveStdio } from "./host.ts";
+export { type ClientProvider, createServiceNowServer, MissingCredentialsError, SERVER_NAME, toolError } from "./server.ts";

@@ -27,6 +27,8 @@ export interface SeenRequest {
   readonly url: string;
   readonly headers: IncomingMessage["headers"];
   readonly body: string;
+  /** Status of the answer, once sent. */
+  status: number;
 }
 
 export interface ServiceNowFake {
@@ -316,7 +318,11 @@ export async function startServiceNowFake(opts: ServiceNowFakeOptions = {}): Pro
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readBody(req);
-    requests.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers, body });
+    const seen: SeenRequest = { method: req.method ?? "", url: req.url ?? "", headers: req.headers, body, status: 0 };
+    requests.push(seen);
+    res.on("finish", () => {
+      seen.status = res.statusCode;
+    });
     const url = new URL(req.url ?? "/", base);
     seenCount++;
     if (limited > 0 && seenCount > limitedAfter) {

@@ -112,6 +112,9 @@ export class FakeError extends Error {
   }
 }
 
+/** Fields the instance sets; a write naming them is ignored for them. */
+export const SERVER_FIELDS = new Set(["sys_id", "sys_created_on", "sys_created_by", "sys_updated_on", "sys_updated_by", "sys_mod_count"]);
+
 export const newSysId = () => randomBytes(16).toString("hex");
 export const isSysId = (s: string) => /^[0-9a-f]{32}$/.test(s);
 
@@ -202,7 +205,7 @@ export class FakeStore {
     const rec: FakeRecord = {};
     const journal: Array<[string, string]> = [];
     for (const [k, v] of Object.entries(fields)) {
-      if (k.startsWith("sys_")) continue;
+      if (SERVER_FIELDS.has(k)) continue;
       if (def.journal?.includes(k)) {
         if (v !== "") journal.push([k, v]);
         continue;
@@ -248,7 +251,7 @@ export class FakeStore {
     const next: FakeRecord = { ...current };
     const journal: Array<[string, string]> = [];
     for (const [k, v] of Object.entries(fields)) {
-      if (k.startsWith("sys_") || k === "number") continue;
+      if (SERVER_FIELDS.has(k) || k === "number") continue;
       if (def.journal?.includes(k)) {
         if (v !== "") journal.push([k, v]);
         continue;
