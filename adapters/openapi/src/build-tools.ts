@@ -351,6 +351,22 @@ function outputOf(
   if (!declare || !any2xx || !allJson || schemas.length === 0) return { outputSchema: undefined, wrap: false, accept };
   const unique = [...new Map(schemas.map((s) => [JSON.stringify(s), s])).values()];
   const one: JsonObject = unique.length === 1 ? unique[0]! : { anyOf: unique };
-  if (one.type === "object") return { outputSchema: one as JsonObject & { type: "object" }, wrap: false, accept };
+  if (objectRooted(one)) return { outputSchema: { ...one, type: "object" }, wrap: false, accept };
   return { outputSchema: { type: "object", properties: { result: one }, required: ["result"] }, wrap: true, accept };
+}
+
+/** True when every value the schema accepts is a JSON object (so it can be structuredContent as is). */
+function objectRooted(s: JsonObject, depth = 0): boolean {
+  if (depth > 16) return false;
+  const t = s.type;
+  if (t !== undefined) return t === "object";
+  const sub = (v: Json | undefined) => Array.isArray(v) && v.length > 0 && v.every((x) => isObj(x) && objectRooted(x, depth + 1));
+  const some = (v: Json | undefined) => Array.isArray(v) && v.some((x) => isObj(x) && objectRooted(x, depth + 1));
+  if (Array.isArray(s.allOf) && some(s.allOf)) return true;
+  if (s.anyOf !== undefined || s.oneOf !== undefined) return sub(s.anyOf ?? s.oneOf);
+  return s.properties !== undefined;
+}
+
+function isObj(v: Json): v is JsonObject {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
 }

@@ -3,7 +3,7 @@
 
 import { readFileSync } from "node:fs";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import Ajv from "ajv";
+import { Ajv } from "ajv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createOpenApiServer, type OpenApiServer } from "../src/index.ts";
 import { ensureFixtures, githubDescription, memoryClient, type RecordingApi, startRecordingApi } from "./helpers.ts";
