@@ -24,6 +24,8 @@ it("npm run quickstart: prints the URL, both routes answer, Ctrl+C stops it", as
     expect(out).toContain(`${url}/mcp/demo-stdio`);
     const key = /dev-1: (\S+)/.exec(out)?.[1];
     expect(key).toMatch(/^mgw_dev_/);
+    const noMfaKey = /dev-2: (\S+)/.exec(out)?.[1];
+    expect(noMfaKey).toMatch(/^mgw_dev_/);
     // Without the key: 401 with the RFC 9728 metadata pointer.
     const anon = await fetch(`${url}/mcp/demo-http`, {
       method: "POST",
@@ -44,9 +46,20 @@ it("npm run quickstart: prints the URL, both routes answer, Ctrl+C stops it", as
       );
       const r = await c.callTool({ name: "add", arguments: { a: 20, b: 22 } });
       expect(r.structuredContent).toEqual({ sum: 42 });
-      // execute without MFA: the policy asks for step-up.
-      await expect(c.callTool({ name: "count", arguments: { n: 1 } })).rejects.toThrow();
+      // dev-1 counts as MFA-verified in dev mode (loopback only): execute tools answer.
+      const counted = await c.callTool({ name: "count", arguments: { n: 1 } });
+      expect(counted.isError).toBeFalsy();
       await c.close();
+      // dev-2 carries no MFA: execute gets the RFC 9470 step-up challenge, as a password-only login would.
+      const c2 = new Client({ name: "quickstart-test-no-mfa", version: "1" });
+      await c2.connect(
+        new StreamableHTTPClientTransport(new URL(`${url}/mcp/${route}`), {
+          requestInit: { headers: { authorization: `Bearer ${noMfaKey}` } },
+        }),
+      );
+      expect((await c2.callTool({ name: "add", arguments: { a: 1, b: 1 } })).structuredContent).toEqual({ sum: 2 });
+      await expect(c2.callTool({ name: "count", arguments: { n: 1 } })).rejects.toThrow();
+      await c2.close();
     }
     // The audit log names who called what.
     expect(out).toMatch(/"mcp\.method\.name":"tools\/call"|"tools\/call"/);

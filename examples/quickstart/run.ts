@@ -56,7 +56,8 @@ ${running.banner ?? ""}
 Try it with an MCP client, for example the MCP Inspector:
     npx @modelcontextprotocol/inspector    → Transport "Streamable HTTP", URL ${u}/mcp/demo-http,
                                              Authentication: Bearer <the dev key above>
-  Read-only tools (echo, add) answer; write/execute tools (count, delete_things …) answer with an
+  With dev-1 every tool answers: dev mode counts it as MFA-verified (loopback only). With dev-2 the
+  read-only tools (echo, add) answer and write/execute tools (count, delete_things …) answer with an
   RFC 9470 step-up challenge, because the default policy requires MFA for them (policies/README.md).
   Every message is written to stdout as an audit record.
 

@@ -2,6 +2,7 @@
 // Keycloak-, Entra- and Okta-shaped tokens signed by the real provider's keys.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { authSchema } from "../../src/config/schema-authn.ts";
 import { AUTHN_RESULT, createAuthnFilter, generateApiKey, hashApiKey, prepareDevMode } from "../../src/filters/authn/index.ts";
 import { type Idp, startIdp } from "../fixtures/idp.ts";
 import { authConfig, BASE, bearer, exchange, summary } from "./helpers.ts";
@@ -77,6 +78,40 @@ describe("dev mode", () => {
     await f.close();
     for (const host of ["::1", "localhost", "[::1]"]) expect(() => prepareDevMode(host)).not.toThrow();
     for (const host of ["0.0.0.0", "::", "10.0.0.5", "gateway.example.com"]) expect(() => prepareDevMode(host)).toThrow(/local use only/);
+  });
+
+  it("dev-1 counts as MFA-verified, dev-2 does not; mfa: false turns it off", async () => {
+    const dev = prepareDevMode("127.0.0.1", { groups: ["admin"] });
+    expect(dev.plaintext.map((p) => [p.id, p.mfa])).toEqual([
+      ["dev-1", true],
+      ["dev-2", false],
+    ]);
+    expect(dev.banner("http://127.0.0.1:8080")).toMatch(/dev-1: mgw_dev_\S+ +\(counts as MFA-verified\)/);
+    const f = createAuthnFilter({ publicBaseUrl: "http://127.0.0.1:8080", auth: authConfig({ dev: true }), extraApiKeys: dev.keys });
+    const amrOf = (key: string) => {
+      const ex = exchange("echo", bearer(key));
+      expect(f.onRequest!(ex)).toBeUndefined();
+      return ex.principal?.amr;
+    };
+    expect(amrOf(dev.plaintext[0]!.key.reveal())).toEqual(["mfa"]);
+    expect(amrOf(dev.plaintext[1]!.key.reveal())).toEqual([]);
+    await f.close();
+    const off = prepareDevMode("127.0.0.1", { mfa: false });
+    expect(off.plaintext.every((p) => !p.mfa)).toBe(true);
+  });
+
+  it("production default: a configured API key can never claim MFA", () => {
+    const key = { id: "ci", sha256: hashApiKey(generateApiKey().reveal()), subject: "svc" };
+    const r = authSchema.safeParse({ apiKeys: [{ ...key, amr: ["mfa"] }] });
+    expect(r.success).toBe(false);
+    expect(JSON.stringify(r.error?.issues)).toMatch(/amr/);
+    const f = createAuthnFilter({ publicBaseUrl: BASE, auth: authConfig({ apiKeys: [key] }) });
+    const k2 = generateApiKey().reveal();
+    const g = createAuthnFilter({ publicBaseUrl: BASE, auth: authConfig({ apiKeys: [{ ...key, sha256: hashApiKey(k2) }] }) });
+    const ex = exchange("echo", bearer(k2));
+    expect(g.onRequest!(ex)).toBeUndefined();
+    expect(ex.principal?.amr).toEqual([]);
+    return Promise.all([f.close(), g.close()]);
   });
 });
 

@@ -28,12 +28,18 @@ interface Entry {
   readonly principal: Principal;
 }
 
+/**
+ * A key as the store takes it. `amr` is not part of the config schema (which is strict, so a
+ * configured key can never claim MFA); only dev mode sets it, on a loopback-only gateway (dev-mode.ts).
+ */
+export type ApiKeyEntry = ApiKeyConfig & { readonly amr?: readonly string[] };
+
 export type ApiKeyResult = { principal: Principal; id: string } | { expired: string } | undefined;
 
 export class ApiKeyStore {
   readonly #byHash = new Map<string, Entry>();
 
-  constructor(keys: readonly ApiKeyConfig[], issuer: string) {
+  constructor(keys: readonly ApiKeyEntry[], issuer: string) {
     for (const k of keys) {
       const principal = freezePrincipal({
         sub: k.subject,
@@ -41,7 +47,7 @@ export class ApiKeyStore {
         clientId: k.id,
         groups: [...k.groups],
         scopes: [...k.scopes],
-        amr: [],
+        amr: [...(k.amr ?? [])],
         claims: { sub: k.subject, api_key_id: k.id },
         ...(k.tenant ? { tenant: k.tenant } : {}),
       });
