@@ -241,7 +241,7 @@ describe("pagination", () => {
     expect(r.headers.get("x-total-count")).toBe("5");
     const link = r.headers.get("link") ?? "";
     const rel = (name: string) =>
-      new URL(/<([^>]+)>;rel="([a-z]+)"/g[Symbol.matchAll](link).find((m) => m[2] === name)![1]!).searchParams.get("sysparm_offset");
+      new URL([...link.matchAll(/<([^>]+)>;rel="([a-z]+)"/g)].find((m) => m[2] === name)![1]!).searchParams.get("sysparm_offset");
     expect(rel("first")).toBe("0");
     expect(rel("prev")).toBe("0");
     expect(rel("next")).toBe("4");
