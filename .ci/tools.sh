@@ -14,4 +14,5 @@ fi
 bash "$root/policies/scripts/install-opa.sh" >/dev/null
 bash "$root/tools/openbao/install-bao.sh" >/dev/null
 bash "$root/otel/scripts/install-otelcol.sh" >/dev/null
+bash "$root/.ci/install-temporal.sh" >/dev/null
 bash "$root/.ci/install-sshd.sh" >/dev/null

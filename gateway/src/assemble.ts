@@ -16,6 +16,7 @@ import {
 } from "./filters/authn/index.ts";
 import { type Authorizer, createAuthzFilter, createAuthzFromConfig } from "./filters/authz/index.ts";
 import { type CredentialsFilter, createCredentialsFilter } from "./filters/credentials/index.ts";
+import { createTaskBindingFilter } from "./filters/tasks/task-binding.ts";
 import type { ExtraRoute } from "./listener/http-server.ts";
 import { type AuditSink, createAuditSink, startAudit } from "./log/index.ts";
 import { createLogger, type Logger } from "./log/logger.ts";
@@ -134,6 +135,8 @@ export async function startConfiguredGateway(config: GatewayConfig, opts: StartO
       filters.push(credentials);
     }
 
+    // MCP tasks belong to the principal whose tools/call created them (filters/tasks/task-binding.ts).
+    filters.push(createTaskBindingFilter());
     filters.push(...(opts.filters ?? []));
     const gateway = createGateway(config, {
       gatewayId,

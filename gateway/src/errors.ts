@@ -61,6 +61,8 @@ export const ERRORS = {
     message: "Backend credentials are missing: the secret store has no usable credential for this backend",
   },
   CREDENTIALS_SUBJECT_REFUSED: { rpc: -32097, http: 403, message: "The caller's identity cannot select per-user backend credentials" },
+  // Same code and words as the spec's own "not found" (tasks/get …): another user's task is indistinguishable from none.
+  TASK_NOT_FOUND: { rpc: -32602, http: 404, message: "Failed to retrieve task: Task not found" },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

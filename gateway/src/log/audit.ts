@@ -4,6 +4,7 @@
 import type { Writable } from "node:stream";
 import type { RpcMessage } from "../codec/jsonrpc.ts";
 import { channels, type MessageEvent, type StageEvent } from "../diagnostics.ts";
+import { taskFactsOf } from "../filters/tasks/task-facts.ts";
 import type { AuditConfig } from "./audit-schema.ts";
 import { type LineWriter, RotatingFileWriter, StreamLineWriter } from "./line-writer.ts";
 import { ECS_VERSION } from "./logger.ts";
@@ -53,6 +54,10 @@ export interface AuditRecord {
   "error.code"?: string;
   "mcp_gateway.latency_ms": number;
   "trace.id"?: string;
+  /** MCP task the message names or creates (tasks/*, task-augmented tools/call). */
+  "mcp.task.id"?: string;
+  /** Workflow behind the task or tool result, as the backend reports it (`_meta["mcp-edge/workflow-id"]`). */
+  "mcp_gateway.workflow.id"?: string;
   "mcp_gateway.arguments"?: string;
   "mcp_gateway.result"?: string;
 }
@@ -209,6 +214,9 @@ export function startAudit(sink: AuditSink, opts: AuditOptions = {}): () => void
     if (code !== undefined) rec["error.code"] = code;
     const t = traceOf(ev);
     if (t) rec["trace.id"] = t.traceId;
+    const task = taskFactsOf(msg, ev.response);
+    if (task?.taskId !== undefined) rec["mcp.task.id"] = task.taskId;
+    if (task?.workflowId !== undefined) rec["mcp_gateway.workflow.id"] = task.workflowId;
     if (redactor) {
       if (opts.recordArguments && msg.arguments !== undefined) rec["mcp_gateway.arguments"] = redactor.arguments(msg.arguments);
       if (opts.recordResults && ev.response?.raw.result !== undefined) rec["mcp_gateway.result"] = redactor.result(ev.response.raw.result);

@@ -1,0 +1,130 @@
+// The template-deployment workflow: validate → open a ServiceNow change → deploy through Catalyst
+// Center → follow the deployment (a heartbeating activity) → close the change with the outcome.
+// Workflow code is replayed: it only calls activities, timers and the Temporal workflow API.
+
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  defineQuery,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from "@temporalio/workflow";
+import type { DeploymentActivities } from "./deploy-activities.ts";
+import type { DeploymentState, DeployProgress, DeployTemplateInput, DeployTemplateResult } from "./deploy-types.ts";
+
+export const progressQuery = defineQuery<DeployProgress>("progress");
+
+// Transient backend failures (5xx, 429, connection refused) are retried with exponential backoff;
+// the activities mark everything else non-retryable (bad input, ambiguous deploy), so one attempt.
+const retry = { initialInterval: "1s", backoffCoefficient: 2, maximumInterval: "30s", maximumAttempts: 6 } as const;
+
+const quick = proxyActivities<DeploymentActivities>({ startToCloseTimeout: "30s", retry });
+// Deploying is the one step never repeated: a retry after a lost answer could deploy twice.
+const once = proxyActivities<DeploymentActivities>({ startToCloseTimeout: "2m", retry: { maximumAttempts: 1 } });
+// The change must be closed even if the backend is down for a while: more attempts, same backoff.
+const closing = proxyActivities<DeploymentActivities>({
+  startToCloseTimeout: "30s",
+  retry: { ...retry, maximumAttempts: 20, maximumInterval: "60s" },
+});
+// Following a deployment can take long; the heartbeat timeout is what notices a dead worker, and
+// the retry on another (or a restarted) worker resumes from the last heartbeat: it never re-deploys.
+const following = proxyActivities<DeploymentActivities>({
+  startToCloseTimeout: "2h",
+  heartbeatTimeout: "10s",
+  cancellationType: "WAIT_CANCELLATION_COMPLETED",
+  retry,
+});
+
+function reason(err: unknown): string {
+  let e: unknown = err;
+  // An activity's own message is more useful than "Activity task failed".
+  while (e instanceof ActivityFailure && e.cause) e = e.cause;
+  return e instanceof Error ? e.message : String(e);
+}
+
+export async function deployTemplate(input: DeployTemplateInput): Promise<DeployTemplateResult> {
+  const progress: DeployProgress = { phase: "validating", percent: 0, message: "validating the template and the target devices" };
+  setHandler(progressQuery, () => progress);
+  const set = (p: Partial<DeployProgress>) => Object.assign(progress, p);
+  const { workflowId } = workflowInfo();
+  const base = { templateId: input.templateId, devices: [] };
+
+  let change: { sysId: string; number: string } | undefined;
+  let deploymentId: string | undefined;
+  try {
+    const validated = await quick.validateDeployment({ templateId: input.templateId, targets: input.targets, params: input.params });
+    set({ phase: "opening_change", percent: 10, message: "opening the change request" });
+
+    change = await quick.openChange({ workflowId, input, validated });
+    set({
+      changeNumber: change.number,
+      changeSysId: change.sysId,
+      phase: "deploying",
+      percent: 15,
+      message: `change ${change.number} opened; deploying`,
+    });
+
+    const dep = await once.startDeployment({ workflowId, templateId: input.templateId, targets: validated.targets, params: input.params });
+    deploymentId = dep.deploymentId;
+    set({ deploymentId, phase: "polling", percent: 20, message: `deployment ${deploymentId} running` });
+    await quick.noteOnChange({
+      sysId: change.sysId,
+      text: `Catalyst Center deployment ${deploymentId} started (task ${dep.taskId ?? "n/a"}).`,
+    });
+
+    const final: DeploymentState = await following.followDeployment({ deploymentId, pollIntervalMs: input.pollIntervalMs ?? 2000 });
+    set({ phase: "closing_change", percent: 90, message: `deployment ${final.status}; closing ${change.number}` });
+    await closing.closeChange({
+      sysId: change.sysId,
+      succeeded: final.succeeded,
+      notes: `Template ${validated.templateName} deployment ${deploymentId}: ${final.status}. ${final.message}`.trim(),
+    });
+    set({ phase: "done", percent: 100, message: `deployment ${final.status}; change ${change.number} closed` });
+    return {
+      ...base,
+      outcome: final.succeeded ? "succeeded" : "failed",
+      message: final.succeeded ? `deployed; change ${change.number} closed successful` : `deployment failed: ${final.message}`,
+      templateName: validated.templateName,
+      changeNumber: change.number,
+      changeSysId: change.sysId,
+      deploymentId,
+      deploymentStatus: final.status,
+      devices: final.devices,
+    };
+  } catch (err) {
+    const cancelled = isCancellation(err);
+    const why = cancelled ? "cancelled by request" : reason(err);
+    // Whatever happened, a change this workflow opened is updated and closed: never left open.
+    // Non-cancellable, so a cancellation cannot interrupt the clean-up itself.
+    await CancellationScope.nonCancellable(async () => {
+      let stopped: string | undefined;
+      if (cancelled && deploymentId) stopped = (await closing.stopDeployment({ deploymentId })).detail;
+      if (change) {
+        set({ phase: "closing_change", percent: 90, message: `${why}; closing ${change.number}` });
+        await closing.noteOnChange({
+          sysId: change.sysId,
+          text: cancelled ? `Cancellation requested. ${stopped ?? ""}`.trim() : `Failure: ${why}`,
+        });
+        await closing.closeChange({
+          sysId: change.sysId,
+          succeeded: false,
+          cancelled,
+          notes: cancelled
+            ? `Cancelled by request${deploymentId ? ` while deployment ${deploymentId} was running. ${stopped ?? ""}` : " before anything was deployed."}`.trim()
+            : `Deployment did not complete: ${why}`,
+        });
+      }
+      set({ phase: "done", percent: 100, message: why });
+    });
+    if (cancelled) throw err;
+    throw ApplicationFailure.create({
+      type: "DeploymentFailed",
+      message: why,
+      nonRetryable: true,
+      details: [{ ...base, outcome: "failed", message: why, changeNumber: change?.number, changeSysId: change?.sysId, deploymentId }],
+    });
+  }
+}
