@@ -12,6 +12,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startFakeDevice } from "../src/fake-device.ts";
 import {
   bundleFromHeaders,
   CatalystCenterInventory,
@@ -23,6 +24,7 @@ import {
   parseDevicesConfig,
   serveHttp,
 } from "../src/index.ts";
+import { SshBackend } from "../src/ssh-backend.ts";
 import { startSshd, type TestSshd } from "./sshd.ts";
 
 let sshd: TestSshd;
@@ -345,5 +347,36 @@ describe("config and inventory", () => {
       arguments: { devices: [seeded.hostname], command: "show version" },
     })) as CallResult;
     expect(results(s)[0]!.error).toMatch(/no pinned host key/);
+  });
+});
+
+describe("the fake device of the platform example answers like the real sshd", () => {
+  it("same output and exit status for the same commands; wrong password refused; limits hold", async () => {
+    const fake = await startFakeDevice({ hostname: "edge-1" });
+    closers.push(() => fake.close());
+    const ssh = new SshBackend();
+    const limits = { timeoutMs: 10_000, maxOutputBytes: 256 * 1024 };
+    const real = { name: "edge-1", host: "127.0.0.1", port: sshd.port, hostKey: sshd.hostKey };
+    const viaFake = { name: "edge-1", host: fake.host, port: fake.port, hostKey: fake.hostKey };
+    const realCred = { username: sshd.user, privateKey: sshd.keys["edge-1"]! };
+    const fakeCred = { username: fake.username, password: fake.password };
+    for (const cmd of [
+      "show version",
+      "show ip interface brief",
+      "ping 192.0.2.1",
+      "traceroute 192.0.2.1",
+      "show foo",
+      "show tech-support",
+    ]) {
+      const a = await ssh.run(real, cmd, realCred, limits);
+      const b = await ssh.run(viaFake, cmd, fakeCred, limits);
+      expect([b.output, b.exitCode, b.truncated], cmd).toEqual([a.output, a.exitCode, a.truncated]);
+    }
+    expect(fake.commands).toContain("show version");
+    await expect(ssh.run(viaFake, "show version", { username: fake.username, password: "nope" }, limits)).rejects.toThrow(
+      /refused the login/,
+    );
+    const slow = await ssh.run(viaFake, "show slow", fakeCred, { ...limits, timeoutMs: 1000 });
+    expect(slow).toMatchObject({ timedOut: true });
   });
 });

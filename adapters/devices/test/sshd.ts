@@ -1,5 +1,5 @@
 // Test helper: a real OpenSSH sshd on 127.0.0.1 (free port) from a temp dir: its own host key, config
-// and authorized_keys, where each device's key is bound by command="…" to fake-device.sh with that
+// and authorized_keys, where each device's key is bound by command="…" to fake/device-cli.sh with that
 // device's hostname, so the login answers like the device's CLI. Runs as the current user (root in CI).
 
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
@@ -66,7 +66,7 @@ export async function startSshd(devices: string[]): Promise<TestSshd> {
     execFileSync("ssh-keygen", ["-l", "-E", "sha256", "-f", join(dir, "host_ed25519.pub")], { encoding: "utf8" }),
   )![1]!;
   void host;
-  const shell = fileURLToPath(new URL("./fake-device.sh", import.meta.url));
+  const shell = fileURLToPath(new URL("../fake/device-cli.sh", import.meta.url));
   const keys: Record<string, string> = {};
   const lines: string[] = [];
   for (const d of devices) {

@@ -1,5 +1,6 @@
 #!/bin/sh
-# The command line of a Cisco IOS XE device as an SSH forced command (authorized_keys command="…"):
+# The command line of a Cisco IOS XE device, run per SSH exec request (sshd: authorized_keys command="…";
+# the fake SSH server, src/fake-device.ts: directly):
 # answers the exec-channel command in $SSH_ORIGINAL_COMMAND the way IOS does. $1 is the hostname.
 # Test-only commands: "show tech-support" prints ~2 MB (output limits), "show slow" never ends (time limits).
 host="${1:-router}"
