@@ -10,8 +10,8 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FIXTURES_TOKEN, type FixturesServer, startFixturesServer } from "../src/fixtures/index.ts";
 import { createGitHubServer, githubToolActions, serveHttp, TOKEN_HEADER, tokenFromHeader } from "../src/index.ts";
-import { FIXTURES_TOKEN, type FixturesServer, startFixturesServer } from "./fixtures.ts";
 
 let fixtures: FixturesServer;
 const closers: Array<() => Promise<void>> = [];
