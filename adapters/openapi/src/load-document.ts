@@ -1,15 +1,15 @@
 // Reads an OpenAPI document (file path, URL or object), checks it is OpenAPI 3.0 / 3.1 (Swagger 2.0 is
-// upgraded by @scalar/openapi-parser), validates it, and bundles external $refs into the document.
+// upgraded by @scalar/openapi-parser), validates it (the specification's JSON Schemas), bundles external $refs.
 
 import { readFile } from "node:fs/promises";
 import { isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import SwaggerParser from "@apidevtools/swagger-parser";
-import { upgrade, validate } from "@scalar/openapi-parser";
 import { request } from "undici";
 import { parse as parseYaml } from "yaml";
 import { AdapterError } from "./errors.ts";
 import type { Json, JsonObject } from "./schema-convert.ts";
+import { validateDocument } from "./validate-document.ts";
 
 export interface LoadedDocument {
   readonly doc: JsonObject;
@@ -122,15 +122,13 @@ export async function loadDocument(source: string | JsonObject, o: LoadOptions =
     }
   }
   if (o.validate !== false) {
-    const r = await validate(doc as never);
-    if (!r.valid) {
-      const errors = (r.errors ?? []).slice(0, 5).map((e) => `${e.path ? `${e.path}: ` : ""}${e.message}`);
-      const broken = errors.find((m) => /\$ref|resolve|reference/i.test(m));
-      throw new AdapterError(broken ? "OPENAPI_BROKEN_REF" : "OPENAPI_INVALID", `${where}: ${errors.join("; ") || "invalid"}`);
-    }
+    const errors = validateDocument(doc, sourceVersion);
+    if (errors.length) throw new AdapterError("OPENAPI_INVALID", `${where}: ${errors.join("; ")}`);
   }
   let openapi30 = sourceVersion.startsWith("3.0");
   if (sourceVersion === "2.0") {
+    // Loaded only for Swagger 2.0 documents.
+    const { upgrade } = await import("@scalar/openapi-parser");
     doc = upgrade(doc as never).specification as unknown as JsonObject;
     openapi30 = false;
   }

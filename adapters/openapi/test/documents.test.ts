@@ -127,6 +127,26 @@ describe("bad documents give a clear error at start", () => {
 });
 
 describe("documents of every version", () => {
+  it("every example document of @readme/oas-examples (2.0, 3.0, 3.1) builds, or is refused with a documented code", async () => {
+    const { readdirSync } = await import("node:fs");
+    const outcomes: Record<string, string> = {};
+    for (const v of ["2.0", "3.0", "3.1"]) {
+      for (const f of readdirSync(join(examples, v, "json")).filter((n) => n.endsWith(".json"))) {
+        try {
+          const b = await buildToolsFromDocument(join(examples, v, "json", f), { baseUrl: "http://127.0.0.1:9" });
+          for (const t of b.tools) expect(() => JSON.stringify(t.inputSchema)).not.toThrow();
+          outcomes[`${v}/${f}`] = "ok";
+        } catch (e) {
+          expect(e).toBeInstanceOf(AdapterError);
+          outcomes[`${v}/${f}`] = (e as AdapterError).code;
+        }
+      }
+    }
+    const refused = Object.entries(outcomes).filter(([, o]) => o !== "ok");
+    // Webhook-only documents have no operation to offer; nothing else is refused.
+    expect(refused).toEqual([["3.1/webhooks.json", "OPENAPI_NO_TOOLS"]]);
+  });
+
   it("Swagger 2.0 is upgraded (petstore): tools, body and base URL", async () => {
     const built = await buildToolsFromDocument(join(examples, "2.0/json/petstore.json"));
     expect(built.loaded.sourceVersion).toBe("2.0");
