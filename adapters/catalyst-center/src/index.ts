@@ -15,3 +15,24 @@ export {
   type TargetType,
   type Task,
 } from "./client.ts";
+export {
+  authFromEnv,
+  authFromHeaders,
+  type CatalystAuth,
+  CREDENTIAL_HEADERS,
+  type HostOptions,
+  type HttpAdapter,
+  serveHttp,
+  serveStdio,
+} from "./host.ts";
+export {
+  AdapterRefusal,
+  type ClientProvider,
+  createCatalystServer,
+  MAX_OUTPUT_CHARS,
+  MissingCredentialsError,
+  READ_ONLY_COMMANDS,
+  SERVER_NAME,
+  siteContains,
+  toolError,
+} from "./server.ts";
