@@ -221,6 +221,21 @@ describe("deploy_template through the gateway", () => {
     }
   });
 
+  it("transient backend failures are retried with backoff: ServiceNow rate-limiting the first attempt", async () => {
+    const c = await connect("alice");
+    // The client itself retries a 429 three times; six in a row make the first activity attempt fail.
+    h.servicenow.rateLimitNext(6, 0);
+    const { task } = await startTask(c, args());
+    expect((await finalTask(c, task.taskId)).status).toBe("completed");
+    const history = await h.client.workflow.getHandle(task.taskId).fetchHistory();
+    const attempts = (history.events ?? [])
+      .map((e) => e.activityTaskStartedEventAttributes?.attempt)
+      .filter((a): a is number => typeof a === "number");
+    expect(Math.max(...attempts)).toBeGreaterThanOrEqual(2);
+    expect(changes(h.servicenow).filter((x) => x.correlation_id === task.taskId)).toHaveLength(1);
+    expect(changeOf(task.taskId)).toMatchObject({ state: "3", close_code: "successful" });
+  });
+
   it("invalid targets fail validation before any change is opened", async () => {
     const c = await connect("alice");
     const { task } = await startTask(c, args({ targets: ["no-such-device"] }));
