@@ -99,7 +99,7 @@ sessions:
   key: \${env:SESSION_KEY}
 auth:${issuerYaml(idp)}
 authz:
-  engine: { type: wasm, bundle: \${env:BUNDLE}, watch: false }
+  engine: { type: wasm, bundle: "\${env:BUNDLE}", watch: false }
   decisionLog: { enabled: false }
 vault:
   address: ${bao.address}
