@@ -5,7 +5,7 @@ import { spawn } from "node:child_process";
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
-import { type Connection, Server, utils } from "ssh2";
+import ssh2, { type Connection } from "ssh2";
 import { hostKeyFingerprint } from "./ssh-backend.ts";
 
 export interface FakeDeviceOptions {
@@ -28,6 +28,9 @@ export interface FakeDevice {
   readonly commands: string[];
   close(): Promise<void>;
 }
+
+// ssh2 is CommonJS: Node's named-export detection does not find Server/utils, the default export has them.
+const { Server, utils } = ssh2;
 
 const CLI = fileURLToPath(new URL("../fake/device-cli.sh", import.meta.url));
 
