@@ -33,6 +33,9 @@ export interface CatalystFakeOptions {
   strictRequests?: boolean;
   /** Seed sites, devices, issues, a project and templates (default true). */
   seed?: boolean;
+  /** Listen address (default 127.0.0.1, port 0). */
+  host?: string;
+  port?: number;
   /** Delay every API answer (timeouts in tests). */
   delayMs?: number;
 }
@@ -774,7 +777,7 @@ export async function startCatalystFake(opts: CatalystFakeOptions = {}): Promise
       else res.destroy();
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, opts.host ?? "127.0.0.1", resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     url,

@@ -16,6 +16,9 @@ export interface ServiceNowFakeOptions {
   tokenTtlSeconds?: number;
   /** Answer this many requests (after the first `rateLimitAfter`) with 429 + Retry-After. */
   rateLimit?: { count: number; retryAfterSeconds?: number; after?: number };
+  /** Listen address (default 127.0.0.1, port 0). */
+  host?: string;
+  port?: number;
   /** Delay every Table API answer (timeouts in tests). */
   delayMs?: number;
   /** Seed the ITSM tables with groups, CIs and a few records (default true). */
@@ -385,7 +388,7 @@ export async function startServiceNowFake(opts: ServiceNowFakeOptions = {}): Pro
       sendError(res, new FakeError(500, "Internal error", e instanceof Error ? e.message : String(e)));
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, opts.host ?? "127.0.0.1", resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     url: base,
