@@ -6,6 +6,7 @@ import {
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
+  CancelledFailure,
   defineQuery,
   isCancellation,
   proxyActivities,
@@ -24,10 +25,11 @@ const retry = { initialInterval: "1s", backoffCoefficient: 2, maximumInterval: "
 const quick = proxyActivities<DeploymentActivities>({ startToCloseTimeout: "30s", retry });
 // Deploying is the one step never repeated: a retry after a lost answer could deploy twice.
 const once = proxyActivities<DeploymentActivities>({ startToCloseTimeout: "2m", retry: { maximumAttempts: 1 } });
-// The change must be closed even if the backend is down for a while: more attempts, same backoff.
+// The change must be closed even if ServiceNow is down for hours: no attempt limit (only a refusal
+// stops it), backing off to one try every 5 minutes. Never left open.
 const closing = proxyActivities<DeploymentActivities>({
   startToCloseTimeout: "30s",
-  retry: { ...retry, maximumAttempts: 20, maximumInterval: "60s" },
+  retry: { initialInterval: "1s", backoffCoefficient: 2, maximumInterval: "5m" },
 });
 // Following a deployment can take long; the heartbeat timeout is what notices a dead worker, and
 // the retry on another (or a restarted) worker resumes from the last heartbeat: it never re-deploys.
@@ -67,13 +69,20 @@ export async function deployTemplate(input: DeployTemplateInput): Promise<Deploy
       message: `change ${change.number} opened; deploying`,
     });
 
-    const dep = await once.startDeployment({ workflowId, templateId: input.templateId, targets: validated.targets, params: input.params });
+    // Not interruptible: a cancellation arriving while the deploy request is out must still learn the
+    // deployment id, or the clean-up would record "nothing deployed" while a deployment runs.
+    const dep = await CancellationScope.nonCancellable(() =>
+      once.startDeployment({ workflowId, templateId: input.templateId, targets: validated.targets, params: input.params }),
+    );
     deploymentId = dep.deploymentId;
+    if (CancellationScope.current().consideredCancelled) throw new CancelledFailure("cancelled by request");
     set({ deploymentId, phase: "polling", percent: 20, message: `deployment ${deploymentId} running` });
-    await quick.noteOnChange({
-      sysId: change.sysId,
-      text: `Catalyst Center deployment ${deploymentId} started (task ${dep.taskId ?? "n/a"}).`,
-    });
+    // The note is a courtesy: a deployment that runs must be followed even if ServiceNow refuses it.
+    await quick
+      .noteOnChange({ sysId: change.sysId, text: `Catalyst Center deployment ${deploymentId} started (task ${dep.taskId ?? "n/a"}).` })
+      .catch((e: unknown) => {
+        if (isCancellation(e)) throw e;
+      });
 
     const final: DeploymentState = await following.followDeployment({ deploymentId, pollIntervalMs: input.pollIntervalMs ?? 2000 });
     set({ phase: "closing_change", percent: 90, message: `deployment ${final.status}; closing ${change.number}` });
@@ -101,13 +110,13 @@ export async function deployTemplate(input: DeployTemplateInput): Promise<Deploy
     // Non-cancellable, so a cancellation cannot interrupt the clean-up itself.
     await CancellationScope.nonCancellable(async () => {
       let stopped: string | undefined;
-      if (cancelled && deploymentId) stopped = (await closing.stopDeployment({ deploymentId })).detail;
+      if (cancelled && deploymentId) stopped = (await quick.stopDeployment({ deploymentId }).catch(() => undefined))?.detail;
       if (change) {
         set({ phase: "closing_change", percent: 90, message: `${why}; closing ${change.number}` });
-        await closing.noteOnChange({
-          sysId: change.sysId,
-          text: cancelled ? `Cancellation requested. ${stopped ?? ""}`.trim() : `Failure: ${why}`,
-        });
+        // Best effort: the close below carries the same words in close_notes.
+        await quick
+          .noteOnChange({ sysId: change.sysId, text: cancelled ? `Cancellation requested. ${stopped ?? ""}`.trim() : `Failure: ${why}` })
+          .catch(() => undefined);
         await closing.closeChange({
           sysId: change.sysId,
           succeeded: false,

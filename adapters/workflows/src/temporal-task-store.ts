@@ -137,7 +137,7 @@ export class TemporalTaskStore implements TaskStore {
     if (!h) return undefined;
     let p: (DeployProgress & { polls?: number }) | undefined;
     try {
-      p = await this.#client.connection.withDeadline(Date.now() + 3000, () => h.query<DeployProgress>(PROGRESS_QUERY));
+      p = await this.#client.connection.withDeadline(Date.now() + 1500, () => h.query<DeployProgress>(PROGRESS_QUERY));
     } catch {
       return undefined;
     }

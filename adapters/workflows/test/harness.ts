@@ -2,6 +2,7 @@
 // the ServiceNow and Catalyst Center fakes, the worker as a child process, the workflows MCP server.
 
 import { type ChildProcess, spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { type CatalystFake, startCatalystFake } from "@mcp-edge/adapter-catalyst-center/fake";
 import { type ServiceNowFake, startServiceNowFake } from "@mcp-edge/adapter-servicenow/fake";
@@ -45,18 +46,23 @@ export async function until<T>(what: string, f: () => T | undefined | Promise<T 
 }
 
 export async function startHarness(o: { deploymentDurationMs?: number; syncTimeoutMs?: number } = {}): Promise<Harness> {
-  const temporal = await startTemporalTestServer();
+  // The opt-in suite (scripts/test-temporal-cli.sh) points the tests at a real Temporal server instead.
+  const external = process.env.WORKFLOWS_TEMPORAL_ADDRESS;
+  const temporal: TemporalTestServer = external ? { address: external, close: async () => {} } : await startTemporalTestServer();
+  // One task queue per harness: workers of other test files (same server) never take these workflows.
+  const taskQueue = `deployments-${randomUUID()}`;
   const servicenow = await startServiceNowFake();
   const catalyst = await startCatalystFake({ deploymentDurationMs: o.deploymentDurationMs ?? 1500 });
   const connection = await Connection.connect({ address: temporal.address });
   const client = new Client({ connection });
-  const store = new TemporalTaskStore({ client, pollIntervalMs: 200 });
+  const store = new TemporalTaskStore({ client, taskQueue, pollIntervalMs: 200 });
   const workflows = await serveWorkflowsHttp(() =>
     createWorkflowsServer({ store, watchIntervalMs: 200, ...(o.syncTimeoutMs ? { syncTimeoutMs: o.syncTimeoutMs } : {}) }),
   );
   const workerEnv: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     TEMPORAL_ADDRESS: temporal.address,
+    WORKFLOWS_TASK_QUEUE: taskQueue,
     SERVICENOW_URL: servicenow.url,
     SERVICENOW_USERNAME: "admin",
     SERVICENOW_PASSWORD: "admin-password",
