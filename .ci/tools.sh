@@ -16,3 +16,4 @@ bash "$root/tools/openbao/install-bao.sh" >/dev/null
 bash "$root/otel/scripts/install-otelcol.sh" >/dev/null
 bash "$root/.ci/install-temporal.sh" >/dev/null
 bash "$root/.ci/install-sshd.sh" >/dev/null
+bash "$root/adapters/openapi/scripts/install-test-fixtures.sh" >/dev/null

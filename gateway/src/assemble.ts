@@ -4,6 +4,7 @@
 
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { mountRestBridge } from "./bridge/mount.ts";
 import type { Exchange, Filter } from "./chain/types.ts";
 import type { GatewayConfig } from "./config/schema.ts";
 import { upstreamKind } from "./config/schema.ts";
@@ -138,6 +139,8 @@ export async function startConfiguredGateway(config: GatewayConfig, opts: StartO
     // MCP tasks belong to the principal whose tools/call created them (filters/tasks/task-binding.ts).
     filters.push(createTaskBindingFilter());
     filters.push(...(opts.filters ?? []));
+    // REST bridge (/api/v1, gateway/src/bridge): its calls go through this gateway's own MCP endpoint.
+    const bridge = mountRestBridge(config, extraRoutes, () => gateway.url);
     const gateway = createGateway(config, {
       gatewayId,
       filters,
@@ -161,6 +164,8 @@ export async function startConfiguredGateway(config: GatewayConfig, opts: StartO
       await authn?.close();
     });
     closers.push(() => gateway.close());
+    // Closed first (closers run in reverse): its sessions end through the gateway while it still listens.
+    if (bridge) closers.push(() => bridge.close());
     const url = await gateway.listen();
     return { gateway, url, banner: dev?.banner(url), authn, close: closeAll };
   } catch (e) {

@@ -63,6 +63,12 @@ export const ERRORS = {
   CREDENTIALS_SUBJECT_REFUSED: { rpc: -32097, http: 403, message: "The caller's identity cannot select per-user backend credentials" },
   // Same code and words as the spec's own "not found" (tasks/get …): another user's task is indistinguishable from none.
   TASK_NOT_FOUND: { rpc: -32602, http: 404, message: "Failed to retrieve task: Task not found" },
+  // REST bridge (gateway/src/bridge): problem+json answers for non-MCP clients.
+  BRIDGE_UNKNOWN_TARGET: { rpc: -32602, http: 404, message: "No such tool, prompt or resource on this server" },
+  BRIDGE_INVALID_ARGUMENTS: { rpc: -32602, http: 400, message: "The arguments do not match the tool's input schema" },
+  BRIDGE_TOOL_ERROR: { rpc: -32098, http: 422, message: "The tool ran and reported an error (the result is in the body)" },
+  BRIDGE_BACKEND_ERROR: { rpc: -32099, http: 502, message: "The backend MCP server answered with a JSON-RPC error" },
+  BRIDGE_BAD_REQUEST: { rpc: -32600, http: 400, message: "The REST request is malformed (body, query or path)" },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -3,6 +3,7 @@
 
 import { z } from "zod";
 import { telemetrySchema } from "../../../otel/src/schema.ts";
+import { restBridgeSchema } from "../bridge/config.ts";
 import { isLoopbackHost } from "../listener/guards.ts";
 import { authSchema } from "./schema-authn.ts";
 import { authzSchema, serverAuthzSchema } from "./schema-authz.ts";
@@ -112,6 +113,8 @@ export const configSchema = z
     secretCache: secretCacheSchema.optional(),
     /** Traces, metrics and the audit log (docs/observability.md). */
     telemetry: telemetrySchema.prefault({}),
+    /** REST endpoints under /api/v1 for non-MCP clients, through the same chain (docs/rest-bridge.md). */
+    restBridge: restBridgeSchema.optional(),
   })
   .strict()
   .superRefine((c, ctx) => {

@@ -1,0 +1,286 @@
+// The REST bridge through a real authenticated gateway: a real OpenID provider (oidc-provider), the real OPA
+// policy bundle (wasm), 2.x SDK backends; called with plain fetch and with a client generated from the
+// bridge's own OpenAPI document (swagger-client).
+
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+// @ts-expect-error swagger-client ships no type declarations; the members used are typed below.
+import SwaggerClientModule from "swagger-client";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  account,
+  type Backend,
+  idpAccounts,
+  issuerYaml,
+  post,
+  type StartedGateway,
+  startBackend,
+  startFromYaml,
+  userToken,
+} from "../acceptance/fixtures.ts";
+import { type Idp, startIdp } from "../fixtures/idp.ts";
+
+interface GeneratedClient {
+  spec: { paths: Record<string, Record<string, { operationId: string }>> };
+  execute(o: {
+    operationId: string;
+    requestBody?: unknown;
+    parameters?: Record<string, unknown>;
+  }): Promise<{ status: number; body: unknown }>;
+}
+const SwaggerClient = SwaggerClientModule as (o: {
+  spec: unknown;
+  requestInterceptor?: (r: { headers: Record<string, string> }) => unknown;
+}) => Promise<GeneratedClient>;
+
+const SESSION_KEY = "bridge-test-session-key-0123456789abcdef";
+let dir: string;
+let idp: Idp;
+let servicenow: Backend;
+let catalyst: Backend;
+let gw: StartedGateway;
+let desk: string;
+let admin: string;
+type Json = Record<string, unknown>;
+
+const api = (path: string) => `${gw.url}/api/v1${path}`;
+async function get(path: string, token = desk): Promise<Response> {
+  return fetch(api(path), { headers: { authorization: `Bearer ${token}` } });
+}
+async function call(route: string, tool: string, args: unknown, token = desk, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(api(`/mcp/${route}/tools/${tool}`), {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json", ...headers },
+    body: JSON.stringify({ arguments: args }),
+  });
+}
+const toolCalls = (b: Backend) => b.calls.length;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "bridge-"));
+  [idp, servicenow, catalyst] = await Promise.all([
+    startIdp({ accounts: idpAccounts() }),
+    startBackend("servicenow", { extraTools: true }),
+    startBackend("catalyst-center"),
+  ]);
+  const yaml = `
+listen: { host: 127.0.0.1, port: 0 }
+sessions:
+  key: \${env:SESSION_KEY}
+auth:${issuerYaml(idp)}
+authz:
+  engine: { type: wasm, watch: false }
+restBridge: { enabled: true, idleSeconds: 60 }
+servers:
+  servicenow:
+    url: ${servicenow.url}
+  catalyst-center:
+    url: ${catalyst.url}
+  down:
+    url: http://127.0.0.1:1/mcp
+telemetry:
+  audit: { sink: file, path: ${join(dir, "audit.log")} }
+`;
+  gw = await startFromYaml(yaml, { baseDir: dir, env: { SESSION_KEY } });
+  desk = await userToken(idp, account("service-desk", true), gw.url);
+  admin = await userToken(idp, account("admin", true), gw.url);
+}, 90_000);
+
+afterAll(async () => {
+  await gw?.close();
+  await Promise.all([servicenow?.close(), catalyst?.close(), idp?.close()]);
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe("REST bridge with a plain HTTP client", () => {
+  it("lists the tools the caller may call: the same decision as MCP tools/list", async () => {
+    const r = await get("/mcp/catalyst-center/tools");
+    expect(r.status).toBe(200);
+    expect(r.headers.get("content-type")).toBe("application/json");
+    const names = ((await r.json()) as { tools: { name: string }[] }).tools.map((t) => t.name).sort();
+    const mcp = new Client({ name: "mcp-agent", version: "1" });
+    await mcp.connect(
+      new StreamableHTTPClientTransport(new URL(`${gw.url}/mcp/catalyst-center`), {
+        requestInit: { headers: { authorization: `Bearer ${desk}` } },
+      }),
+    );
+    const viaMcp = (await mcp.listTools()).tools.map((t) => t.name).sort();
+    await mcp.close();
+    expect(names).toEqual(viaMcp);
+    expect(names).toEqual(["get_devices", "get_sites"]);
+  });
+
+  it("an allowed call reaches the backend and answers the content list as JSON", async () => {
+    const before = toolCalls(catalyst);
+    const r = await call("catalyst-center", "get_devices", { site: "paris" });
+    expect(r.status).toBe(200);
+    expect(await r.json()).toEqual([{ type: "text", text: "catalyst-center:get_devices ok" }]);
+    expect(catalyst.calls.slice(before)).toMatchObject([{ tool: "get_devices", arguments: { site: "paris" } }]);
+  });
+
+  it("a forbidden call is a 403 problem and no backend traffic", async () => {
+    const seen = catalyst.seen.length;
+    const r = await call("catalyst-center", "update_site", { site: "paris" });
+    expect(r.status).toBe(403);
+    expect(r.headers.get("content-type")).toBe("application/problem+json");
+    const p = (await r.json()) as Json;
+    expect(p).toMatchObject({ status: 403, code: "AUTHZ_DENIED", type: "urn:mcp-edge:error:AUTHZ_DENIED" });
+    expect(catalyst.seen.length).toBe(seen);
+  });
+
+  it("an unknown tool is a 404 problem", async () => {
+    const r = await call("servicenow", "no_such_tool", {});
+    expect(r.status).toBe(404);
+    expect(await r.json()).toMatchObject({ code: "BRIDGE_UNKNOWN_TARGET", status: 404 });
+    const s = await get("/mcp/no-such-server/tools");
+    expect(s.status).toBe(404);
+    expect(await s.json()).toMatchObject({ code: "UNKNOWN_SERVER" });
+  });
+
+  it("invalid arguments are a 400 problem before the backend sees anything", async () => {
+    const before = toolCalls(servicenow);
+    const seen = servicenow.seen.length;
+    const r = await call("servicenow", "count", { n: 50 });
+    expect(r.status).toBe(400);
+    expect(await r.json()).toMatchObject({ code: "BRIDGE_INVALID_ARGUMENTS" });
+    expect(toolCalls(servicenow)).toBe(before);
+    expect(servicenow.seen.length).toBe(seen);
+    const bad = await fetch(api("/mcp/servicenow/tools/count"), {
+      method: "POST",
+      headers: { authorization: `Bearer ${desk}`, "content-type": "application/json" },
+      body: '{"arguments": [1]}',
+    });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ code: "BRIDGE_BAD_REQUEST" });
+  });
+
+  it("a tool that reports an error is a 422 with the result; an unreachable backend a 5xx problem", async () => {
+    const r = await call("servicenow", "fail", {});
+    expect(r.status).toBe(422);
+    const p = (await r.json()) as { code: string; result: { isError: boolean; content: unknown[] } };
+    expect(p.code).toBe("BRIDGE_TOOL_ERROR");
+    expect(p.result).toEqual({ isError: true, content: [{ type: "text", text: "the backend failed" }] });
+    const down = await get("/mcp/down/tools", admin);
+    expect(down.status).toBe(502);
+    expect(((await down.json()) as Json).code).toBe("UPSTREAM_UNAVAILABLE");
+  });
+
+  it("an expired token is a 401 with the same challenge the MCP endpoint sends", async () => {
+    const expired = await idp.mintToken({
+      sub: account("service-desk", true),
+      aud: gw.url,
+      claims: { groups: ["service-desk"], amr: ["pwd", "mfa"] },
+      expiresIn: -120,
+    });
+    const mcp = await post(
+      `${gw.url}/mcp/catalyst-center`,
+      {
+        jsonrpc: "2.0",
+        id: 1,
+        method: "initialize",
+        params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "x", version: "1" } },
+      },
+      { authorization: `Bearer ${expired}` },
+    );
+    expect(mcp.status).toBe(401);
+    const challenge = mcp.headers.get("www-authenticate");
+    expect(challenge).toContain("resource_metadata=");
+    const r = await get("/mcp/catalyst-center/tools", expired);
+    expect(r.status).toBe(401);
+    expect(r.headers.get("www-authenticate")).toBe(challenge);
+    expect(await r.json()).toMatchObject({ status: 401, code: "INVALID_TOKEN" });
+    const none = await fetch(api("/mcp/catalyst-center/tools"));
+    expect(none.status).toBe(401);
+    expect(await none.json()).toMatchObject({ code: "UNAUTHENTICATED" });
+  });
+
+  it("prompts and resources have their REST equivalents", async () => {
+    const prompts = (await (await get("/mcp/servicenow/prompts")).json()) as { prompts: { name: string }[] };
+    expect(prompts.prompts.map((p) => p.name)).toEqual(["servicenow_summary"]);
+    const pr = await fetch(api("/mcp/servicenow/prompts/servicenow_summary"), {
+      method: "POST",
+      headers: { authorization: `Bearer ${desk}`, "content-type": "application/json" },
+      body: JSON.stringify({ arguments: { topic: "outages" } }),
+    });
+    expect(pr.status).toBe(200);
+    expect(((await pr.json()) as { messages: { content: { text: string } }[] }).messages[0]!.content.text).toBe(
+      "Summarize outages on servicenow",
+    );
+    const res = (await (await get("/mcp/servicenow/resources")).json()) as { resources: { uri: string }[] };
+    expect(res.resources.map((x) => x.uri)).toEqual(["servicenow://readme"]);
+    const read = await get(`/mcp/servicenow/resources/read?uri=${encodeURIComponent("servicenow://readme")}`);
+    expect(((await read.json()) as { contents: { text: string }[] }).contents[0]!.text).toBe("servicenow readme");
+  });
+
+  it("reuses one backend MCP session per principal and route across REST requests", async () => {
+    const inits = (b: Backend) => b.seen.filter((s) => s.body?.method === "initialize").length;
+    const before = inits(servicenow);
+    for (let i = 0; i < 5; i++) expect((await call("servicenow", "get_incident", {})).status).toBe(200);
+    await get("/mcp/servicenow/tools");
+    expect(inits(servicenow)).toBe(before);
+  });
+
+  it("without tasks support at the backend, Prefer: respond-async waits and answers 200", async () => {
+    const r = await call("servicenow", "count", { n: 2 }, desk, { prefer: "respond-async" });
+    expect(r.status).toBe(200);
+    expect(r.headers.get("preference-applied")).toBeNull();
+    expect(await r.json()).toEqual([{ type: "text", text: "counted to 2" }]);
+  });
+
+  it("the audit log records bridge calls like MCP calls, with the caller's identity", async () => {
+    await call("catalyst-center", "get_sites", {});
+    const lines = readFileSync(join(dir, "audit.log"), "utf8").split("\n").filter(Boolean);
+    const text = lines.join("\n");
+    expect(text).toContain("get_sites");
+    expect(text).toContain(account("service-desk", true));
+    expect(text).not.toContain(desk);
+  });
+});
+
+describe("REST bridge with a client generated from its own OpenAPI document", () => {
+  let doc: { openapi: string; paths: Record<string, Record<string, { operationId: string }>> };
+  let client: GeneratedClient;
+
+  beforeAll(async () => {
+    const r = await get("/openapi.json");
+    expect(r.status).toBe(200);
+    doc = (await r.json()) as typeof doc;
+    client = await SwaggerClient({
+      spec: doc,
+      requestInterceptor: (req) => {
+        req.headers.authorization = `Bearer ${desk}`;
+        return req;
+      },
+    });
+  });
+
+  it("describes what this caller may see, with each tool's input schema", () => {
+    expect(doc.openapi).toBe("3.1.0");
+    const paths = Object.keys(doc.paths);
+    expect(paths).toContain("/api/v1/mcp/catalyst-center/tools/get_devices");
+    expect(paths).not.toContain("/api/v1/mcp/catalyst-center/tools/update_site");
+    expect(paths).toContain("/api/v1/mcp/servicenow/tools/create_incident");
+    // A route the caller cannot list (it fails) is left out rather than failing the document.
+    expect(paths.some((p) => p.startsWith("/api/v1/mcp/down/"))).toBe(false);
+    const body = (doc.paths["/api/v1/mcp/servicenow/tools/count"]!.post as unknown as Json).requestBody as Json;
+    const schema = ((body.content as Json)["application/json"] as Json).schema as Json;
+    expect(((schema.properties as Json).arguments as Json).type).toBe("object");
+  });
+
+  it("an allowed call, a tool error (422) and invalid arguments (400) through the generated client", async () => {
+    const ok = await client.execute({ operationId: "call_catalyst_center_get_devices", requestBody: { arguments: { site: "lyon" } } });
+    expect(ok.status).toBe(200);
+    expect(ok.body).toEqual([{ type: "text", text: "catalyst-center:get_devices ok" }]);
+    await expect(client.execute({ operationId: "call_servicenow_fail", requestBody: { arguments: {} } })).rejects.toMatchObject({
+      status: 422,
+      response: { body: { code: "BRIDGE_TOOL_ERROR" } },
+    });
+    await expect(client.execute({ operationId: "call_servicenow_count", requestBody: { arguments: { n: 0 } } })).rejects.toMatchObject({
+      status: 400,
+      response: { body: { code: "BRIDGE_INVALID_ARGUMENTS" } },
+    });
+  });
+});
