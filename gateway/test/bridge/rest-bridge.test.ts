@@ -3,13 +3,20 @@
 // bridge's own OpenAPI document (swagger-client).
 
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer, type Server as HttpServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { InMemoryTaskStore } from "@modelcontextprotocol/sdk/experimental/tasks";
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 // @ts-expect-error swagger-client ships no type declarations; the members used are typed below.
 import SwaggerClientModule from "swagger-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { z } from "zod";
+import { BridgeSessions } from "../../src/bridge/bridge-sessions.ts";
 import {
   account,
   type Backend,
@@ -44,6 +51,7 @@ let catalyst: Backend;
 let gw: StartedGateway;
 let desk: string;
 let admin: string;
+let jobs: { url: string; server: HttpServer; release: () => void };
 type Json = Record<string, unknown>;
 
 const api = (path: string) => `${gw.url}/api/v1${path}`;
@@ -59,12 +67,60 @@ async function call(route: string, tool: string, args: unknown, token = desk, he
 }
 const toolCalls = (b: Backend) => b.calls.length;
 
+/**
+ * A backend with MCP tasks (1.x SDK, experimental tasks API, 2025-11-25): `slow_report` runs as a task until the
+ * test releases it. Stateless HTTP, one task store shared by every request.
+ */
+async function startTasksBackend(): Promise<typeof jobs> {
+  const store = new InMemoryTaskStore();
+  let release = () => {};
+  const released = new Promise<void>((r) => {
+    release = r;
+  });
+  const make = () => {
+    const server = new McpServer(
+      { name: "jobs", version: "1" },
+      { capabilities: { tasks: { requests: { tools: { call: {} } } } }, taskStore: store },
+    );
+    server.experimental.tasks.registerToolTask(
+      "slow_report",
+      { description: "A report that takes a while", inputSchema: { topic: z.string() }, annotations: { readOnlyHint: true } },
+      {
+        async createTask({ topic }, { taskStore, taskRequestedTtl }) {
+          const task = await taskStore.createTask({ ttl: taskRequestedTtl ?? 60_000, pollInterval: 100 });
+          // The shared store, not the request's: the request (and its server) is long gone when the work ends.
+          void released.then(() =>
+            store.storeTaskResult(task.taskId, "completed", { content: [{ type: "text", text: `report on ${topic}` }] }),
+          );
+          return { task };
+        },
+        async getTask(_a, { taskId, taskStore }) {
+          return await taskStore.getTask(taskId);
+        },
+        async getTaskResult(_a, { taskId, taskStore }) {
+          return (await taskStore.getTaskResult(taskId)) as never;
+        },
+      },
+    );
+    return server;
+  };
+  const http = createServer((req, res) => {
+    const server = make();
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    res.on("close", () => void server.close());
+    void server.connect(transport).then(() => transport.handleRequest(req, res));
+  });
+  await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
+  return { url: `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`, server: http, release };
+}
+
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "bridge-"));
-  [idp, servicenow, catalyst] = await Promise.all([
+  [idp, servicenow, catalyst, jobs] = await Promise.all([
     startIdp({ accounts: idpAccounts() }),
     startBackend("servicenow", { extraTools: true }),
     startBackend("catalyst-center"),
+    startTasksBackend(),
   ]);
   const yaml = `
 listen: { host: 127.0.0.1, port: 0 }
@@ -81,6 +137,8 @@ servers:
     url: ${catalyst.url}
   down:
     url: http://127.0.0.1:1/mcp
+  jobs:
+    url: ${jobs.url}
 telemetry:
   audit: { sink: file, path: ${join(dir, "audit.log")} }
 `;
@@ -91,7 +149,8 @@ telemetry:
 
 afterAll(async () => {
   await gw?.close();
-  await Promise.all([servicenow?.close(), catalyst?.close(), idp?.close()]);
+  jobs?.server.closeAllConnections();
+  await Promise.all([servicenow?.close(), catalyst?.close(), idp?.close(), new Promise((r) => jobs?.server.close(r))]);
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -223,11 +282,66 @@ describe("REST bridge with a plain HTTP client", () => {
     expect(inits(servicenow)).toBe(before);
   });
 
+  it("closes a session once idle: DELETE through the gateway, which then refuses its id", async () => {
+    const pool = new BridgeSessions({ gatewayUrl: () => gw.url, idleMs: 300, max: 10, version: "test" });
+    const s = await pool.get("servicenow", { authorization: `Bearer ${desk}` });
+    const sid = s.transport.sessionId!;
+    expect(sid).toBeTruthy();
+    expect(pool.size).toBe(1);
+    for (let i = 0; i < 200 && pool.size > 0; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(pool.size).toBe(0);
+    // The DELETE is sent as the session is disposed: wait for the gateway to refuse the id.
+    let status = 0;
+    for (let i = 0; i < 100; i++) {
+      const r = await post(
+        `${gw.url}/mcp/servicenow`,
+        { jsonrpc: "2.0", id: 9, method: "tools/list" },
+        { authorization: `Bearer ${desk}`, "mcp-session-id": sid, "mcp-protocol-version": "2025-11-25" },
+      );
+      status = r.status;
+      await r.body?.cancel();
+      if (status === 404) break;
+      await new Promise((res) => setTimeout(res, 25));
+    }
+    expect(status).toBe(404);
+    await pool.close();
+  });
+
   it("without tasks support at the backend, Prefer: respond-async waits and answers 200", async () => {
     const r = await call("servicenow", "count", { n: 2 }, desk, { prefer: "respond-async" });
     expect(r.status).toBe(200);
     expect(r.headers.get("preference-applied")).toBeNull();
     expect(await r.json()).toEqual([{ type: "text", text: "counted to 2" }]);
+  });
+
+  it("with tasks at the backend, Prefer: respond-async gives 202 and a status URL that ends with the result", async () => {
+    const r = await call("jobs", "slow_report", { topic: "uptime" }, admin, { prefer: "respond-async" });
+    expect(r.status).toBe(202);
+    expect(r.headers.get("preference-applied")).toBe("respond-async");
+    const task = (await r.json()) as { taskId: string; status: string; statusUrl: string };
+    expect(task.status).toBe("working");
+    expect(r.headers.get("location")).toBe(task.statusUrl);
+    const poll = () => fetch(`${gw.url}${task.statusUrl}`, { headers: { authorization: `Bearer ${admin}` } });
+    const running = await poll();
+    expect(running.status).toBe(202);
+    await running.body?.cancel();
+    // The task is the admin's: another caller cannot read it (refused by policy or unknown to them).
+    const other = await fetch(`${gw.url}${task.statusUrl}`, { headers: { authorization: `Bearer ${desk}` } });
+    expect([403, 404]).toContain(other.status);
+    await other.body?.cancel();
+    jobs.release();
+    let done: Response | undefined;
+    for (let i = 0; i < 100; i++) {
+      const p = await poll();
+      if (p.status !== 202) {
+        done = p;
+        break;
+      }
+      await p.body?.cancel();
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    expect(done?.status).toBe(200);
+    expect(await done!.json()).toEqual([{ type: "text", text: "report on uptime" }]);
   });
 
   it("the audit log records bridge calls like MCP calls, with the caller's identity", async () => {
