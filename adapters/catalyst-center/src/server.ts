@@ -46,6 +46,18 @@ const deviceSummary = z.object({
   site: z.string(),
 });
 
+// Tool configs (zod schemas) are built once per process: a server is created per HTTP request, and
+// building ~20 sets of zod schemas each time cost several milliseconds per call.
+const configs = new Map<string, unknown>();
+function once<T>(name: string, make: () => T): T {
+  let c = configs.get(name) as T | undefined;
+  if (c === undefined) {
+    c = make();
+    configs.set(name, c);
+  }
+  return c;
+}
+
 function ok(structured: Record<string, unknown>, summary: string): CallToolResult {
   return { content: [{ type: "text", text: `${summary}\n${JSON.stringify(structured, null, 2)}` }], structuredContent: structured };
 }
@@ -142,7 +154,7 @@ export function createCatalystServer(client: ClientProvider): McpServer {
 
   server.registerTool(
     "list_devices",
-    {
+    once("list_devices", () => ({
       title: "List devices",
       description: "Network devices, filtered by hostname (* wildcard), management IP, family, role, reachability or site.",
       inputSchema: {
@@ -160,7 +172,7 @@ export function createCatalystServer(client: ClientProvider): McpServer {
       },
       outputSchema: { devices: z.array(deviceSummary), count: z.number().int() },
       annotations: READ,
-    },
+    })),
     (a) =>
       run(async () => {
         const c = client();
@@ -181,13 +193,13 @@ export function createCatalystServer(client: ClientProvider): McpServer {
 
   server.registerTool(
     "get_device",
-    {
+    once("get_device", () => ({
       title: "Device detail and health",
       description: "One device's inventory record and its Assurance health, by hostname or UUID.",
       inputSchema: { device: z.union([hostname, uuid("device")]) },
       outputSchema: { device: obj, health: obj.nullable() },
       annotations: READ,
-    },
+    })),
     ({ device }) =>
       run(async () => {
         const c = client();
@@ -201,13 +213,13 @@ export function createCatalystServer(client: ClientProvider): McpServer {
 
   server.registerTool(
     "get_device_health",
-    {
+    once("get_device_health", () => ({
       title: "Device health",
       description: "Assurance health of devices, optionally in one site or of one health class.",
       inputSchema: { site: siteArg.optional(), health: z.enum(["POOR", "FAIR", "GOOD"]).optional() },
       outputSchema: { devices: z.array(obj) },
       annotations: READ,
-    },
+    })),
     ({ site, health }) =>
       run(async () => {
         const c = client();
@@ -222,13 +234,13 @@ export function createCatalystServer(client: ClientProvider): McpServer {
 
   server.registerTool(
     "list_sites",
-    {
+    once("list_sites", () => ({
       title: "List sites",
       description: "Sites (areas, buildings, floors), optionally one by hierarchy name.",
       inputSchema: { name: siteArg.optional() },
       outputSchema: { sites: z.array(obj) },
       annotations: READ,
-    },
+    })),
     ({ name }) =>
       run(async () => {
         const sites = await client().getSites(name ? { name } : {});
@@ -238,13 +250,13 @@ export function createCatalystServer(client: ClientProvider): McpServer {
 
   server.registerTool(
     "get_site_health",
-    {
+    once("get_site_health", () => ({
       title: "Site health",
       description: "Health per site: device counts, healthy percentage, average network health.",
       inputSchema: {},
       outputSchema: { sites: z.array(obj) },
       annotations: READ,
-    },
+    })),
     () =>
       run(async () => {
         const sites = await client().getSiteHealth();
@@ -254,13 +266,13 @@ export function createCatalystServer(client: ClientProvider): McpServer {
 
   server.registerTool(
     "get_network_health",
-    {
+    once("get_network_health", () => ({
       title: "Network health",
       description: "Overall network health score and device counts by health.",
       inputSchema: {},
       outputSchema: { health: obj },
       annotations: READ,
-    },
+    })),
     () =>
       run(async () => {
         const h = await client().getNetworkHealth();
@@ -270,7 +282,7 @@ export function createCatalystServer(client: ClientProvider): McpServer {
 
   server.registerTool(
     "list_issues",
-    {
+    once("list_issues", () => ({
       title: "Open issues",
       description: "Assurance issues, by site, device (hostname or UUID), priority and status (default active).",
       inputSchema: {
@@ -281,7 +293,7 @@ export function createCatalystServer(client: ClientProvider): McpServer {
       },
       outputSchema: { issues: z.array(obj) },
       annotations: READ,
-    },
+    })),
     (a) =>
       run(async () => {
         const c = client();
@@ -302,13 +314,13 @@ export function createCatalystServer(client: ClientProvider): McpServer {
 
   server.registerTool(
     "list_projects",
-    {
+    once("list_projects", () => ({
       title: "List template projects",
       description: "Template programmer projects.",
       inputSchema: { name: z.string().max(200).optional() },
       outputSchema: { projects: z.array(obj) },
       annotations: READ,
-    },
+    })),
     ({ name }) =>
       run(async () => {
         const projects = await client().getProjects(name ? { name } : {});
@@ -318,13 +330,13 @@ export function createCatalystServer(client: ClientProvider): McpServer {
 
   server.registerTool(
     "list_templates",
-    {
+    once("list_templates", () => ({
       title: "List templates",
       description: "Configuration templates, optionally of one project (by name).",
       inputSchema: { project: z.string().max(200).optional() },
       outputSchema: { templates: z.array(obj) },
       annotations: READ,
-    },
+    })),
     ({ project }) =>
       run(async () => {
         const templates = await client().getTemplates(project ? { projectNames: [project] } : {});
@@ -334,13 +346,13 @@ export function createCatalystServer(client: ClientProvider): McpServer {
 
   server.registerTool(
     "get_template",
-    {
+    once("get_template", () => ({
       title: "Template detail",
       description: "A template's content, language, parameters and version.",
       inputSchema: { template_id: uuid("template") },
       outputSchema: { template: obj },
       annotations: READ,
-    },
+    })),
     ({ template_id }) =>
       run(async () => {
         const t = await client().getTemplate(template_id);
@@ -354,13 +366,13 @@ export function createCatalystServer(client: ClientProvider): McpServer {
 
   server.registerTool(
     "preview_template",
-    {
+    once("preview_template", () => ({
       title: "Preview template",
       description: "Render a template with parameters (optionally for one device) without deploying it.",
       inputSchema: { template_id: uuid("template"), params, device: z.union([hostname, uuid("device")]).optional() },
       outputSchema: { cliPreview: z.string(), validationErrors: obj },
       annotations: READ,
-    },
+    })),
     (a) =>
       run(async () => {
         const c = client();
@@ -376,7 +388,7 @@ export function createCatalystServer(client: ClientProvider): McpServer {
 
   server.registerTool(
     "deploy_template",
-    {
+    once("deploy_template", () => ({
       title: "Deploy template",
       description:
         "Push a configuration template to devices of one site (destructive: changes device configuration). Every device must lie in `site`. Returns the deployment and task ids; follow with get_deployment_status.",
@@ -397,7 +409,7 @@ export function createCatalystServer(client: ClientProvider): McpServer {
         devices: z.array(z.object({ id: z.string(), hostname: z.string(), site: z.string() })),
       },
       annotations: DEPLOY,
-    },
+    })),
     (a) =>
       run(async () => {
         const c = client();
@@ -423,13 +435,13 @@ export function createCatalystServer(client: ClientProvider): McpServer {
 
   server.registerTool(
     "get_deployment_status",
-    {
+    once("get_deployment_status", () => ({
       title: "Deployment status",
       description: "Status of a template deployment (IN_PROGRESS, SUCCESS, FAILURE) per device.",
       inputSchema: { deployment_id: uuid("deployment") },
       outputSchema: { deployment: obj, status: z.string() },
       annotations: READ,
-    },
+    })),
     ({ deployment_id }) =>
       run(async () => {
         const d = await client().getDeploymentStatus(deployment_id);
@@ -439,13 +451,13 @@ export function createCatalystServer(client: ClientProvider): McpServer {
 
   server.registerTool(
     "get_task",
-    {
+    once("get_task", () => ({
       title: "Task status",
       description: "A Catalyst Center task: progress, error, end time.",
       inputSchema: { task_id: uuid("task") },
       outputSchema: { task: obj, done: z.boolean(), isError: z.boolean() },
       annotations: READ,
-    },
+    })),
     ({ task_id }) =>
       run(async () => {
         const t = await client().getTask(task_id);
@@ -459,7 +471,7 @@ export function createCatalystServer(client: ClientProvider): McpServer {
 
   server.registerTool(
     "run_command",
-    {
+    once("run_command", () => ({
       title: "Run read-only CLI commands",
       description: `Run read-only commands (${READ_ONLY_COMMANDS.join(", ")} …) on devices of one site through the command runner and return their output.`,
       inputSchema: {
@@ -492,7 +504,7 @@ export function createCatalystServer(client: ClientProvider): McpServer {
         ),
       },
       annotations: READ,
-    },
+    })),
     (a) =>
       run(async () => {
         const c = client();

@@ -36,6 +36,18 @@ const ADD = { readOnlyHint: false, destructiveHint: false, idempotentHint: false
 /** Updates overwrite fields or move state: destructive for policy purposes. */
 const CHANGE = { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true } as const;
 
+// Tool configs (zod schemas) are built once per process: a server is created per HTTP request, and
+// building ~20 sets of zod schemas each time cost several milliseconds per call.
+const configs = new Map<string, unknown>();
+function once<T>(name: string, make: () => T): T {
+  let c = configs.get(name) as T | undefined;
+  if (c === undefined) {
+    c = make();
+    configs.set(name, c);
+  }
+  return c;
+}
+
 function ok(structured: Record<string, unknown>, summary: string): CallToolResult {
   return { content: [{ type: "text", text: `${summary}\n${JSON.stringify(structured, null, 2)}` }], structuredContent: structured };
 }
@@ -87,7 +99,7 @@ export function createServiceNowServer(client: ClientProvider): McpServer {
 
   server.registerTool(
     "create_incident",
-    {
+    once("create_incident", () => ({
       title: "Create incident",
       description: "Open an incident. caller_id, assignment_group and cmdb_ci accept a sys_id or a name (user name for callers).",
       inputSchema: {
@@ -102,7 +114,7 @@ export function createServiceNowServer(client: ClientProvider): McpServer {
       },
       outputSchema: { incident: record },
       annotations: ADD,
-    },
+    })),
     (args) =>
       run(async () => {
         const inc = await client().createIncident(
@@ -114,19 +126,19 @@ export function createServiceNowServer(client: ClientProvider): McpServer {
 
   server.registerTool(
     "get_incident",
-    {
+    once("get_incident", () => ({
       title: "Get incident",
       description: "An incident by number (INC0010001) or sys_id.",
       inputSchema: { number: number("INC", "incident") },
       outputSchema: { incident: record },
       annotations: READ,
-    },
+    })),
     ({ number: n }) => run(async () => ok({ incident: await mustFind(client(), "incident", n, "Incident") }, `Incident ${n}`)),
   );
 
   server.registerTool(
     "query_incidents",
-    {
+    once("query_incidents", () => ({
       title: "Query incidents",
       description: "Incidents by state, assignment group (name or sys_id), caller (user name, name or sys_id) and free text, newest first.",
       inputSchema: {
@@ -140,7 +152,7 @@ export function createServiceNowServer(client: ClientProvider): McpServer {
       },
       outputSchema: { incidents: z.array(record), ...page },
       annotations: READ,
-    },
+    })),
     (a) =>
       run(async () => {
         const r = await client().queryIncidents({
@@ -161,14 +173,14 @@ export function createServiceNowServer(client: ClientProvider): McpServer {
 
   server.registerTool(
     "update_incident",
-    {
+    once("update_incident", () => ({
       title: "Update incident",
       description:
         "Set fields of an incident (e.g. assignment_group, assigned_to, state, impact). Use resolve_incident / close_incident to finish one.",
       inputSchema: { number: number("INC", "incident"), fields },
       outputSchema: { incident: record },
       annotations: CHANGE,
-    },
+    })),
     ({ number: n, fields: f }) =>
       run(async () => {
         const c = client();
@@ -183,14 +195,14 @@ export function createServiceNowServer(client: ClientProvider): McpServer {
   ] as const) {
     server.registerTool(
       name,
-      {
+      once(name, () => ({
         title,
         description:
           element === "work_notes" ? "Add an internal work note to an incident." : "Add a comment to an incident (visible to the caller).",
         inputSchema: { number: number("INC", "incident"), text: text(32_000) },
         outputSchema: { incident: record },
         annotations: ADD,
-      },
+      })),
       ({ number: n, text: t }) =>
         run(async () => {
           const c = client();
@@ -204,13 +216,13 @@ export function createServiceNowServer(client: ClientProvider): McpServer {
 
   server.registerTool(
     "resolve_incident",
-    {
+    once("resolve_incident", () => ({
       title: "Resolve incident",
       description: "Resolve an incident (state 6) with a close code (e.g. 'Solution provided') and close notes.",
       inputSchema: { number: number("INC", "incident"), close_code: text(80), close_notes: text(4000) },
       outputSchema: { incident: record },
       annotations: CHANGE,
-    },
+    })),
     ({ number: n, close_code, close_notes }) =>
       run(async () => {
         const c = client();
@@ -224,13 +236,13 @@ export function createServiceNowServer(client: ClientProvider): McpServer {
 
   server.registerTool(
     "close_incident",
-    {
+    once("close_incident", () => ({
       title: "Close incident",
       description: "Close an incident (state 7). Close code and notes are needed unless it was resolved with them.",
       inputSchema: { number: number("INC", "incident"), close_code: text(80).optional(), close_notes: text(4000).optional() },
       outputSchema: { incident: record },
       annotations: CHANGE,
-    },
+    })),
     ({ number: n, close_code, close_notes }) =>
       run(async () => {
         const c = client();
@@ -247,7 +259,7 @@ export function createServiceNowServer(client: ClientProvider): McpServer {
 
   server.registerTool(
     "create_change",
-    {
+    once("create_change", () => ({
       title: "Create change request",
       description: "Create a normal or standard change request (standard changes skip assessment and approval).",
       inputSchema: {
@@ -270,7 +282,7 @@ export function createServiceNowServer(client: ClientProvider): McpServer {
       },
       outputSchema: { change: record },
       annotations: ADD,
-    },
+    })),
     (args) =>
       run(async () => {
         const chg = await client().createChange(
@@ -282,19 +294,19 @@ export function createServiceNowServer(client: ClientProvider): McpServer {
 
   server.registerTool(
     "get_change",
-    {
+    once("get_change", () => ({
       title: "Get change request",
       description: "A change request by number (CHG0030001) or sys_id.",
       inputSchema: { number: number("CHG", "change") },
       outputSchema: { change: record },
       annotations: READ,
-    },
+    })),
     ({ number: n }) => run(async () => ok({ change: await mustFind(client(), "change_request", n, "Change") }, `Change ${n}`)),
   );
 
   server.registerTool(
     "move_change",
-    {
+    once("move_change", () => ({
       title: "Move change request",
       description:
         "Move a change to another state: normal changes go new → assess → authorize → scheduled → implement → review → closed; standard ones skip assess and authorize; any may be canceled. Closing needs close_code (successful, successful_issues, unsuccessful) and close_notes.",
@@ -307,7 +319,7 @@ export function createServiceNowServer(client: ClientProvider): McpServer {
       },
       outputSchema: { change: record },
       annotations: CHANGE,
-    },
+    })),
     ({ number: n, state, close_code, close_notes, work_notes }) =>
       run(async () => {
         const c = client();
@@ -323,13 +335,13 @@ export function createServiceNowServer(client: ClientProvider): McpServer {
 
   server.registerTool(
     "list_changes_awaiting_approval",
-    {
+    once("list_changes_awaiting_approval", () => ({
       title: "Changes awaiting approval",
       description: "Active change requests whose approval is requested, oldest first.",
       inputSchema: { limit, offset },
       outputSchema: { changes: z.array(record), ...page },
       annotations: READ,
-    },
+    })),
     ({ limit: l, offset: o }) =>
       run(async () => {
         const r = await client().listChangesAwaitingApproval({ limit: l, offset: o });
@@ -341,7 +353,7 @@ export function createServiceNowServer(client: ClientProvider): McpServer {
 
   server.registerTool(
     "create_problem",
-    {
+    once("create_problem", () => ({
       title: "Create problem",
       description: "Open a problem record.",
       inputSchema: {
@@ -352,7 +364,7 @@ export function createServiceNowServer(client: ClientProvider): McpServer {
       },
       outputSchema: { problem: record },
       annotations: ADD,
-    },
+    })),
     (args) =>
       run(async () => {
         const p = await client().createProblem(
@@ -364,19 +376,19 @@ export function createServiceNowServer(client: ClientProvider): McpServer {
 
   server.registerTool(
     "get_problem",
-    {
+    once("get_problem", () => ({
       title: "Get problem",
       description: "A problem by number (PRB0040001) or sys_id.",
       inputSchema: { number: number("PRB", "problem") },
       outputSchema: { problem: record },
       annotations: READ,
-    },
+    })),
     ({ number: n }) => run(async () => ok({ problem: await mustFind(client(), "problem", n, "Problem") }, `Problem ${n}`)),
   );
 
   server.registerTool(
     "query_problems",
-    {
+    once("query_problems", () => ({
       title: "Query problems",
       description: "Problems by state value (101 New … 107 Closed) and free text, newest first.",
       inputSchema: {
@@ -387,7 +399,7 @@ export function createServiceNowServer(client: ClientProvider): McpServer {
       },
       outputSchema: { problems: z.array(record), ...page },
       annotations: READ,
-    },
+    })),
     (a) =>
       run(async () => {
         const r = await client().queryProblems({
@@ -402,13 +414,13 @@ export function createServiceNowServer(client: ClientProvider): McpServer {
 
   server.registerTool(
     "update_problem",
-    {
+    once("update_problem", () => ({
       title: "Update problem",
       description: "Set fields of a problem (state, assignment, cause notes, fix notes, work_notes …).",
       inputSchema: { number: number("PRB", "problem"), fields },
       outputSchema: { problem: record },
       annotations: CHANGE,
-    },
+    })),
     ({ number: n, fields: f }) =>
       run(async () => {
         const c = client();
@@ -421,7 +433,7 @@ export function createServiceNowServer(client: ClientProvider): McpServer {
 
   server.registerTool(
     "find_configuration_items",
-    {
+    once("find_configuration_items", () => ({
       title: "Find configuration items",
       description:
         "CMDB configuration items whose name contains `name`, optionally of one class (e.g. cmdb_ci_ip_router) or with one IP address.",
@@ -436,7 +448,7 @@ export function createServiceNowServer(client: ClientProvider): McpServer {
       },
       outputSchema: { items: z.array(record), total: z.number().int() },
       annotations: READ,
-    },
+    })),
     (a) =>
       run(async () => {
         const r = await client().findConfigurationItems({
@@ -451,13 +463,13 @@ export function createServiceNowServer(client: ClientProvider): McpServer {
 
   server.registerTool(
     "find_users",
-    {
+    once("find_users", () => ({
       title: "Find users",
       description: "Users whose user name, name or email contains the text.",
       inputSchema: { text: text(100), limit },
       outputSchema: { users: z.array(record), total: z.number().int() },
       annotations: READ,
-    },
+    })),
     ({ text: t, limit: l }) =>
       run(async () => {
         const r = await client().findUsers(t, l);
@@ -467,13 +479,13 @@ export function createServiceNowServer(client: ClientProvider): McpServer {
 
   server.registerTool(
     "find_groups",
-    {
+    once("find_groups", () => ({
       title: "Find groups",
       description: "Assignment groups whose name contains the text.",
       inputSchema: { text: text(100), limit },
       outputSchema: { groups: z.array(record), total: z.number().int() },
       annotations: READ,
-    },
+    })),
     ({ text: t, limit: l }) =>
       run(async () => {
         const r = await client().findGroups(t, l);
