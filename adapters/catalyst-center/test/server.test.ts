@@ -207,6 +207,29 @@ describe("tools", () => {
     expect(text(wrong)).not.toContain("wrong-pw-2931");
   });
 
+  it("bad arguments are refused by the input schema before any backend call", async () => {
+    const c = await httpClient();
+    await call(c, "list_sites"); // token obtained
+    const since = fake.exchanges.length;
+    for (const [tool, args] of [
+      ["get_template", { template_id: "../../network-device" }],
+      ["get_deployment_status", { deployment_id: "x" }],
+      ["deploy_template", { template_id: "00000000-0000-0000-0000-000000000000", site: "paris", devices: [] }],
+      ["deploy_template", { template_id: "00000000-0000-0000-0000-000000000000", site: "paris;drop", devices: ["a"] }],
+      ["run_command", { site: "paris", devices: ["paris-core-01"], commands: ["show version\nconfigure terminal"] }],
+      [
+        "run_command",
+        { site: "paris", devices: ["paris-core-01"], commands: ["show 1", "show 2", "show 3", "show 4", "show 5", "show 6"] },
+      ],
+      ["list_devices", { limit: 100_000 }],
+      ["get_device", { device: "bad host name" }],
+    ] as const) {
+      const r = await call(c, tool, args);
+      expect(r.isError, `${tool} ${JSON.stringify(args)}`).toBe(true);
+    }
+    expect(fake.exchanges.length).toBe(since);
+  });
+
   it("siteContains: a name anywhere in the hierarchy, or a hierarchy prefix", () => {
     expect(siteContains("Global/France/Paris/Building 1", "paris")).toBe(true);
     expect(siteContains("Global/France/Paris/Building 1", "Global/France")).toBe(true);
