@@ -1,7 +1,7 @@
 // Bad and unusual documents (not OpenAPI, broken $ref, cyclic schema, no name source, 64-character
 // collisions), Swagger 2.0, style/explode serialisation, readOnly/writeOnly, selection, security, retries.
 
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -258,6 +258,85 @@ describe("requests are built as the parameters' style and explode say", () => {
     const b = await buildToolsFromDocument(join(examples, "3.1/json/parameters-style.json"));
     expect(a.tools.map((t) => t.name)).toEqual(b.tools.map((t) => t.name));
     expect(a.tools.length).toBeGreaterThan(10);
+  });
+});
+
+describe("sources and bodies", () => {
+  it("a document from a URL (relative servers resolved against it) and one with external $refs (bundled)", async () => {
+    const api = await startRecordingApi();
+    const served = doc({ "/pets": { get: { operationId: "listPets", ...ok } } }, { servers: [{ url: "/v1" }] });
+    api.respond = (_r, res) => res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(served));
+    const fromUrl = await buildToolsFromDocument(`${api.url}/openapi.json`);
+    expect(fromUrl.baseUrl).toBe(`${api.url}/v1`);
+    api.respond = (_r, res) => res.writeHead(404).end();
+    expect((await refusal(`${api.url}/missing.json`)).message).toBe(`OPENAPI_LOAD_FAILED: ${api.url}/missing.json: HTTP 404`);
+    await api.close();
+
+    const d = mkdtempSync(join(tmpdir(), "openapi-ext-"));
+    writeFileSync(join(d, "pet.yaml"), "type: object\nrequired: [name]\nproperties:\n  name: { type: string }\n");
+    writeFileSync(
+      join(d, "main.yaml"),
+      [
+        "openapi: 3.0.3",
+        "info: { title: ext, version: '1' }",
+        "servers: [{ url: 'http://127.0.0.1:9' }]",
+        "paths:",
+        "  /pets:",
+        "    post:",
+        "      operationId: addPet",
+        "      requestBody: { required: true, content: { application/json: { schema: { $ref: './pet.yaml' } } } }",
+        "      responses: { '201': { description: created } }",
+      ].join("\n"),
+    );
+    const ext = await buildToolsFromDocument(join(d, "main.yaml"));
+    expect((ext.tools[0]!.inputSchema.properties as Obj).body).toEqual({
+      type: "object",
+      required: ["name"],
+      properties: { name: { type: "string" } },
+    });
+    writeFileSync(join(d, "broken.yaml"), readFileSync(join(d, "main.yaml"), "utf8").replace("./pet.yaml", "./nope.yaml"));
+    expect((await refusal(join(d, "broken.yaml"))).code).toBe("OPENAPI_BROKEN_REF");
+    rmSync(d, { recursive: true, force: true });
+  });
+
+  it("header and cookie parameters, form and multipart bodies are sent as described", async () => {
+    const api = await startRecordingApi();
+    const d = doc({
+      "/up/{id}": {
+        post: {
+          operationId: "upload",
+          parameters: [
+            { name: "id", in: "path", required: true, schema: { type: "integer" } },
+            { name: "X-Trace-Tags", in: "header", schema: { type: "array", items: { type: "string" } } },
+            { name: "session", in: "cookie", schema: { type: "string" } },
+            { name: "Accept", in: "header", schema: { type: "string" } },
+          ],
+          requestBody: {
+            content: {
+              "multipart/form-data": {
+                schema: { type: "object", properties: { note: { type: "string" }, meta: { type: "object" } } },
+              },
+            },
+          },
+          ...ok,
+        },
+      },
+    });
+    const s = await createOpenApiServer({ document: d, options: { baseUrl: api.url } });
+    expect(Object.keys(s.tools[0]!.inputSchema.properties as Obj)).toEqual(["id", "X-Trace-Tags", "session", "body"]);
+    const r = await s.call("upload", { id: 3, "X-Trace-Tags": ["a", "b"], session: "s 1", body: { note: "hi", meta: { k: 1 } } });
+    expect(r.isError).toBeFalsy();
+    const sent = api.requests[0]!;
+    expect(sent.url).toBe("/up/3");
+    expect(sent.headers["x-trace-tags"]).toBe("a,b");
+    expect(sent.headers.cookie).toBe("session=s%201");
+    const boundary = /boundary=(.+)$/.exec(String(sent.headers["content-type"]))![1]!;
+    expect(sent.body).toBe(
+      `--${boundary}\r\ncontent-disposition: form-data; name="note"\r\n\r\nhi\r\n` +
+        `--${boundary}\r\ncontent-disposition: form-data; name="meta"\r\ncontent-type: application/json\r\n\r\n{"k":1}\r\n--${boundary}--\r\n`,
+    );
+    await s.close();
+    await api.close();
   });
 });
 
