@@ -122,6 +122,8 @@ describe("templates and deployments", () => {
 
   it("deploy (v2) → task whose progress names the deployment; IN_PROGRESS then SUCCESS; config applied", async () => {
     const [core] = await devices("?hostname=paris-core-01");
+    // Long enough that the first reads surely see it in progress, even on a busy machine.
+    fake.setDeploymentDuration(2000);
     const r = await api("POST", "/dna/intent/api/v2/template-programmer/template/deploy", {
       templateId,
       forcePushTemplate: false,
@@ -143,6 +145,7 @@ describe("templates and deployments", () => {
     const finished = (await api("GET", `/dna/intent/api/v1/task/${taskId}`)).json.response;
     expect(finished).toMatchObject({ isError: false, endTime: expect.any(Number) });
     expect(fake.state.devices.get(core!.id)!.runningConfig).toContain("vlan 31");
+    fake.setDeploymentDuration(300);
   });
 
   it("the failure knob (true, a set of hostnames, a function) and missing params make a FAILURE with a reason", async () => {

@@ -128,7 +128,7 @@ servers:
 `;
   gw = await startFromYaml(yaml, { baseDir: dir, env: { SESSION_KEY, VAULT_TOKEN: vaultToken, BUNDLE: bundle } });
   for (const a of [SD, NE, NE_PWD]) tokens[a] = await userToken(idp, a, gw.url);
-});
+}, 120_000);
 
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.close().catch(() => undefined)));

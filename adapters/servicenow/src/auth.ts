@@ -34,7 +34,7 @@ export interface AuthOptions {
   baseUrl: string;
   timeoutMs: number;
   fetch: typeof fetch;
-  /** Refresh this long before the token expires (default 60 s, at most a tenth of the lifetime). */
+  /** Refresh this long before the token expires (default 60 s, at most half the lifetime). */
   refreshSkewMs?: number;
 }
 
@@ -147,7 +147,7 @@ class OAuthAuthenticator implements Authenticator {
     const j = JSON.parse(text) as { access_token?: unknown; refresh_token?: unknown; expires_in?: unknown };
     if (typeof j.access_token !== "string") throw new ServiceNowAuthError("OAuth token response has no access_token", res.status);
     const lifetimeMs = (typeof j.expires_in === "number" ? j.expires_in : Number(j.expires_in ?? 1799)) * 1000;
-    const skew = Math.min(this.#o.refreshSkewMs ?? 60_000, lifetimeMs / 10);
+    const skew = Math.min(this.#o.refreshSkewMs ?? 60_000, lifetimeMs / 2);
     return {
       accessToken: j.access_token,
       refreshToken: typeof j.refresh_token === "string" ? j.refresh_token : undefined,

@@ -50,7 +50,8 @@ describe("authentication", () => {
   });
 
   it("OAuth refreshes before expiry (no request is ever sent with an expired token)", async () => {
-    const short = await startServiceNowFake({ tokenTtlSeconds: 1 });
+    // 2 s tokens are refreshed after 1 s: a full second of margin, even on a busy machine.
+    const short = await startServiceNowFake({ tokenTtlSeconds: 2 });
     try {
       const c = new ServiceNowClient({ baseUrl: short.url, auth: oauthPassword });
       await c.query("incident", { limit: 1 });
