@@ -52,6 +52,8 @@ let gw: StartedGateway;
 const tokens: Record<string, string> = {};
 /** Headers of every request each adapter received from the gateway. */
 const adapterSaw: IncomingHttpHeaders[] = [];
+/** Tool names of the tools/call requests the Catalyst Center adapter received. */
+const ccToolCalls: string[] = [];
 const clients: Client[] = [];
 
 const SD = account("service-desk", true);
@@ -70,6 +72,17 @@ beforeAll(async () => {
   ]);
   [snAdapter, ccAdapter] = await Promise.all([serveServiceNow({ instanceUrl: sn.url }), serveCatalyst({ baseUrl: cc.url })]);
   for (const a of [snAdapter, ccAdapter]) a.server.on("request", (req) => adapterSaw.push(req.headers));
+  // A second reader of the body (listeners attach in the same tick, so both see every chunk).
+  ccAdapter.server.on("request", (req) => {
+    let body = "";
+    req.on("data", (c: Buffer) => {
+      body += c.toString("utf8");
+    });
+    req.on("end", () => {
+      const m = /"method"\s*:\s*"tools\/call"[\s\S]*?"name"\s*:\s*"([a-z_]+)"/.exec(body);
+      if (m) ccToolCalls.push(m[1]!);
+    });
+  });
 
   // The gateway's Vault token reads api/* only; the adapters' backend credentials live there.
   await bao.api("PUT", "sys/policies/acl/gateway", { policy: 'path "secret/data/api/*" { capabilities = ["read"] }' });
@@ -211,7 +224,7 @@ describe("through the gateway, with credentials from OpenBao", () => {
     const sh = { ...h, "mcp-session-id": sid, "mcp-protocol-version": "2025-06-18" };
     await (await post(url, { jsonrpc: "2.0", id: 2, method: "tools/list" }, sh)).text();
     const before = cc.state.deployments.size;
-    const seenBefore = adapterSaw.length;
+    const callsBefore = ccToolCalls.length;
     const tpl = [...cc.state.templates.values()][0]!;
     const r = await post(
       url,
@@ -227,11 +240,12 @@ describe("through the gateway, with credentials from OpenBao", () => {
     expect(r.status).toBe(401);
     expect(r.headers.get("www-authenticate")).toMatch(/insufficient_user_authentication/);
     expect(cc.state.deployments.size).toBe(before);
-    expect(adapterSaw.length).toBe(seenBefore);
+    expect(ccToolCalls.slice(callsBefore)).toEqual([]);
     // Reads need no MFA.
     const list = await post(url, { jsonrpc: "2.0", id: 4, method: "tools/call", params: { name: "list_devices", arguments: {} } }, sh);
     const { msgs } = await messages(list);
     expect((msgs[0]?.result as { structuredContent?: { count: number } })?.structuredContent?.count).toBe(5);
+    expect(ccToolCalls.slice(callsBefore)).toEqual(["list_devices"]);
   });
 
   it("a network engineer of Paris cannot deploy to a New York device", async () => {
@@ -249,6 +263,7 @@ describe("through the gateway, with credentials from OpenBao", () => {
     // AUTHZ_DENIED (the reason stays in the decision log); the same user deployed to Paris above.
     expect(refused).toMatch(/-32080: Not authorized/);
     expect(cc.state.deployments.size).toBe(before);
+    expect(ccToolCalls.slice(callsBefore)).toEqual([]);
   });
 
   it("a service-desk user sees Catalyst Center read-only: deploy is hidden and refused; reads work", async () => {
@@ -267,6 +282,7 @@ describe("through the gateway, with credentials from OpenBao", () => {
       .catch((e: unknown) => e);
     expect(r instanceof Error ? r.message : JSON.stringify(r)).toMatch(/-32080: Not authorized/);
     expect(cc.state.deployments.size).toBe(before);
+    expect(ccToolCalls.slice(callsBefore)).toEqual([]);
   });
 
   it("no adapter and no backend ever saw a caller's token or cookie; the adapters got the injected credentials", async () => {
