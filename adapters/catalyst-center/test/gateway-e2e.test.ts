@@ -253,6 +253,7 @@ describe("through the gateway, with credentials from OpenBao", () => {
     await c.listTools();
     const tpl = [...cc.state.templates.values()][0]!;
     const before = cc.state.deployments.size;
+    const callsBefore = ccToolCalls.length;
     const r = await c
       .callTool({
         name: "deploy_template",
@@ -273,6 +274,7 @@ describe("through the gateway, with credentials from OpenBao", () => {
     expect(names).not.toContain("deploy_template");
     expect(sc(await call(c, "get_network_health")).health.totalDevices).toBe(5);
     const before = cc.state.deployments.size;
+    const callsBefore = ccToolCalls.length;
     const tpl = [...cc.state.templates.values()][0]!;
     const r = await c
       .callTool({
