@@ -59,6 +59,9 @@ const clients: Client[] = [];
 const SD = account("service-desk", true);
 const NE = account("network-engineers", true);
 const NE_PWD = account("network-engineers", false);
+const ADMIN = account("admin", true);
+/** The ServiceNow adapter's CLI, which the gateway spawns for the stdio route. */
+const SN_CLI = join(import.meta.dirname, "..", "..", "servicenow", "src", "cli.ts");
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "adapters-e2e-"));
@@ -90,6 +93,7 @@ beforeAll(async () => {
   await bao.api("POST", "secret/data/api/servicenow", {
     data: { client_id: "mcp-adapter", client_secret: "mcp-adapter-secret", username: "itil.agent", password: "itil-password" },
   });
+  await bao.api("POST", "secret/data/api/servicenow-basic", { data: { username: "admin", password: "admin-password" } });
   await bao.api("POST", "secret/data/api/catalyst-center", { data: { username: "admin", password: "admin-password" } });
 
   // The default policy, with the inventory that maps the fake's devices to sites (data.mcp.config.device_sites).
@@ -129,6 +133,14 @@ servers:
           X-ServiceNow-Username: "{username}"
           X-ServiceNow-Password: "{password}"
       required: true
+  servicenow-stdio:
+    command: ${process.execPath}
+    # The instance as an argument: the gateway lower-cases the names of a server's static env entries.
+    args: [${SN_CLI}, --stdio, --instance, "${sn.url}"]
+    credentials:
+      from: { vault: { path: api/servicenow-basic } }
+      inject: { env: { SERVICENOW_USERNAME: "{username}", SERVICENOW_PASSWORD: "{password}" } }
+      required: true
   catalyst-center:
     url: ${ccAdapter.url}
     credentials:
@@ -140,7 +152,7 @@ servers:
       required: true
 `;
   gw = await startFromYaml(yaml, { baseDir: dir, env: { SESSION_KEY, VAULT_TOKEN: vaultToken, BUNDLE: bundle } });
-  for (const a of [SD, NE, NE_PWD]) tokens[a] = await userToken(idp, a, gw.url);
+  for (const a of [SD, NE, NE_PWD, ADMIN]) tokens[a] = await userToken(idp, a, gw.url);
 }, 120_000);
 
 afterAll(async () => {
@@ -285,6 +297,15 @@ describe("through the gateway, with credentials from OpenBao", () => {
     expect(r instanceof Error ? r.message : JSON.stringify(r)).toMatch(/-32080: Not authorized/);
     expect(cc.state.deployments.size).toBe(before);
     expect(ccToolCalls.slice(callsBefore)).toEqual([]);
+  });
+
+  it("stdio: the gateway spawns the ServiceNow adapter with Vault credentials in its environment (an admin opens a problem)", async () => {
+    const c = await agent("servicenow-stdio", ADMIN);
+    const r = await call(c, "create_problem", { short_description: "Spawned adapter" });
+    expect(r.isError, JSON.stringify(r.content)).toBeFalsy();
+    expect(sc(r).problem.sys_created_by).toBe("admin");
+    const basic = sn.requests.filter((x) => x.headers.authorization?.startsWith("Basic "));
+    expect(basic.length).toBeGreaterThan(0);
   });
 
   it("no adapter and no backend ever saw a caller's token or cookie; the adapters got the injected credentials", async () => {
