@@ -196,6 +196,28 @@ describe("documents of every version", () => {
     });
   });
 
+  it("annotations follow the method and can be overridden; descriptions are trimmed to maxDescription", async () => {
+    const d = doc({
+      "/a": {
+        get: { operationId: "read", description: "x".repeat(300), ...ok },
+        post: { operationId: "search", "x-mcp-annotations": { readOnlyHint: true }, ...ok },
+        delete: { operationId: "remove", ...ok },
+        put: { operationId: "replace", ...ok },
+      },
+    });
+    const b = await buildToolsFromDocument(d, {
+      maxDescription: 100,
+      annotations: { remove: { destructiveHint: false }, "PUT /a": { idempotentHint: false } },
+    });
+    const by = Object.fromEntries(b.tools.map((t) => [t.name, t]));
+    expect(by.read!.annotations).toEqual({ readOnlyHint: true, openWorldHint: true });
+    expect(by.search!.annotations.readOnlyHint).toBe(true);
+    expect(by.remove!.annotations).toMatchObject({ destructiveHint: false, idempotentHint: true });
+    expect(by.replace!.annotations.idempotentHint).toBe(false);
+    expect(by.read!.description).toHaveLength(100);
+    expect(by.read!.description!.endsWith("…")).toBe(true);
+  });
+
   it("selection by tag, operationId, path glob and method; read-only mode keeps safe methods", async () => {
     const spec = join(examples, "3.0/json/petstore.json");
     const names = async (o: Obj) => (await buildToolsFromDocument(spec, o)).tools.map((t) => t.name).sort();

@@ -70,6 +70,10 @@ export function problemFromError(e: unknown, failure: HttpFailure | undefined): 
     const data = e.data as { gatewayCode?: unknown } | undefined;
     if (isCode(data?.gatewayCode)) return problemOf(data.gatewayCode, e.message);
     if (e.code === RpcCode.RequestTimeout) return problemOf("UPSTREAM_TIMEOUT", e.message);
+    // The SDK client refuses a result that breaks the tool's own outputSchema with InvalidParams: that is the backend's fault.
+    if (e.code === RpcCode.InvalidParams && /output schema|structured content/i.test(e.message)) {
+      return problemOf("BRIDGE_BACKEND_ERROR", e.message, { rpcCode: e.code });
+    }
     if (e.code === RpcCode.InvalidParams) return problemOf("BRIDGE_INVALID_ARGUMENTS", e.message);
     if (e.code === RpcCode.MethodNotFound || e.code === -32002) return problemOf("BRIDGE_UNKNOWN_TARGET", e.message);
     return problemOf("BRIDGE_BACKEND_ERROR", e.message, { rpcCode: e.code });
