@@ -12,6 +12,10 @@ export type CatalystCenterClientOptions = (
   tokenTtlMs?: number;
   /** Interval of task polling (default 250 ms). */
   pollIntervalMs?: number;
+  /** Retries of a 429 answer (default 3), each after Retry-After. */
+  maxRetries?: number;
+  /** Longest Retry-After honoured (default 30 s); a longer one is reported instead of waited for. */
+  maxRetryWaitMs?: number;
   fetch?: typeof fetch;
 };
 
@@ -112,6 +116,8 @@ export class CatalystCenterClient {
   readonly #timeoutMs: number;
   readonly #tokenTtlMs: number;
   readonly #pollMs: number;
+  readonly #maxRetries: number;
+  readonly #maxRetryWaitMs: number;
   readonly #fetch: typeof fetch;
   #token: { value: string; expiresAt: number } | undefined;
   #pendingToken: Promise<string> | undefined;
@@ -130,6 +136,8 @@ export class CatalystCenterClient {
     this.#timeoutMs = o.timeoutMs ?? 20_000;
     this.#tokenTtlMs = o.tokenTtlMs ?? 55 * 60_000;
     this.#pollMs = o.pollIntervalMs ?? 250;
+    this.#maxRetries = o.maxRetries ?? 3;
+    this.#maxRetryWaitMs = o.maxRetryWaitMs ?? 30_000;
     this.#fetch = o.fetch ?? fetch;
   }
 
@@ -188,12 +196,23 @@ export class CatalystCenterClient {
       if (Array.isArray(v)) for (const x of v) url.searchParams.append(k, x);
       else url.searchParams.set(k, String(v));
     }
-    for (let attempt = 0; ; attempt++) {
+    let renewed = false;
+    for (let retries = 0; ; ) {
       const headers = this.#credentials ? { "x-auth-token": await this.#authToken() } : this.#headers;
       const res = await this.#send(method, url, headers, o.body);
-      if (res.status === 401 && this.#credentials && attempt === 0) {
+      if (res.status === 401 && this.#credentials && !renewed) {
         await res.body?.cancel();
         this.#token = undefined;
+        renewed = true;
+        continue;
+      }
+      if (res.status === 429 && retries < this.#maxRetries) {
+        const wait = retryAfterMs(res.headers.get("retry-after"));
+        await res.body?.cancel();
+        if (wait > this.#maxRetryWaitMs)
+          throw new CatalystCenterError(`Catalyst Center rate limit: retry after ${Math.ceil(wait / 1000)} s`, 429);
+        retries++;
+        await new Promise((r) => setTimeout(r, wait));
         continue;
       }
       const text = await res.text();
@@ -384,6 +403,15 @@ export class CatalystCenterClient {
       })),
     };
   }
+}
+
+/** Retry-After: delta seconds or an HTTP date; a missing or odd value waits 1 s. */
+export function retryAfterMs(h: string | null): number {
+  if (!h) return 1000;
+  const s = Number(h);
+  if (Number.isFinite(s) && s >= 0) return s * 1000;
+  const d = Date.parse(h);
+  return Number.isFinite(d) ? Math.max(0, d - Date.now()) : 1000;
 }
 
 function errorFrom(status: number, text: string, method: string, path: string, fallback?: string): CatalystCenterError {

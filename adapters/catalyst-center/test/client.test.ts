@@ -70,6 +70,26 @@ describe("authentication", () => {
 });
 
 describe("errors and timeouts", () => {
+  it("429: waits Retry-After and succeeds; past the retries or past maxRetryWaitMs it is an error", async () => {
+    const c = new CatalystCenterClient(creds());
+    await c.getSites();
+    fake.rateLimitNext(1, 1);
+    const t0 = Date.now();
+    expect((await c.getSites()).length).toBeGreaterThan(0);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(950);
+    fake.rateLimitNext(2, 0);
+    const few = new CatalystCenterClient({ ...creds(), maxRetries: 1 });
+    const e = (await few.getSites().catch((x: unknown) => x)) as CatalystCenterError;
+    expect(e.status).toBe(429);
+    expect(e.message).toMatch(/Too many requests/);
+    fake.rateLimitNext(1, 600);
+    const t1 = Date.now();
+    const long = (await c.getSites().catch((x: unknown) => x)) as CatalystCenterError;
+    expect(long.message).toMatch(/retry after 600 s/);
+    expect(Date.now() - t1).toBeLessThan(5000);
+    fake.rateLimitNext(0);
+  });
+
   it("404 envelopes become CatalystCenterError with errorCode and detail", async () => {
     const c = new CatalystCenterClient(creds());
     const e = (await c.getTemplate("00000000-0000-0000-0000-000000000000").catch((x: unknown) => x)) as CatalystCenterError;

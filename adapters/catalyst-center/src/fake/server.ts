@@ -36,6 +36,8 @@ export interface CatalystFakeOptions {
   /** Listen address (default 127.0.0.1, port 0). */
   host?: string;
   port?: number;
+  /** Answer this many API requests with 429 + Retry-After. */
+  rateLimit?: { count: number; retryAfterSeconds?: number };
   /** Delay every API answer (timeouts in tests). */
   delayMs?: number;
 }
@@ -60,6 +62,8 @@ export interface CatalystFake {
   setFailDeployments(f: CatalystFakeOptions["failDeployments"]): void;
   /** Expire every issued token now. */
   expireTokens(): void;
+  /** Answer the next `count` API requests with 429 and `Retry-After: seconds`. */
+  rateLimitNext(count: number, seconds?: number): void;
   close(): Promise<void>;
 }
 
@@ -107,6 +111,8 @@ export async function startCatalystFake(opts: CatalystFakeOptions = {}): Promise
   const strict = opts.strictRequests !== false;
   const tokens = new Map<string, { user: string; expiresAt: number }>();
   const exchanges: Exchange[] = [];
+  let limited = opts.rateLimit?.count ?? 0;
+  let retryAfter = opts.rateLimit?.retryAfterSeconds ?? 1;
 
   const health = (d: FakeDevice) => (d.overallHealth >= 8 ? "GOOD" : d.overallHealth >= 4 ? "FAIR" : "POOR");
 
@@ -761,6 +767,10 @@ export async function startCatalystFake(opts: CatalystFakeOptions = {}): Promise
         }
       }
       if (opts.delayMs) await new Promise((r) => setTimeout(r, opts.delayMs));
+      if (limited > 0) {
+        limited--;
+        throw new ApiError(429, "NCND00429", "Too many requests", `Rate limit exceeded; retry after ${retryAfter} s`);
+      }
       result = await route(method, url.pathname, url.searchParams, ex.requestBody, req);
     } catch (e) {
       const a = e instanceof ApiError ? e : new ApiError(500, "NCND00500", "Internal error", e instanceof Error ? e.message : String(e));
@@ -768,7 +778,9 @@ export async function startCatalystFake(opts: CatalystFakeOptions = {}): Promise
     }
     ex.status = result.status;
     ex.responseBody = result.body;
-    res.writeHead(result.status, { "content-type": "application/json" }).end(JSON.stringify(result.body));
+    const headers: Record<string, string> = { "content-type": "application/json" };
+    if (result.status === 429) headers["retry-after"] = String(retryAfter);
+    res.writeHead(result.status, headers).end(JSON.stringify(result.body));
   }
 
   const server = createServer((req, res) => {
@@ -791,6 +803,10 @@ export async function startCatalystFake(opts: CatalystFakeOptions = {}): Promise
     },
     expireTokens() {
       for (const t of tokens.values()) t.expiresAt = 0;
+    },
+    rateLimitNext(count, seconds = 1) {
+      limited = count;
+      retryAfter = seconds;
     },
     close: () =>
       new Promise<void>((resolve) => {
