@@ -171,6 +171,24 @@ describe("tools over Streamable HTTP", () => {
     expect(fake.requests.slice(since).filter((r) => r.url === "/oauth_token.do")).toHaveLength(1);
   });
 
+  it("a slow instance becomes a timeout tool error, not a hung call", async () => {
+    const slow = await startServiceNowFake({ delayMs: 2000 });
+    const a = await serveHttp({ instanceUrl: slow.url, timeoutMs: 200 });
+    try {
+      const c = new Client({ name: "sn-slow", version: "1" });
+      await c.connect(new StreamableHTTPClientTransport(new URL(a.url), { requestInit: { headers: AGENT } }));
+      clients.push(c);
+      const t0 = Date.now();
+      const r = await call(c, "find_groups", { text: "net" });
+      expect(r.isError).toBe(true);
+      expect(text(r)).toMatch(/did not answer within 200 ms/);
+      expect(Date.now() - t0).toBeLessThan(2000);
+    } finally {
+      await a.close();
+      await slow.close();
+    }
+  });
+
   it("bad arguments are refused before any backend call", async () => {
     const c = await httpClient(AGENT);
     const since = fake.requests.length;
