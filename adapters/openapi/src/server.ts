@@ -78,6 +78,7 @@ export class OpenApiServer {
   readonly #ownDispatcher: boolean;
   readonly #env: Readonly<Record<string, string | undefined>>;
   #http: HttpServer | undefined;
+  #allowedHosts: string[] | undefined;
 
   constructor(built: Awaited<ReturnType<typeof buildToolsFromDocument>>, cfg: OpenApiServerConfig) {
     if (!built.baseUrl) throw new AdapterError("OPENAPI_BAD_OPTIONS", "baseUrl: the document has no servers entry; set baseUrl");
@@ -166,7 +167,12 @@ export class OpenApiServer {
       return;
     }
     const server = this.createMcpServer();
-    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    const transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: undefined,
+      enableJsonResponse: true,
+      // DNS rebinding (MCP transports, "Security Warning"): a loopback listener answers only its own Host names.
+      ...(this.#allowedHosts ? { enableDnsRebindingProtection: true, allowedHosts: this.#allowedHosts } : {}),
+    });
     res.on("close", () => {
       void transport.close();
       void server.close();
@@ -180,8 +186,11 @@ export class OpenApiServer {
       });
   };
 
-  /** Listens for Streamable HTTP on host:port (port 0 picks one); resolves to the MCP endpoint URL. */
-  async listen(port = 0, host = "127.0.0.1", path = "/mcp"): Promise<string> {
+  /**
+   * Listens for Streamable HTTP on host:port (port 0 picks one); resolves to the MCP endpoint URL. Host headers
+   * are checked against `allowedHosts` ("host:port" values), by default the loopback names when bound to loopback.
+   */
+  async listen(port = 0, host = "127.0.0.1", path = "/mcp", allowedHosts?: string[]): Promise<string> {
     const http = createHttpServer((req, res) => this.handleHttp(req, res, path));
     this.#http = http;
     await new Promise<void>((resolve, reject) => {
@@ -189,6 +198,10 @@ export class OpenApiServer {
       http.listen(port, host, () => resolve());
     });
     const a = http.address() as AddressInfo;
+    if (allowedHosts) this.#allowedHosts = allowedHosts;
+    else if (/^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/.test(host)) {
+      this.#allowedHosts = [`127.0.0.1:${a.port}`, `localhost:${a.port}`, `[::1]:${a.port}`, `${host}:${a.port}`];
+    }
     return `http://${a.family === "IPv6" ? `[${a.address}]` : a.address}:${a.port}${path}`;
   }
 

@@ -48,12 +48,14 @@ describe("USPTO Data Set API (OpenAPI 3.0) against Prism", () => {
   let prism: Prism;
   let server: OpenApiServer;
   let client: Client;
+  let mcpUrl: string;
   const sent: Sent[] = [];
 
   beforeAll(async () => {
     prism = await startPrism(spec);
     server = await createOpenApiServer({ document: spec, options: { baseUrl: prism.url }, dispatcher: recordingDispatcher(sent) });
-    client = await httpClient(await server.listen());
+    mcpUrl = await server.listen();
+    client = await httpClient(mcpUrl);
   }, 90_000);
   afterAll(async () => {
     await client?.close();
@@ -91,6 +93,17 @@ describe("USPTO Data Set API (OpenAPI 3.0) against Prism", () => {
     expect(form).toEqual({ criteria: "patentNumber:7654321", start: "0", rows: "10" });
     // Prism answers the declared 200 (an array of objects) → structuredContent { result: [...] }.
     expect(Array.isArray((r.structuredContent as Obj).result)).toBe(true);
+  });
+
+  it("a Host that is not the loopback listener's own is refused (DNS rebinding)", async () => {
+    const { request } = await import("undici");
+    const r = await request(mcpUrl, {
+      method: "POST",
+      headers: { host: "attacker.example", "content-type": "application/json", accept: "application/json, text/event-stream" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }),
+    });
+    expect(r.statusCode).toBe(403);
+    await r.body.dump();
   });
 
   it("a missing required argument is refused before anything is sent", async () => {
