@@ -93,6 +93,12 @@ export async function serveHttp(o: HostOptions & { host?: string; port?: number;
       res.writeHead(404).end();
       return;
     }
+    // Browsers send Origin on every POST; the gateway and MCP clients do not. Refusing it keeps a web
+    // page (or a DNS-rebinding one) from driving an adapter that holds env credentials on loopback.
+    if (req.headers.origin !== undefined) {
+      res.writeHead(403, { "content-type": "text/plain" }).end("requests from browsers (with an Origin header) are not accepted");
+      return;
+    }
     if (req.method !== "POST") {
       // Stateless server: no GET stream, no session to DELETE (Streamable HTTP allows 405 for both).
       res.writeHead(405, { allow: "POST" }).end();

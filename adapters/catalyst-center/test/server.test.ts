@@ -230,6 +230,20 @@ describe("tools", () => {
     expect(fake.exchanges.length).toBe(since);
   });
 
+  it("a request with an Origin header (a browser) is refused with 403", async () => {
+    const r = await fetch(adapter.url, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        origin: "http://evil.example",
+        ...ADMIN,
+      },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }),
+    });
+    expect(r.status).toBe(403);
+  });
+
   it("siteContains: a name anywhere in the hierarchy, or a hierarchy prefix", () => {
     expect(siteContains("Global/France/Paris/Building 1", "paris")).toBe(true);
     expect(siteContains("Global/France/Paris/Building 1", "Global/France")).toBe(true);

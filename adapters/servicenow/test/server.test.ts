@@ -204,6 +204,15 @@ describe("tools over Streamable HTTP", () => {
     expect(fake.requests.length).toBe(since);
   });
 
+  it("a request with an Origin header (a browser) is refused with 403", async () => {
+    const r = await fetch(adapter.url, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json, text/event-stream", origin: "http://evil.example" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }),
+    });
+    expect(r.status).toBe(403);
+  });
+
   it("GET and DELETE on the MCP endpoint are 405 (stateless server); a bad body is a JSON-RPC parse error", async () => {
     expect((await fetch(adapter.url)).status).toBe(405);
     expect((await fetch(adapter.url, { method: "DELETE" })).status).toBe(405);
