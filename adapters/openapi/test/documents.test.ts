@@ -436,6 +436,24 @@ describe("credentials and failures", () => {
     expect(retryAfterMs("Wed, 21 Oct 2015 07:28:00 GMT", Date.parse("Wed, 21 Oct 2015 07:27:58 GMT"))).toBe(2000);
   });
 
+  it("non-JSON answers: text as text, images as image content, anything else as an embedded resource", async () => {
+    const api = await startRecordingApi();
+    const s = await createOpenApiServer({ document: doc({ "/f": { get: ok } }), options: { baseUrl: api.url } });
+    api.respond = (_r, res) => res.writeHead(200, { "content-type": "image/png" }).end(Buffer.from([137, 80, 78, 71]));
+    expect((await s.call("get_f", {})).content).toEqual([{ type: "image", data: "iVBORw==", mimeType: "image/png" }]);
+    api.respond = (_r, res) => res.writeHead(200, { "content-type": "application/pdf" }).end(Buffer.from("%PDF-1.7"));
+    expect((await s.call("get_f", {})).content).toEqual([
+      {
+        type: "resource",
+        resource: { uri: `${api.url}/f`, mimeType: "application/pdf", blob: Buffer.from("%PDF-1.7").toString("base64") },
+      },
+    ]);
+    api.respond = (_r, res) => res.writeHead(200, { "content-type": "text/csv" }).end("a,b\n1,2\n");
+    expect((await s.call("get_f", {})).content).toEqual([{ type: "text", text: "a,b\n1,2\n" }]);
+    await s.close();
+    await api.close();
+  });
+
   it("timeouts and unreachable APIs are isError results; large answers are truncated with a note", async () => {
     const api = await startRecordingApi();
     const d = doc({ "/a": { get: ok } });
