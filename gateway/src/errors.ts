@@ -61,6 +61,16 @@ export const ERRORS = {
     message: "Backend credentials are missing: the secret store has no usable credential for this backend",
   },
   CREDENTIALS_SUBJECT_REFUSED: { rpc: -32097, http: 403, message: "The caller's identity cannot select per-user backend credentials" },
+  BACKEND_ERA_UNSUPPORTED: {
+    rpc: -32098,
+    http: 502,
+    message: "The backend speaks no protocol era the gateway can relay this request to",
+  },
+  CROSS_ERA_UNMAPPABLE: {
+    rpc: -32099,
+    http: 502,
+    message: "This message has no equivalent in the other protocol era and cannot be translated",
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -323,8 +323,18 @@ export class Relay {
     return v instanceof Promise ? await v : v;
   }
 
-  /** POST: relay the messages of one request body. */
-  async post(ex: ExchangeImpl, route: Route, bodyText: string, clientGone?: AbortSignal, parseError?: GatewayError): Promise<Outcome> {
+  /**
+   * POST: relay the messages of one request body. `admitted` runs once the chain let the messages
+   * through, just before they go upstream (the 2024-11-05 endpoint answers its POST 202 there).
+   */
+  async post(
+    ex: ExchangeImpl,
+    route: Route,
+    bodyText: string,
+    clientGone?: AbortSignal,
+    parseError?: GatewayError,
+    admitted?: () => void,
+  ): Promise<Outcome> {
     const chain = this.#o.chain;
     if (parseError) {
       // An unparseable body still meets authn first: an anonymous caller learns nothing but 401.
@@ -413,12 +423,14 @@ export class Relay {
       signal: timer.controller.signal,
       protocolVersion: ex.protocolVersion,
       lastEventId: undefined,
+      owner: ownerOf(ex.principal),
     };
+    admitted?.();
     let upstreamReply: UpstreamReply;
     try {
       let us = ex.upstreamSession;
       if (!us) {
-        us = ex.modern ? await route.upstream.stateless(ctx) : await route.upstream.connect(ctx);
+        us = ex.modern ? await route.upstream.stateless(ctx, sent) : await route.upstream.connect(ctx);
         ex.upstreamSession = us;
       }
       upstreamReply = await us.post(body, sent, ctx);
@@ -929,6 +941,11 @@ export class Relay {
     if (channels.error.hasSubscribers)
       channels.error.publish({ gatewayId: ex.gatewayId, server: ex.server, code: e.code, detail: e.detail, exchange: ex });
   }
+}
+
+/** The owner key of connection-scoped backend state: issuer and subject ("" when no authn is configured). */
+export function ownerOf(p: Principal | undefined): string {
+  return p ? `${p.iss} ${p.sub}` : "";
 }
 
 /** The backend message as the response to `request`, or undefined when it is anything else (general path). */

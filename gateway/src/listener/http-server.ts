@@ -82,7 +82,6 @@ class LegacyDownstream {
   upstreamSession: UpstreamSession | undefined;
   listening = false;
   closed = false;
-  #queue: Promise<void> = Promise.resolve();
   readonly #cancels = new Set<(r: GatewayError) => void>();
 
   constructor(key: string, res: ServerResponse, route: Route, token: string) {
@@ -96,10 +95,14 @@ class LegacyDownstream {
     if (!this.closed) this.res.write(formatSse({ event: "message", data, id: undefined }));
   }
 
-  /** Pipe a stream of events onto the connection; streams are serialised so each stays whole. */
-  pipe(events: AsyncIterable<OutEvent>, cancel: (r: GatewayError) => void, queued: boolean): void {
+  /**
+   * Pipe one answer's events onto the connection as they arrive. Answers are not queued behind each
+   * other (issue 10, bug 3: a ping waited for a long call, and two calls whose server requests crossed
+   * deadlocked); each event is written whole, so concurrent answers interleave only between events.
+   */
+  pipe(events: AsyncIterable<OutEvent>, cancel: (r: GatewayError) => void): void {
     this.#cancels.add(cancel);
-    const run = async () => {
+    void (async () => {
       try {
         for await (const ev of events) {
           if (this.closed) break;
@@ -110,10 +113,7 @@ class LegacyDownstream {
       } finally {
         this.#cancels.delete(cancel);
       }
-    };
-    // Answers must not wait for a long-lived server stream: only request answers are queued in order.
-    if (queued) this.#queue = this.#queue.then(run);
-    else void run();
+    })();
   }
 
   close(): void {
@@ -369,32 +369,41 @@ export class Listener {
     if (!ex.opening && !conn.upstreamSession) {
       return sendError(res, { error: new GatewayError("INVALID_REQUEST", "the first message must be initialize") }, singleId(ex));
     }
-    const o = await this.#o.relay.post(ex, route, body);
+    // 202 as soon as the chain admitted the messages: the answers come on the SSE stream when they are
+    // ready, so a slow call never holds up the client's next POST (clients that post one at a time).
+    let acked = false;
+    const ack = () => {
+      if (acked) return;
+      acked = true;
+      res.writeHead(202).end();
+    };
+    const o = await this.#o.relay.post(ex, route, body, undefined, undefined, ack);
     if (ex.upstreamSession && !conn.upstreamSession) conn.upstreamSession = ex.upstreamSession;
     switch (o.type) {
-      case "error":
-        return sendError(res, o.reply, singleId(ex));
+      case "error": {
+        const id = singleId(ex);
+        if (!acked) return sendError(res, o.reply, id);
+        if (id !== undefined) conn.write(JSON.stringify(errorResponse(id, o.reply.error.toRpcError())));
+        break;
+      }
       case "http-error":
-        res.writeHead(o.status, o.contentType ? { "content-type": o.contentType } : {});
-        res.end(o.body);
-        return;
+        if (!acked) {
+          res.writeHead(o.status, o.contentType ? { "content-type": o.contentType } : {});
+          res.end(o.body);
+          return;
+        }
+        break;
       case "accepted":
       case "empty":
-        res.writeHead(202).end();
-        return;
+        ack();
+        break;
       case "json":
-        res.writeHead(202).end();
-        conn.pipe(
-          (async function* () {
-            yield { data: o.body, id: undefined, retry: undefined };
-          })(),
-          () => {},
-          true,
-        );
+        ack();
+        conn.write(o.body);
         break;
       case "stream":
-        res.writeHead(202).end();
-        conn.pipe(o.events, o.cancel, true);
+        ack();
+        conn.pipe(o.events, o.cancel);
         break;
     }
     if (ex.opening && conn.upstreamSession && !conn.listening) {
@@ -411,7 +420,7 @@ export class Listener {
     void this.#o.relay.listen(ex, conn.route).then((o) => {
       if (o.type === "stream") {
         if (conn.closed) o.cancel(new GatewayError("UPSTREAM_CLOSED", "client disconnected"));
-        else conn.pipe(o.events, o.cancel, false);
+        else conn.pipe(o.events, o.cancel);
       }
     });
   }

@@ -1,6 +1,7 @@
 // Message routing for connection-scoped backends (stdio, legacy HTTP+SSE): one ordered stream of
 // messages from the backend is split per downstream request by JSON-RPC id and progress token.
-// Messages that belong to no request go to the GET stream, or the newest open POST stream.
+// Messages that belong to no request go to the GET stream, else the newest open POST stream, else a
+// bounded per-session buffer that the next GET stream receives first (docs/design/relay.md).
 
 import { randomBytes } from "node:crypto";
 import type { JsonObject, JsonRpcId, RpcMessage } from "../codec/jsonrpc.ts";
@@ -83,7 +84,9 @@ export class Sink implements AsyncIterableIterator<UpstreamMessage> {
   }
 }
 
-const BACKLOG_MAX = 1000;
+/** Unrelated messages held while no stream is open: at most this many, and this many bytes; the oldest go first. */
+export const BACKLOG_MAX = 1000;
+export const BACKLOG_MAX_BYTES = 4 * 1024 * 1024;
 /** `_meta` key naming the subscriptions/listen request a notification belongs to (2026-07-28). */
 const SUBSCRIPTION_ID = "io.modelcontextprotocol/subscriptionId";
 
@@ -118,10 +121,20 @@ export class MessageChannel {
   readonly #active = new Set<Sink>();
   #listener: Sink | undefined;
   #backlog: UpstreamMessage[] = [];
+  #backlogBytes = 0;
+  /** Messages dropped from the backlog since the last GET stream took it (logged once per overflow). */
+  #overflowed = 0;
   #closed: GatewayError | undefined;
   #seq = 0;
   lastActivity = Date.now();
   onDrop: ((reason: string) => void) | undefined;
+  /**
+   * Shared channels only: the answer to a server→client request that names no caller's request (a
+   * 2025-era backend held for 2026-07-28 callers). Unset: such requests are dropped like notifications.
+   */
+  onServerRequest: ((request: JsonObject) => JsonObject) | undefined;
+  /** The buffer of unrelated messages overflowed (first drop since the last GET stream opened). */
+  onOverflow: ((dropped: number) => void) | undefined;
 
   constructor(peer: ChannelPeer, shared = false) {
     this.#peer = peer;
@@ -130,6 +143,11 @@ export class MessageChannel {
 
   get closed(): GatewayError | undefined {
     return this.#closed;
+  }
+
+  /** Requests in flight: a busy backend is never stopped for idleness. */
+  get busy(): boolean {
+    return this.#byId.size > 0;
   }
 
   /**
@@ -215,6 +233,8 @@ export class MessageChannel {
     this.#listener = sink;
     for (const m of this.#backlog) sink.push(m);
     this.#backlog = [];
+    this.#backlogBytes = 0;
+    this.#overflowed = 0;
     return { kind: "messages", stream: true, messages: sink, sessionId: undefined };
   }
 
@@ -244,7 +264,12 @@ export class MessageChannel {
         ? { message: { ...message, id: p.clientId }, text: undefined, eventId: undefined }
         : { message, text, eventId: undefined };
       p.sink.push(m);
-      if (p.remaining.size === 0) p.sink.end();
+      if (p.remaining.size === 0) {
+        // Every request of that POST is answered: its stream is finished and takes nothing more
+        // (issue 10, bugs 1–2: later unrelated messages went into it and vanished).
+        this.#active.delete(p.sink);
+        p.sink.end();
+      }
       return;
     }
     if (message.method === "notifications/progress" && isObject(message.params)) {
@@ -285,23 +310,37 @@ export class MessageChannel {
   #unrelated(m: UpstreamMessage): void {
     if (this.#shared) {
       // Several callers share this backend: a message that names no request of theirs goes to nobody.
+      const msg = m.message;
+      if (msg && this.onServerRequest && msg.id !== undefined && typeof msg.method === "string") {
+        void this.#peer.send(this.onServerRequest(msg)).catch(() => {});
+        return;
+      }
       this.onDrop?.(`unrelated ${String(m.message?.method)} on a shared backend`);
       return;
     }
-    // A server request (sampling, elicitation, roots) during a call most likely belongs to the newest
-    // open call; the client answers it by POST whichever stream carried it.
-    let newest: Sink | undefined;
-    for (const s of this.#active) newest = s;
-    const target = newest ?? this.#listener;
-    if (target) {
-      target.push(m);
+    // The session's GET stream is where unrelated messages belong (as on a Streamable HTTP backend).
+    // Without one, a stream that is still open carries it (a server request during a call must not wait
+    // for a GET that may never come; the client answers by POST whichever stream carried it). Without
+    // either, the message waits in a bounded buffer for the next GET stream.
+    if (this.#listener && !this.#listener.done) {
+      this.#listener.push(m);
       return;
     }
-    if (this.#backlog.length >= BACKLOG_MAX) {
-      this.#backlog.shift();
-      this.onDrop?.("backlog full; oldest unrelated message dropped");
+    let newest: Sink | undefined;
+    for (const s of this.#active) if (!s.done) newest = s;
+    if (newest) {
+      newest.push(m);
+      return;
     }
+    const size = m.text?.length ?? 256;
     this.#backlog.push(m);
+    this.#backlogBytes += size;
+    while (this.#backlog.length > BACKLOG_MAX || (this.#backlogBytes > BACKLOG_MAX_BYTES && this.#backlog.length > 1)) {
+      const old = this.#backlog.shift()!;
+      this.#backlogBytes -= old.text?.length ?? 256;
+      if (this.#overflowed++ === 0) this.onOverflow?.(1);
+      this.onDrop?.("unrelated-message buffer full; oldest dropped");
+    }
   }
 
   /** The backend is gone: every in-flight request fails with `error`. */
