@@ -4,7 +4,7 @@
 
 import type { IncomingHttpHeaders } from "node:http";
 import type { Chain } from "./chain/chain.ts";
-import { type Exchange, type Filter, type LocalReply, type Principal, UPSTREAM_STRIP } from "./chain/types.ts";
+import { type Exchange, type LocalReply, type Principal, UPSTREAM_STRIP } from "./chain/types.ts";
 import {
   batchesAllowed,
   DEFAULT_HTTP_VERSION,
@@ -28,7 +28,8 @@ import { channels, type MessageEvent, type UpstreamEvent } from "./diagnostics.t
 import { GatewayError } from "./errors.ts";
 import { traceFields } from "./log/message-facts.ts";
 import type { Logger } from "./logger.ts";
-import type { SessionClaims, SessionSealer } from "./session/sealed-session.ts";
+import type { SessionClaims } from "./session/sealed-session.ts";
+import type { SessionStage } from "./session/session-stage.ts";
 import { BodyMessages } from "./upstream/body.ts";
 import type { Upstream, UpstreamCallContext, UpstreamMessage, UpstreamReply, UpstreamSession } from "./upstream/types.ts";
 
@@ -188,16 +189,13 @@ function endMessage(ev: MessageEvent | undefined, response: RpcMessage | undefin
 
 export interface RelayOptions {
   chain: Chain;
-  sealer: SessionSealer;
-  ttlSeconds: number;
+  /** The session stage (also in `chain`): seals new sessions, remembers ended ones. */
+  sessions: SessionStage;
   logger: Logger;
-  routes: ReadonlyMap<string, Route>;
 }
 
 export class Relay {
   readonly #o: RelayOptions;
-  /** Sessions this process saw end (DELETE, or lost by the backend): refused from then on. Other replicas learn from the backend's 404. Bounded. */
-  readonly #ended = new Set<string>();
 
   constructor(o: RelayOptions) {
     this.#o = o;
@@ -272,50 +270,6 @@ export class Relay {
       if (decodeHeaderValue(hn) !== m.target) return new GatewayError("HEADER_MISMATCH", `Mcp-Name does not match the ${what} in the body`);
     }
     return undefined;
-  }
-
-  /** The session stage: verify the sealed session id, bind it to the principal, attach the backend session. */
-  sessionFilter(): Filter {
-    return {
-      name: "session",
-      stage: "session",
-      onRequest: (ex) => this.#verifySession(ex as ExchangeImpl),
-    };
-  }
-
-  #verifySession(ex: ExchangeImpl): LocalReply | undefined {
-    if (ex.modern) return undefined;
-    if (ex.downstream === "sse") {
-      // Legacy downstream: the connection handler already opened the session; check its owner.
-      return ex.session && !this.#owner(ex.session, ex.principal) ? { error: new GatewayError("SESSION_NOT_FOUND") } : undefined;
-    }
-    if (ex.httpMethod === "POST" && ex.opening) return undefined;
-    const pvHeader = ex.headers["mcp-protocol-version"];
-    // GET/DELETE under 2026-07-28 have no session: they are answered 405 by get()/delete().
-    if (ex.httpMethod !== "POST" && typeof pvHeader === "string" && isSessionless(pvHeader)) return undefined;
-    const sid = ex.headers["mcp-session-id"];
-    if (typeof sid !== "string" || sid.length === 0) return { error: new GatewayError("SESSION_REQUIRED") };
-    const claims = this.#o.sealer.open(sid);
-    if (!claims || claims.srv !== ex.server || this.#ended.has(sid) || !this.#owner(claims, ex.principal)) {
-      return { error: new GatewayError("SESSION_NOT_FOUND") };
-    }
-    const route = this.#o.routes.get(ex.server)!;
-    const us = route.upstream.attach(claims);
-    ex.session = claims;
-    ex.sessionId = sid;
-    if (!us) {
-      // The stdio child or legacy SSE connection behind it is gone (idle timeout, crash, another process).
-      this.#sessionEnded(ex, "lost");
-      return { error: new GatewayError("SESSION_NOT_FOUND", "the backend session is gone") };
-    }
-    ex.upstreamSession = us;
-    if (ex.headers["mcp-protocol-version"] === undefined) ex.protocolVersion = claims.pv;
-    return undefined;
-  }
-
-  /** A session belongs to the subject and issuer that opened it (user:session binding). */
-  #owner(claims: SessionClaims, p: Principal | undefined): boolean {
-    return (claims.sub ?? null) === (p?.sub ?? null) && (claims.iss ?? null) === (p?.iss ?? null);
   }
 
   async #runRequest(ex: ExchangeImpl): Promise<LocalReply | undefined> {
@@ -480,7 +434,7 @@ export class Relay {
     events: Map<JsonRpcId, MessageEvent>,
   ): Outcome {
     if (r.status === 404 && ex.session) {
-      this.#sessionEnded(ex, "lost");
+      this.#o.sessions.ended(ex, "lost");
       const gone = new GatewayError("SESSION_NOT_FOUND", "the backend no longer knows this session");
       for (const ev of events.values()) endMessage(ev, undefined, gone);
       return { type: "error", reply: { error: gone } };
@@ -709,41 +663,12 @@ export class Relay {
   ): string | undefined {
     let sessionId: string | undefined;
     if (request.method === "initialize" && ex.opening) {
-      sessionId = this.#openSession(ex, route, out, upstreamSessionId);
+      sessionId = this.#o.sessions.openFromInitialize(ex, route, out.raw.result, upstreamSessionId);
       if (sessionId) ex.sessionId = sessionId;
+      else void this.#abandon(ex);
     }
     endMessage(events.get(request.id!), out);
     return sessionId;
-  }
-
-  /** Seal the downstream session id from the InitializeResult. */
-  #openSession(ex: ExchangeImpl, route: Route, res: RpcMessage, upstreamSessionId: string | undefined): string | undefined {
-    const result = res.raw.result;
-    if (!isObject(result)) {
-      void this.#abandon(ex);
-      return undefined;
-    }
-    const st = ex.upstreamSession?.state() ?? {};
-    const pv = typeof result.protocolVersion === "string" ? result.protocolVersion : ex.protocolVersion;
-    const claims: Omit<SessionClaims, "n"> = { srv: route.name, pv, exp: Math.floor(Date.now() / 1000) + this.#o.ttlSeconds };
-    const upId = st.up ?? upstreamSessionId;
-    if (upId !== undefined) claims.up = upId;
-    if (st.bind !== undefined) claims.bind = st.bind;
-    if (ex.principal) {
-      claims.sub = ex.principal.sub;
-      claims.iss = ex.principal.iss;
-    }
-    const sid = this.#o.sealer.seal(claims);
-    if (channels.session.hasSubscribers)
-      channels.session.publish({
-        gatewayId: ex.gatewayId,
-        server: route.name,
-        sessionId: sid,
-        kind: "opened",
-        protocolVersion: pv,
-        expiresAt: claims.exp * 1000,
-      });
-    return sid;
   }
 
   /** An initialize that failed leaves no process-local backend session behind. */
@@ -797,7 +722,7 @@ export class Relay {
     if (r.kind === "http-error") {
       this.#upstreamEnd(up, undefined, r.status);
       if (r.status === 404) {
-        this.#sessionEnded(ex, "lost");
+        this.#o.sessions.ended(ex, "lost");
         return err("SESSION_NOT_FOUND", "the backend no longer knows this session");
       }
       return { type: "http-error", status: r.status, contentType: r.contentType, body: r.body };
@@ -862,29 +787,9 @@ export class Relay {
     return { type: "empty", status: 200 };
   }
 
-  /** The session is over (DELETE, or the backend lost it): refuse its id in this process from now on, and say so once. */
-  #sessionEnded(ex: ExchangeImpl, reason: "deleted" | "lost"): void {
-    const sid = ex.sessionId;
-    if (!sid || this.#ended.has(sid)) return;
-    if (this.#ended.size > 100_000) this.#ended.clear();
-    this.#ended.add(sid);
-    if (channels.session.hasSubscribers && ex.session) {
-      const opened = (ex.session.exp - this.#o.ttlSeconds) * 1000;
-      channels.session.publish({
-        gatewayId: ex.gatewayId,
-        server: ex.server,
-        sessionId: sid,
-        kind: "closed",
-        durationMs: Math.max(0, Date.now() - opened),
-        protocolVersion: ex.session.pv,
-        reason,
-      });
-    }
-  }
-
   /** End a session: upstream DELETE / kill the child, and refuse the id in this process from now on. */
   async terminate(ex: ExchangeImpl): Promise<void> {
-    this.#sessionEnded(ex, "deleted");
+    this.#o.sessions.ended(ex, "deleted");
     try {
       await ex.upstreamSession?.terminate({
         headers: upstreamHeaders(ex, undefined),

@@ -10,7 +10,7 @@ import { formatSse } from "../codec/sse.ts";
 import { GatewayError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import { ExchangeImpl, type Outcome, type OutEvent, type Relay, type Route } from "../relay.ts";
-import type { SessionSealer } from "../session/sealed-session.ts";
+import type { SessionStage } from "../session/session-stage.ts";
 import { localBinding, localKey } from "../upstream/channel.ts";
 import type { UpstreamSession } from "../upstream/types.ts";
 import { readBody } from "./body.ts";
@@ -28,7 +28,7 @@ export interface ListenerOptions {
   gatewayId: string;
   relay: Relay;
   chain: Chain;
-  sealer: SessionSealer;
+  sessions: SessionStage;
   guards: Guards;
   routes: ReadonlyMap<string, Route>;
   logger: Logger;
@@ -312,17 +312,9 @@ export class Listener {
     const reply = v instanceof Promise ? await v : v;
     if (reply) return sendError(res, reply);
     const key = randomBytes(9).toString("base64url");
-    const claims: Parameters<SessionSealer["seal"]>[0] = {
-      srv: route.name,
-      pv: "2024-11-05",
-      exp: Math.floor(Date.now() / 1000) + this.#o.sessionTtlSeconds,
-      bind: localBinding(key),
-    };
-    if (ex.principal) {
-      claims.sub = ex.principal.sub;
-      claims.iss = ex.principal.iss;
-    }
-    const token = this.#o.sealer.seal(claims);
+    // The session stage seals it for this principal, like an InitializeResult does on Streamable HTTP.
+    // (Not announced as "opened": the stream's end is not reported as a session end either.)
+    const token = this.#o.sessions.seal(ex, { srv: route.name, pv: "2024-11-05", bind: localBinding(key) }, false);
     const conn = new LegacyDownstream(key, res, route, token);
     this.#legacy.set(key, conn);
     res.writeHead(200, SSE_HEADERS);
@@ -347,7 +339,7 @@ export class Listener {
       return sendError(res, { error: new GatewayError("METHOD_NOT_ALLOWED") });
     }
     const token = new URLSearchParams(query).get("sessionId") ?? "";
-    const claims = this.#o.sealer.open(token);
+    const claims = this.#o.sessions.open(token);
     const conn = claims && claims.srv === route.name ? this.#legacy.get(localKey(claims.bind) ?? "") : undefined;
     if (!claims || !conn || conn.closed) return sendError(res, { error: new GatewayError("SESSION_NOT_FOUND") });
     const ctype = req.headers["content-type"];
