@@ -4,33 +4,19 @@
 
 import type { IncomingHttpHeaders } from "node:http";
 import type { Chain } from "./chain/chain.ts";
-import { type Exchange, type LocalReply, type Principal, UPSTREAM_STRIP } from "./chain/types.ts";
-import {
-  batchesAllowed,
-  DEFAULT_HTTP_VERSION,
-  isKnownVersion,
-  isSessionless,
-  META_PROTOCOL_VERSION,
-  MODERN,
-  PROTOCOL_VERSIONS,
-} from "./codec/era.ts";
-import {
-  errorResponse,
-  isObject,
-  type JsonObject,
-  type JsonRpcId,
-  metaOf,
-  parseBody,
-  type RpcMessage,
-  toMessage,
-} from "./codec/jsonrpc.ts";
+import type { Exchange, LocalReply, Principal } from "./chain/types.ts";
+import { batchesAllowed, DEFAULT_HTTP_VERSION, isSessionless } from "./codec/era.ts";
+import { parseExchange } from "./codec/era-rules.ts";
+import { errorResponse, isObject, type JsonObject, type JsonRpcId, type RpcMessage, toMessage } from "./codec/jsonrpc.ts";
 import { channels, type MessageEvent, type UpstreamEvent } from "./diagnostics.ts";
 import { GatewayError } from "./errors.ts";
 import { traceFields } from "./log/message-facts.ts";
 import type { Logger } from "./logger.ts";
+import { endMessage, failed, traced, upstreamEnd, upstreamStart } from "./relay-events.ts";
 import type { SessionClaims } from "./session/sealed-session.ts";
 import type { SessionStage } from "./session/session-stage.ts";
 import { BodyMessages } from "./upstream/body.ts";
+import { upstreamHeaders } from "./upstream/forward-headers.ts";
 import type { Upstream, UpstreamCallContext, UpstreamMessage, UpstreamReply, UpstreamSession } from "./upstream/types.ts";
 
 export interface Route {
@@ -117,32 +103,6 @@ const err = (code: ConstructorParameters<typeof GatewayError>[0], detail?: strin
   reply: { error: new GatewayError(code, detail) },
 });
 
-// Request headers relayed upstream: an allow-list, so the caller's Authorization and cookies can never pass.
-const FORWARD = ["mcp-protocol-version", "last-event-id", "mcp-method", "mcp-name", "traceparent", "tracestate", "baggage"];
-
-function upstreamHeaders(ex: ExchangeImpl, extra: Record<string, string> | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  const h = ex.headers;
-  // Headers a filter wants withheld (credentials stage `stripHeaders`) are dropped from the allow-list too.
-  const strip = ex.vars.get(UPSTREAM_STRIP) as ReadonlySet<string> | undefined;
-  for (const name of FORWARD) {
-    const v = h[name];
-    if (typeof v === "string" && !strip?.has(name)) out[name] = v;
-  }
-  if (ex.modern) {
-    // 2026-07-28: intermediaries MUST forward unknown Mcp-Param-* headers.
-    for (const name in h) {
-      if (name.startsWith("mcp-param-") && !strip?.has(name)) {
-        const v = h[name];
-        if (typeof v === "string") out[name] = v;
-      }
-    }
-  }
-  Object.assign(out, ex.upstreamHeaders);
-  if (extra) Object.assign(out, extra);
-  return out;
-}
-
 /** Per upstream call: an abort controller and a timeout that every backend message re-arms. */
 class CallTimer {
   readonly controller = new AbortController();
@@ -167,26 +127,6 @@ function asGatewayError(e: unknown, signal: AbortSignal | undefined): GatewayErr
   return new GatewayError("INTERNAL_ERROR", undefined, { cause: e });
 }
 
-function traced(): boolean {
-  return channels.messageStart.hasSubscribers || channels.messageEnd.hasSubscribers;
-}
-
-function endMessage(ev: MessageEvent | undefined, response: RpcMessage | undefined, gatewayError?: GatewayError): void {
-  if (!ev) return;
-  ev.end = performance.now();
-  if (response) {
-    ev.response = response;
-    const e = response.raw.error;
-    if (isObject(e) && typeof e.code === "number") ev.errorType = String(e.code);
-    else if (isObject(response.raw.result) && response.raw.result.isError === true) ev.errorType = "tool_error";
-  }
-  if (gatewayError) {
-    ev.gatewayError = gatewayError.code;
-    ev.errorType = String(gatewayError.spec.rpc);
-  }
-  channels.messageEnd.publish(ev);
-}
-
 export interface RelayOptions {
   chain: Chain;
   /** The session stage (also in `chain`): seals new sessions, remembers ended ones. */
@@ -201,75 +141,9 @@ export class Relay {
     this.#o = o;
   }
 
-  /**
-   * Parse a POST body into the exchange and apply the per-era rules that need no identity:
-   * JSON-RPC shape, initialize alone, 2026-07-28 header/body agreement.
-   */
+  /** Parse a POST body into the exchange and apply the era rules that need no identity (codec/era-rules.ts). */
   parse(ex: ExchangeImpl, bodyText: string): GatewayError | undefined {
-    let parsed: ReturnType<typeof parseBody>;
-    try {
-      parsed = parseBody(bodyText);
-    } catch (e) {
-      return e as GatewayError;
-    }
-    ex.messages = parsed.messages;
-    ex.batch = parsed.batch;
-    const first = parsed.messages[0]!;
-    const header = ex.headers["mcp-protocol-version"];
-    const meta = first.kind !== "response" ? metaOf(first.raw)?.[META_PROTOCOL_VERSION] : undefined;
-    const metaVersion = typeof meta === "string" ? meta : undefined;
-    const unsupported = (v: string) =>
-      new GatewayError("UNSUPPORTED_PROTOCOL_VERSION", `"${v.slice(0, 40)}"`).withData({ supported: PROTOCOL_VERSIONS, requested: v });
-    if (typeof header === "string" && !isKnownVersion(header)) return unsupported(header);
-    if (metaVersion !== undefined && !isKnownVersion(metaVersion) && metaVersion >= MODERN) return unsupported(metaVersion);
-    const version = typeof header === "string" ? header : metaVersion;
-    if (version !== undefined && isSessionless(version)) {
-      ex.modern = true;
-      ex.protocolVersion = version;
-      if (parsed.batch) return new GatewayError("BATCH_NOT_ALLOWED");
-      // The header and `_meta` must agree: a request is never relayed under two versions at once.
-      if (typeof header === "string" && metaVersion !== undefined && metaVersion !== header) {
-        return new GatewayError("HEADER_MISMATCH", `MCP-Protocol-Version is "${header}", _meta says "${metaVersion}"`);
-      }
-      return this.#checkModernHeaders(ex, first);
-    }
-    if (metaVersion !== undefined && isSessionless(metaVersion)) {
-      return new GatewayError("HEADER_MISMATCH", `MCP-Protocol-Version is "${String(header)}", _meta says "${metaVersion}"`);
-    }
-    for (const m of parsed.messages) {
-      if (m.method === "initialize" && m.kind === "request") {
-        if (parsed.batch) return new GatewayError("INVALID_REQUEST", "initialize must not be part of a batch");
-        ex.opening = true;
-        const pv = isObject(m.raw.params) ? m.raw.params.protocolVersion : undefined;
-        if (typeof pv === "string") ex.protocolVersion = pv;
-      }
-    }
-    return undefined;
-  }
-
-  /**
-   * 2026-07-28 "Server Validation": a request carries Mcp-Method equal to its method, and tools/call,
-   * prompts/get, resources/read carry Mcp-Name equal to the name/URI (Base64 form `=?base64?…?=` for
-   * values that are not plain ASCII). Missing or different → 400, -32020. Notifications have no header rules.
-   */
-  #checkModernHeaders(ex: ExchangeImpl, m: RpcMessage): GatewayError | undefined {
-    if (m.kind !== "request") return undefined;
-    const hm = ex.headers["mcp-method"];
-    if (hm !== m.method) {
-      return new GatewayError(
-        "HEADER_MISMATCH",
-        hm === undefined
-          ? "Mcp-Method header is missing"
-          : `Mcp-Method is "${String(hm).slice(0, 64)}", body method is "${m.method ?? ""}"`,
-      );
-    }
-    if (m.method === "tools/call" || m.method === "prompts/get" || m.method === "resources/read") {
-      const hn = ex.headers["mcp-name"];
-      const what = m.method === "resources/read" ? "uri" : "name";
-      if (typeof hn !== "string") return new GatewayError("HEADER_MISMATCH", "Mcp-Name header is missing");
-      if (decodeHeaderValue(hn) !== m.target) return new GatewayError("HEADER_MISMATCH", `Mcp-Name does not match the ${what} in the body`);
-    }
-    return undefined;
+    return parseExchange(ex, bodyText);
   }
 
   async #runRequest(ex: ExchangeImpl): Promise<LocalReply | undefined> {
@@ -346,7 +220,7 @@ export class Relay {
 
     // upstream.start comes first: subscribers set each message's trace context (the CLIENT span) there,
     // and it goes into that message's own `_meta` and, for the first message, the HTTP headers.
-    const up = this.#upstreamStart(ex, route, events, oneWay);
+    const up = upstreamStart(ex, route, events, oneWay);
     let headerContext: Record<string, string> | undefined;
     let sent = forwarded;
     if (trace && sentEvents.some((e) => e?.propagation)) {
@@ -391,8 +265,8 @@ export class Relay {
     } catch (e) {
       timer.done();
       const ge = asGatewayError(e, timer.controller.signal);
-      this.#upstreamEnd(up, ge, undefined);
-      this.#fail(ex, ge);
+      upstreamEnd(up, ge, undefined);
+      failed(this.#o.logger, ex, ge);
       for (const ev of oneWay) endMessage(ev, undefined, ge);
       if (requests.length === 0) return { type: "error", reply: { error: ge } };
       for (const r of requests) {
@@ -406,7 +280,7 @@ export class Relay {
 
     if (upstreamReply.kind === "accepted") {
       timer.done();
-      this.#upstreamEnd(up, undefined, 202);
+      upstreamEnd(up, undefined, 202);
       if (requests.length > 0) {
         // A backend that accepts a request without answering it: answer for it rather than hang.
         const ge = new GatewayError("UPSTREAM_BAD_RESPONSE", "backend accepted a request without answering it");
@@ -419,7 +293,7 @@ export class Relay {
     }
     if (upstreamReply.kind === "http-error") {
       timer.done();
-      this.#upstreamEnd(up, undefined, upstreamReply.status);
+      upstreamEnd(up, undefined, upstreamReply.status);
       return this.#httpError(ex, upstreamReply, requests, local, events);
     }
     return this.#messagesOutcome(ex, route, upstreamReply, requests, local, events, timer, up);
@@ -444,7 +318,7 @@ export class Relay {
       return { type: "http-error", status: r.status, contentType: r.contentType, body: r.body };
     }
     const ge = new GatewayError("UPSTREAM_HTTP_ERROR", `HTTP ${r.status}`);
-    this.#fail(ex, ge);
+    failed(this.#o.logger, ex, ge);
     if (requests.length === 0) return { type: "error", reply: { error: ge } };
     for (const q of requests) {
       local.push(errorResponse(q.id, ge.toRpcError()));
@@ -532,7 +406,7 @@ export class Relay {
     }
     out ??= withheld(msg);
     const sessionId = this.#answered(ex, route, request, out, upstreamSessionId, events);
-    this.#upstreamEnd(up, undefined, 200);
+    upstreamEnd(up, undefined, 200);
     return { type: "json", body: out === msg && um.text !== undefined ? um.text : JSON.stringify(out.raw), sessionId };
   }
 
@@ -636,11 +510,11 @@ export class Relay {
     if (!failure && resumable && pending.size > 0) {
       // Handed over to the client's resumption: the messages' traces end here, without a response.
       for (const [id] of pending) endMessage(events.get(id), undefined);
-      this.#upstreamEnd(up, undefined, 200);
+      upstreamEnd(up, undefined, 200);
     } else if (failure || pending.size > 0) {
       const ge = failure ?? new GatewayError("UPSTREAM_CLOSED");
-      this.#upstreamEnd(up, ge, undefined);
-      this.#fail(ex, ge);
+      upstreamEnd(up, ge, undefined);
+      failed(this.#o.logger, ex, ge);
       let n = pending.size;
       for (const [id] of pending) {
         endMessage(events.get(id), undefined, ge);
@@ -648,7 +522,7 @@ export class Relay {
       }
       if (ex.opening) await this.#abandon(ex);
     } else {
-      this.#upstreamEnd(up, undefined, 200);
+      upstreamEnd(up, undefined, 200);
     }
   }
 
@@ -710,17 +584,17 @@ export class Relay {
       protocolVersion: ex.protocolVersion,
       lastEventId: typeof last === "string" ? last : undefined,
     };
-    const up = this.#upstreamStart(ex, route, undefined, []);
+    const up = upstreamStart(ex, route, undefined, []);
     let r: UpstreamReply;
     try {
       r = await ex.upstreamSession!.listen(ctx);
     } catch (e) {
       const ge = asGatewayError(e, controller.signal);
-      this.#upstreamEnd(up, ge, undefined);
+      upstreamEnd(up, ge, undefined);
       return { type: "error", reply: { error: ge } };
     }
     if (r.kind === "http-error") {
-      this.#upstreamEnd(up, undefined, r.status);
+      upstreamEnd(up, undefined, r.status);
       if (r.status === 404) {
         this.#o.sessions.ended(ex, "lost");
         return err("SESSION_NOT_FOUND", "the backend no longer knows this session");
@@ -728,7 +602,7 @@ export class Relay {
       return { type: "http-error", status: r.status, contentType: r.contentType, body: r.body };
     }
     if (r.kind === "accepted") {
-      this.#upstreamEnd(up, undefined, 202);
+      upstreamEnd(up, undefined, 202);
       return { type: "empty", status: 202 };
     }
     const it = r.messages[Symbol.asyncIterator]();
@@ -769,9 +643,9 @@ export class Relay {
         }
         yield { data: out === msg && um.text !== undefined ? um.text : JSON.stringify(out.raw), id: um.eventId, retry: um.retry };
       }
-      this.#upstreamEnd(up, undefined, 200);
+      upstreamEnd(up, undefined, 200);
     } catch (e) {
-      this.#upstreamEnd(up, asGatewayError(e, undefined), undefined);
+      upstreamEnd(up, asGatewayError(e, undefined), undefined);
     } finally {
       void it.return?.();
     }
@@ -807,45 +681,6 @@ export class Relay {
       });
     }
   }
-
-  /** The message list is built only when someone listens (no allocation per request otherwise). */
-  #upstreamStart(
-    ex: ExchangeImpl,
-    route: Route,
-    requests: Map<JsonRpcId, MessageEvent> | undefined,
-    oneWay: MessageEvent[],
-  ): UpstreamEvent | undefined {
-    if (!channels.upstreamStart.hasSubscribers && !channels.upstreamEnd.hasSubscribers) return undefined;
-    const ev: UpstreamEvent = {
-      exchange: ex,
-      server: route.name,
-      transport: route.upstream.transport,
-      address: route.upstream.address,
-      messages: requests ? [...requests.values(), ...oneWay] : oneWay,
-      start: performance.now(),
-    };
-    channels.upstreamStart.publish(ev);
-    return ev;
-  }
-
-  #upstreamEnd(ev: UpstreamEvent | undefined, error: GatewayError | undefined, status: number | undefined): void {
-    if (!ev || ev.end !== undefined) return;
-    ev.end = performance.now();
-    if (error) ev.gatewayError = error.code;
-    if (status !== undefined) ev.httpStatus = status;
-    channels.upstreamEnd.publish(ev);
-  }
-
-  #fail(ex: ExchangeImpl, e: GatewayError): void {
-    this.#o.logger.warn("backend call failed", {
-      "mcp_gateway.server": ex.server,
-      "error.code": e.code,
-      "error.message": e.message,
-      ...traceFields(ex),
-    });
-    if (channels.error.hasSubscribers)
-      channels.error.publish({ gatewayId: ex.gatewayId, server: ex.server, code: e.code, detail: e.detail, exchange: ex });
-  }
 }
 
 /** The owner key of connection-scoped backend state: issuer and subject ("" when no authn is configured). */
@@ -863,14 +698,6 @@ function answerTo(request: RpcMessage, um: UpstreamMessage): RpcMessage | undefi
     return undefined; // the general path logs and drops it
   }
   return msg.kind === "response" && msg.id === request.id ? msg : undefined;
-}
-
-/** Header values that are not plain ASCII travel as `=?base64?<base64 of UTF-8>?=` (2026-07-28). */
-export function decodeHeaderValue(v: string): string | undefined {
-  if (!v.startsWith("=?base64?") || !v.endsWith("?=")) return v;
-  const b64 = v.slice(9, -2);
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64)) return undefined;
-  return Buffer.from(b64, "base64").toString("utf8");
 }
 
 /** The answer a client gets when a response filter dropped the backend's response to its request. */
