@@ -10,9 +10,11 @@ import { createHash, randomBytes } from "node:crypto";
 import { Client as Client2, StreamableHTTPClientTransport as Http2 } from "@modelcontextprotocol/client";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { CreateMessageRequestSchema, ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningGateway, startConfiguredGateway } from "../src/assemble.ts";
 import { parseConfig } from "../src/config/load.ts";
+import { ERRORS } from "../src/errors.ts";
 import { jsonLogger } from "../src/logger.ts";
 import type { StdioUpstream } from "../src/upstream/stdio.ts";
 import { type EverythingHttp, everythingStdio, startEverything } from "./fixtures/everything.ts";
@@ -51,14 +53,32 @@ afterAll(async () => {
   await sse?.close();
 });
 
+/** Bodies of the gateway's answers, per user (to see the input_required rounds on the wire). */
+const wire: Record<string, string[]> = { alice: [], bob: [] };
+
 async function modernClient(route: string, user: keyof typeof KEYS): Promise<Client2> {
   const c = new Client2(
     { name: `modern-${user}`, version: "1.0.0" },
-    { capabilities: { elicitation: {} }, versionNegotiation: { mode: { pin: V } } },
+    { capabilities: { elicitation: {}, sampling: {} }, versionNegotiation: { mode: { pin: V } } },
   );
-  await c.connect(new Http2(new URL(`${gw.url}/mcp/${route}`), { requestInit: { headers: { authorization: `Bearer ${KEYS[user]}` } } }));
+  c.setRequestHandler("elicitation/create", async () => ({ action: "accept", content: ELICITED }));
+  c.setRequestHandler("sampling/createMessage", async () => SAMPLED);
+  await c.connect(
+    new Http2(new URL(`${gw.url}/mcp/${route}`), {
+      requestInit: { headers: { authorization: `Bearer ${KEYS[user]}` } },
+      fetch: async (input: string | URL, init?: RequestInit) => {
+        const r = await fetch(input, init);
+        wire[user]!.push(await r.clone().text());
+        return r;
+      },
+    }),
+  );
   return c;
 }
+
+const ELICITED = { name: "Ada Lovelace", check: true };
+const SAMPLED = { role: "assistant" as const, model: "test-model", content: { type: "text" as const, text: "forty-two" } };
+const textOf = (r: unknown) => (r as { content: Array<{ text?: string }> }).content.map((c) => c.text ?? "").join("\n");
 
 const gzip = (name: string) => ({
   name: "gzip-file-as-resource",
@@ -69,7 +89,9 @@ const sessionResources = (r: { resources: Array<{ uri: string }> }) => r.resourc
 /** The same steps, direct, with the 1.x client (2025-06-18) and the same capabilities: the reference. */
 async function directReference() {
   const mk = async () => {
-    const c = new Client({ name: "direct", version: "1.0.0" }, { capabilities: { elicitation: {} } });
+    const c = new Client({ name: "direct", version: "1.0.0" }, { capabilities: { elicitation: {}, sampling: {} } });
+    c.setRequestHandler(ElicitRequestSchema, async () => ({ action: "accept", content: ELICITED }));
+    c.setRequestHandler(CreateMessageRequestSchema, async () => SAMPLED);
     await c.connect(new StdioClientTransport({ ...everythingStdio(), stderr: "ignore" }));
     return c;
   };
@@ -79,7 +101,9 @@ async function directReference() {
     await a.callTool(gzip("alice.txt.gz"));
     const [ra, rb] = await Promise.all([a.listResources(), b.listResources()]);
     const echo = await b.callTool({ name: "echo", arguments: { message: "bob here" } });
-    return { tools, alice: sessionResources(ra), bob: sessionResources(rb), echo: echo.content };
+    const elicited = textOf(await a.callTool({ name: "trigger-elicitation-request", arguments: {} }));
+    const sampled = textOf(await b.callTool({ name: "trigger-sampling-request", arguments: { prompt: "hi", maxTokens: 5 } }));
+    return { tools, alice: sessionResources(ra), bob: sessionResources(rb), echo: echo.content, elicited, sampled };
   } finally {
     await Promise.all([a.close(), b.close()]);
   }
@@ -90,6 +114,7 @@ describe.each(["ev-stdio", "ev-sse"])("2.x client pinned to 2026-07-28 → 2025-
   beforeAll(async () => {
     expected = await directReference();
     expect(expected.tools).toContain("trigger-elicitation-request");
+    expect(expected.elicited).toContain("Ada Lovelace");
   }, 60_000);
 
   it("two users at once: each gets an initialized backend of their own, same results as direct", async () => {
@@ -104,7 +129,15 @@ describe.each(["ev-stdio", "ev-sse"])("2.x client pinned to 2026-07-28 → 2025-
       await a.callTool(gzip("alice.txt.gz"));
       const [ra, rb] = await Promise.all([a.listResources(), b.listResources()]);
       const echo = await b.callTool({ name: "echo", arguments: { message: "bob here" } });
-      expect({ tools, alice: sessionResources(ra), bob: sessionResources(rb), echo: echo.content }).toEqual(expected);
+      // Bug 5: the backend's server→client requests become input_required round trips of the call that
+      // caused them; the 2.x client answers with its handlers and retries; the backend call continues.
+      const elicited = textOf(await a.callTool({ name: "trigger-elicitation-request", arguments: {} }));
+      const sampled = textOf(await b.callTool({ name: "trigger-sampling-request", arguments: { prompt: "hi", maxTokens: 5 } }));
+      expect({ tools, alice: sessionResources(ra), bob: sessionResources(rb), echo: echo.content, elicited, sampled }).toEqual(expected);
+      expect(elicited).toContain("Ada Lovelace");
+      expect(sampled).toContain("forty-two");
+      expect(wire.alice!.filter((b) => b.includes('"input_required"') && b.includes("elicitation/create")).length).toBeGreaterThan(0);
+      expect(wire.bob!.filter((b) => b.includes('"input_required"') && b.includes("sampling/createMessage")).length).toBeGreaterThan(0);
       // Concurrent requests of one user on its held session do not collide.
       const many = await Promise.all([1, 2, 3, 4].map((n) => a.callTool({ name: "get-sum", arguments: { a: n, b: n } })));
       expect(many.map((r) => (r.content as Array<{ text: string }>)[0]!.text)).toEqual(
@@ -120,4 +153,38 @@ it("the stdio route knows its backend's era and holds one child per principal", 
   const up = gw.gateway.routes.get("ev-stdio")!.upstream as StdioUpstream;
   expect(up.era).toBe("legacy");
   expect(up.modernSize).toBe(2);
+});
+
+it("a retry whose requestState the gateway did not mint for this caller → CROSS_ERA_UNMAPPABLE, nothing reaches the backend", async () => {
+  const meta = {
+    "io.modelcontextprotocol/protocolVersion": V,
+    "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" },
+    "io.modelcontextprotocol/clientCapabilities": { elicitation: {} },
+  };
+  const r = await fetch(`${gw.url}/mcp/ev-stdio`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+      authorization: `Bearer ${KEYS.bob}`,
+      "mcp-protocol-version": V,
+      "mcp-method": "tools/call",
+      "mcp-name": "trigger-elicitation-request",
+    },
+    body: JSON.stringify({
+      jsonrpc: "2.0",
+      id: 7,
+      method: "tools/call",
+      params: {
+        name: "trigger-elicitation-request",
+        arguments: {},
+        requestState: "mcp-gateway-held.not-minted-for-bob",
+        inputResponses: { "gateway-input": { action: "accept", content: {} } },
+        _meta: meta,
+      },
+    }),
+  });
+  expect(r.status).toBe(200);
+  const body = (await r.json()) as { id: number; error: { code: number; data: { gatewayCode: string } } };
+  expect(body).toMatchObject({ id: 7, error: { code: ERRORS.CROSS_ERA_UNMAPPABLE.rpc, data: { gatewayCode: "CROSS_ERA_UNMAPPABLE" } } });
 });

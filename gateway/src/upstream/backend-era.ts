@@ -2,10 +2,11 @@
 // with `server/discover` (2026-07-28), and the 2025-era session the gateway holds for 2026-07-28 callers.
 // Rules and limits: docs/design/relay.md ("Backend eras").
 
-import { isObject, type JsonObject, type RpcMessage, toMessage } from "../codec/jsonrpc.ts";
+import { randomBytes } from "node:crypto";
+import { isObject, type JsonObject, type JsonRpcId, type RpcMessage, toMessage } from "../codec/jsonrpc.ts";
 import { GatewayError } from "../errors.ts";
 import { BodyMessages } from "./body.ts";
-import type { MessageChannel } from "./channel.ts";
+import type { HeldRequest, MessageChannel } from "./channel.ts";
 import type { SessionState, UpstreamCallContext, UpstreamMessage, UpstreamReply, UpstreamSession } from "./types.ts";
 
 export type BackendEra = "modern" | "legacy";
@@ -131,32 +132,134 @@ async function* mapped(
   for await (const m of messages) yield asModern(m, methods);
 }
 
+/** Server→client requests that a 2026-07-28 client can answer as `inputRequests` of an `input_required` result. */
+const INPUT_METHODS = new Set(["sampling/createMessage", "elicitation/create", "roots/list"]);
+/** requestState the gateway mints for a held request (opaque to the client, meaningful to this process only). */
+const STATE_PREFIX = "mcp-gateway-held.";
+/** The one key of the gateway's `inputRequests` / `inputResponses`. */
+const INPUT_KEY = "gateway-input";
+/** How long a held request waits for the client's retry with its input before the gateway gives up. */
+export const HOLD_MS = 120_000;
+
+function errorAnswer(id: unknown, e: GatewayError): JsonObject {
+  return { jsonrpc: "2.0", id: id as string | number, error: e.toRpcError() };
+}
+
 /**
- * A 2026-07-28 caller's requests on the 2025-era session the gateway holds for it: `server/discover` is
- * answered from the InitializeResult, requests with no 2025 equivalent are refused (CROSS_ERA_UNMAPPABLE),
- * everything else goes to the backend as it is (2025 servers ignore the 2026 `_meta` keys).
+ * The 2025-era session the gateway holds for one 2026-07-28 caller (one per owner and route), and the
+ * mapping of that caller's stateless requests onto it:
+ * - `server/discover` is answered from the InitializeResult;
+ * - a server→client request (sampling, elicitation, roots) while exactly one of the caller's requests is
+ *   in flight ends that request's answer with `input_required` (`inputRequests[gateway-input]` = the
+ *   backend's request, `requestState` = a token of this process); the backend's call stays open. The
+ *   client's retry carrying that `requestState` and `inputResponses[gateway-input]` sends the answer to
+ *   the backend and continues the same backend call on the retry's stream;
+ * - what has no 2025 equivalent is refused with CROSS_ERA_UNMAPPABLE (docs/design/relay.md).
  */
-export class BridgedSession implements UpstreamSession {
-  readonly local = true;
-  readonly #inner: UpstreamSession;
+export class ModernBridge {
+  readonly #channel: MessageChannel;
   readonly #init: JsonObject;
-  constructor(inner: UpstreamSession, init: JsonObject) {
-    this.#inner = inner;
+  readonly #held = new Map<string, { held: HeldRequest; requestId: unknown; timer: NodeJS.Timeout }>();
+
+  constructor(channel: MessageChannel, init: JsonObject) {
+    this.#channel = channel;
     this.#init = init;
+    channel.onServerRequest = (request) => this.#serverRequest(request);
+  }
+
+  /** Requests held for input right now (tests, bounded by HOLD_MS). */
+  get heldCount(): number {
+    return this.#held.size;
+  }
+
+  #serverRequest(request: JsonObject): JsonObject | undefined {
+    const method = String(request.method);
+    if (method === "ping") return { jsonrpc: "2.0", id: request.id as string | number, result: {} };
+    const refuse = (why: string) => errorAnswer(request.id, new GatewayError("CROSS_ERA_UNMAPPABLE", `${method.slice(0, 64)}: ${why}`));
+    if (!INPUT_METHODS.has(method)) return refuse("no 2026-07-28 equivalent");
+    const token = randomBytes(18).toString("base64url");
+    const inputRequest: JsonObject = { method };
+    if (request.params !== undefined) inputRequest.params = request.params;
+    const held = this.#channel.hold((clientId) => ({
+      jsonrpc: "2.0",
+      id: clientId,
+      result: { resultType: "input_required", inputRequests: { [INPUT_KEY]: inputRequest }, requestState: `${STATE_PREFIX}${token}` },
+    }));
+    if (!held) return refuse("not exactly one request of this caller is in flight, so its cause is unknown");
+    const timer = setTimeout(() => {
+      if (!this.#held.delete(token)) return;
+      held.drop();
+      void this.#channel.sendRaw(refuse("the client did not answer in time")).catch(() => {});
+    }, HOLD_MS);
+    timer.unref();
+    this.#held.set(token, { held, requestId: request.id, timer });
+    return undefined;
+  }
+
+  session(inner: UpstreamSession): UpstreamSession {
+    return new BridgedSession(this, inner);
+  }
+
+  discover(id: JsonRpcId): UpstreamReply {
+    return local({ jsonrpc: "2.0", id, result: discoverResult(this.#init) });
+  }
+
+  /** The retry of a held request: answer the backend's request, continue the backend call here. */
+  async resume(request: RpcMessage, state: string, signal: AbortSignal): Promise<UpstreamReply> {
+    const token = state.slice(STATE_PREFIX.length);
+    const h = this.#held.get(token);
+    if (!h) {
+      const e = new GatewayError(
+        "CROSS_ERA_UNMAPPABLE",
+        "requestState names no request held for this caller (expired or another caller's)",
+      );
+      return local(errorAnswer(request.id, e));
+    }
+    this.#held.delete(token);
+    clearTimeout(h.timer);
+    const params = request.raw.params;
+    const responses = isObject(params) && isObject(params.inputResponses) ? params.inputResponses : undefined;
+    const answer = responses?.[INPUT_KEY];
+    // Resume first, so nothing the backend sends in reply to the answer can slip past the new stream.
+    const reply = h.held.resume(request.id!, signal);
+    await this.#channel.sendRaw(
+      isObject(answer)
+        ? { jsonrpc: "2.0", id: h.requestId as string | number, result: answer }
+        : errorAnswer(
+            h.requestId,
+            new GatewayError("CROSS_ERA_UNMAPPABLE", "the retry carried no inputResponses for the gateway's request"),
+          ),
+    );
+    return reply;
+  }
+}
+
+/** A 2026-07-28 caller's requests on the session a ModernBridge holds (see there for the rules). */
+class BridgedSession implements UpstreamSession {
+  readonly local = true;
+  readonly #bridge: ModernBridge;
+  readonly #inner: UpstreamSession;
+  constructor(bridge: ModernBridge, inner: UpstreamSession) {
+    this.#bridge = bridge;
+    this.#inner = inner;
   }
   state(): SessionState {
     return {};
   }
   async post(body: string, messages: readonly RpcMessage[], ctx: UpstreamCallContext): Promise<UpstreamReply> {
     const first = messages[0];
+    let r: UpstreamReply | undefined;
     if (messages.length === 1 && first?.kind === "request") {
-      if (first.method === "server/discover") return local({ jsonrpc: "2.0", id: first.id!, result: discoverResult(this.#init) });
+      if (first.method === "server/discover") return this.#bridge.discover(first.id!);
       if (first.method === "subscriptions/listen") {
         const e = new GatewayError("CROSS_ERA_UNMAPPABLE", "subscriptions/listen has no equivalent on a 2025-era backend");
-        return local({ jsonrpc: "2.0", id: first.id!, error: e.toRpcError() });
+        return local(errorAnswer(first.id, e));
       }
+      const p = first.raw.params;
+      const state = isObject(p) ? p.requestState : undefined;
+      if (typeof state === "string" && state.startsWith(STATE_PREFIX)) r = await this.#bridge.resume(first, state, ctx.signal);
     }
-    const r = await this.#inner.post(body, messages, ctx);
+    r ??= await this.#inner.post(body, messages, ctx);
     if (r.kind !== "messages") return r;
     const methods = new Map<unknown, string | undefined>();
     for (const m of messages) if (m.kind === "request") methods.set(m.id, m.method);
@@ -168,14 +271,4 @@ export class BridgedSession implements UpstreamSession {
   terminate(ctx: UpstreamCallContext): Promise<void> {
     return this.#inner.terminate(ctx);
   }
-}
-
-/**
- * A 2025-era backend held for a 2026-07-28 caller asks the client something outside any request the
- * gateway can tie it to: answer it at once so the backend does not wait (ping → {}, the rest → error).
- */
-export function answerForModernCaller(request: JsonObject): JsonObject {
-  if (request.method === "ping") return { jsonrpc: "2.0", id: request.id as string | number, result: {} };
-  const e = new GatewayError("CROSS_ERA_UNMAPPABLE", `${String(request.method).slice(0, 64)} cannot reach a 2026-07-28 client`);
-  return { jsonrpc: "2.0", id: request.id as string | number, error: e.toRpcError() };
 }

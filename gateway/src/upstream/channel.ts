@@ -79,9 +79,24 @@ export class Sink implements AsyncIterableIterator<UpstreamMessage> {
     this.#detach();
     return Promise.resolve({ value: undefined, done: true });
   }
+  /** Everything queued and not read yet, even once done (the buffer of a held request). */
+  takeAll(): UpstreamMessage[] {
+    return this.#items.splice(0);
+  }
   [Symbol.asyncIterator](): this {
     return this;
   }
+}
+
+/**
+ * A request of a shared channel taken off its downstream stream while the backend waits for input it
+ * asked for (a 2025-era server→client request mapped onto a 2026-07-28 `input_required` round trip).
+ */
+export interface HeldRequest {
+  /** Continue on a new downstream request: what the backend sent meanwhile, and the rest, stream back there. */
+  resume(clientId: JsonRpcId, signal: AbortSignal | undefined): UpstreamReply;
+  /** Give up: forget it (the backend's eventual answer is dropped). */
+  drop(): void;
 }
 
 /** Unrelated messages held while no stream is open: at most this many, and this many bytes; the oldest go first. */
@@ -97,6 +112,8 @@ export interface ChannelPeer {
 
 interface Pending {
   sink: Sink;
+  /** The entries whose ids the sink's end unregisters (those of one POST). */
+  group: Pending[];
   /** Client's id, when the channel rewrote it (shared channel). */
   clientId: JsonRpcId;
   remaining: Set<JsonRpcId>;
@@ -129,10 +146,11 @@ export class MessageChannel {
   lastActivity = Date.now();
   onDrop: ((reason: string) => void) | undefined;
   /**
-   * Shared channels only: the answer to a server→client request that names no caller's request (a
-   * 2025-era backend held for 2026-07-28 callers). Unset: such requests are dropped like notifications.
+   * Shared channels only: a server→client request that names no caller's request (a 2025-era backend
+   * held for 2026-07-28 callers). Returns the answer to send at once, or undefined when it is answered
+   * later (backend-era.ts). Unset: such requests are dropped like notifications.
    */
-  onServerRequest: ((request: JsonObject) => JsonObject) | undefined;
+  onServerRequest: ((request: JsonObject) => JsonObject | undefined) | undefined;
   /** The buffer of unrelated messages overflowed (first drop since the last GET stream opened). */
   onOverflow: ((dropped: number) => void) | undefined;
 
@@ -183,7 +201,7 @@ export class MessageChannel {
       let raw = m.raw;
       let upId = m.id as JsonRpcId;
       const token = progressTokenOf(raw);
-      const entry: Pending = { sink, clientId: upId, remaining, upProgress: token, clientProgress: token };
+      const entry: Pending = { sink, group: entries, clientId: upId, remaining, upProgress: token, clientProgress: token };
       if (this.#shared) {
         upId = `g${++this.#seq}`;
         raw = { ...raw, id: upId };
@@ -312,7 +330,8 @@ export class MessageChannel {
       // Several callers share this backend: a message that names no request of theirs goes to nobody.
       const msg = m.message;
       if (msg && this.onServerRequest && msg.id !== undefined && typeof msg.method === "string") {
-        void this.#peer.send(this.onServerRequest(msg)).catch(() => {});
+        const answer = this.onServerRequest(msg);
+        if (answer) void this.#peer.send(answer).catch(() => {});
         return;
       }
       this.onDrop?.(`unrelated ${String(m.message?.method)} on a shared backend`);
@@ -341,6 +360,81 @@ export class MessageChannel {
       if (this.#overflowed++ === 0) this.onOverflow?.(1);
       this.onDrop?.("unrelated-message buffer full; oldest dropped");
     }
+  }
+
+  /** Write one message to the backend outside any request (an answer to its server→client request). */
+  async sendRaw(message: JsonObject): Promise<void> {
+    await this.#send(message);
+  }
+
+  /**
+   * Shared channels: take the only request in flight off its stream; `last(clientId)` becomes its last
+   * message there. Undefined unless exactly one request (of a one-request POST) is in flight.
+   */
+  hold(last: (clientId: JsonRpcId) => JsonObject): HeldRequest | undefined {
+    const open = new Set<Pending>();
+    for (const p of this.#byId.values()) if (!p.sink.done) open.add(p);
+    if (open.size !== 1) return undefined;
+    const p = [...open][0]!;
+    if (p.remaining.size !== 1) return undefined;
+    const old = p.sink;
+    // The old sink's end must no longer unregister this request: it continues elsewhere.
+    p.group.splice(p.group.indexOf(p), 1);
+    p.group = [p];
+    const buffer = new Sink();
+    p.sink = buffer;
+    this.#active.delete(old);
+    old.push({ message: last(p.clientId), text: undefined, eventId: undefined });
+    old.end();
+    const forget = () => {
+      for (const id of p.remaining) this.#byId.delete(id);
+      if (p.upProgress !== undefined) this.#byProgress.delete(p.upProgress);
+    };
+    return {
+      resume: (clientId, signal) => {
+        const before = p.clientId;
+        p.clientId = clientId;
+        const sink: Sink = new Sink(() => {
+          this.#active.delete(sink);
+          forget();
+        });
+        p.sink = sink;
+        for (const m of buffer.takeAll()) {
+          const msg = m.message;
+          // A response that came while held names the old client id.
+          if (msg && msg.method === undefined && msg.id === before)
+            sink.push({ message: { ...msg, id: clientId }, text: undefined, eventId: undefined });
+          else sink.push(m);
+        }
+        if (p.remaining.size === 0) sink.end();
+        else {
+          this.#active.add(sink);
+          signal?.addEventListener(
+            "abort",
+            () => {
+              if (sink.done) return;
+              for (const id of p.remaining) {
+                void this.#peer
+                  .send({
+                    jsonrpc: "2.0",
+                    method: "notifications/cancelled",
+                    params: { requestId: id, reason: "gateway: request aborted" },
+                  })
+                  .catch(() => {});
+              }
+              const r = signal.reason;
+              sink.fail(r instanceof GatewayError ? r : new GatewayError("UPSTREAM_CLOSED", "request aborted"));
+            },
+            { once: true },
+          );
+        }
+        return { kind: "messages", stream: "auto", messages: sink, sessionId: undefined };
+      },
+      drop: () => {
+        forget();
+        buffer.end();
+      },
+    };
   }
 
   /** The backend is gone: every in-flight request fails with `error`. */

@@ -9,7 +9,7 @@ import { isObject } from "../codec/jsonrpc.ts";
 import { SseParser } from "../codec/sse.ts";
 import { GatewayError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
-import { answerForModernCaller, type BackendEra, BridgedSession, type Prepared, prepareForModern } from "./backend-era.ts";
+import { type BackendEra, ModernBridge, type Prepared, prepareForModern } from "./backend-era.ts";
 import { closePool } from "./body.ts";
 import { ChannelSession, localBinding, localKey, MessageChannel } from "./channel.ts";
 import { upstreamFailure } from "./streamable-http.ts";
@@ -142,7 +142,7 @@ export class LegacySseUpstream implements Upstream {
   readonly #pool: Pool;
   readonly #conns = new Map<string, LegacyConnection>();
   /** One connection per owner for 2026-07-28 callers (issue 10, bug 4), ready once initialized. */
-  readonly #modern = new Map<string, { conn: Promise<{ c: LegacyConnection; prepared: Prepared }> }>();
+  readonly #modern = new Map<string, { conn: Promise<{ c: LegacyConnection; bridge: ModernBridge | undefined }> }>();
   #era: BackendEra | undefined;
 
   constructor(opts: LegacySseOptions) {
@@ -212,8 +212,8 @@ export class LegacySseUpstream implements Upstream {
             throw e;
           }
           this.#era = prepared.era;
-          if (prepared.era === "legacy") c.channel.onServerRequest = answerForModernCaller;
-          return { c, prepared };
+          const bridge = prepared.initialize ? new ModernBridge(c.channel, prepared.initialize) : undefined;
+          return { c, bridge };
         })(),
       };
       m = entry;
@@ -222,9 +222,9 @@ export class LegacySseUpstream implements Upstream {
         if (this.#modern.get(owner) === entry) this.#modern.delete(owner);
       });
     }
-    const { c, prepared } = await m.conn;
+    const { c, bridge } = await m.conn;
     const session = new ChannelSession(c.channel, undefined, () => {});
-    return prepared.initialize ? new BridgedSession(session, prepared.initialize) : session;
+    return bridge ? bridge.session(session) : session;
   }
 
   async close(): Promise<void> {

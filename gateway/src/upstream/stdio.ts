@@ -10,7 +10,7 @@ import type { JsonObject, RpcMessage } from "../codec/jsonrpc.ts";
 import { isObject } from "../codec/jsonrpc.ts";
 import { GatewayError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
-import { answerForModernCaller, type BackendEra, BridgedSession, type Prepared, prepareForModern } from "./backend-era.ts";
+import { type BackendEra, ModernBridge, type Prepared, prepareForModern } from "./backend-era.ts";
 import { ChannelSession, localBinding, localKey, MessageChannel } from "./channel.ts";
 import type { SessionState, Upstream, UpstreamCallContext, UpstreamSession } from "./types.ts";
 
@@ -138,7 +138,8 @@ class StdioChild {
 /** The child that serves one owner's 2026-07-28 requests, ready once its era is known. */
 interface ModernChild {
   readonly child: StdioChild;
-  readonly ready: Promise<Prepared>;
+  /** Its era, and for a 2025-only backend the session the gateway holds for the owner. */
+  readonly ready: Promise<{ prepared: Prepared; bridge: ModernBridge | undefined }>;
 }
 
 export class StdioUpstream implements Upstream {
@@ -235,8 +236,8 @@ export class StdioUpstream implements Upstream {
       const ready = child.started().then(async () => {
         const prepared = await prepareForModern(child.channel, messages, this.#era, ctx.signal);
         this.#era = prepared.era;
-        if (prepared.era === "legacy") child.channel.onServerRequest = answerForModernCaller;
-        return prepared;
+        const bridge = prepared.initialize ? new ModernBridge(child.channel, prepared.initialize) : undefined;
+        return { prepared, bridge };
       });
       m = { child, ready };
       this.#modern.set(owner, m);
@@ -246,10 +247,10 @@ export class StdioUpstream implements Upstream {
         child.kill();
       });
     }
-    const prepared = await m.ready;
+    const { bridge } = await m.ready;
     // The owner's child outlives any one request: "ending" a stateless exchange leaves it running.
     const session = new ChannelSession(m.child.channel, undefined, () => {});
-    return prepared.initialize ? new BridgedSession(session, prepared.initialize) : session;
+    return bridge ? bridge.session(session) : session;
   }
 
   async close(): Promise<void> {
