@@ -22,7 +22,7 @@ import type { ExtraRoute } from "./listener/http-server.ts";
 import { type AuditSink, createAuditSink, startAudit } from "./log/index.ts";
 import { createLogger, type Logger } from "./log/logger.ts";
 import { createSecretCache } from "./secrets/from-config.ts";
-import { createGateway, type Gateway } from "./server.ts";
+import { CONFIGURED_STAGES, createGateway, type Gateway } from "./server.ts";
 
 export interface StartOptions {
   /** Directory that relative paths in the config are resolved against (the config file's folder). */
@@ -142,6 +142,7 @@ export async function startConfiguredGateway(config: GatewayConfig, opts: StartO
     // REST bridge (/api/v1, gateway/src/bridge): its calls go through this gateway's own MCP endpoint.
     const bridge = mountRestBridge(config, extraRoutes, () => gateway.url);
     const gateway = createGateway(config, {
+      [CONFIGURED_STAGES]: true,
       gatewayId,
       filters,
       logger,

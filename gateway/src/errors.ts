@@ -12,7 +12,7 @@ export interface ErrorSpec {
 
 // JSON-RPC 2.0 reserves -32768..-32000. MCP itself uses -32002 (resource not found),
 // -32020 (header mismatch, 2026-07-28) and -32042 (URL elicitation). Gateway-specific codes
-// live in -32080..-32099 so they never collide with a backend's own codes.
+// live in -32050..-32099 so they never collide with a backend's own codes.
 export const ERRORS = {
   PARSE_ERROR: { rpc: -32700, http: 400, message: "Body is not valid JSON" },
   INVALID_REQUEST: { rpc: -32600, http: 400, message: "Not a valid JSON-RPC 2.0 message" },
@@ -66,9 +66,19 @@ export const ERRORS = {
   // REST bridge (gateway/src/bridge): problem+json answers for non-MCP clients.
   BRIDGE_UNKNOWN_TARGET: { rpc: -32602, http: 404, message: "No such tool, prompt or resource on this server" },
   BRIDGE_INVALID_ARGUMENTS: { rpc: -32602, http: 400, message: "The arguments do not match the tool's input schema" },
-  BRIDGE_TOOL_ERROR: { rpc: -32098, http: 422, message: "The tool ran and reported an error (the result is in the body)" },
-  BRIDGE_BACKEND_ERROR: { rpc: -32099, http: 502, message: "The backend MCP server answered with a JSON-RPC error" },
+  BRIDGE_TOOL_ERROR: { rpc: -32060, http: 422, message: "The tool ran and reported an error (the result is in the body)" },
+  BRIDGE_BACKEND_ERROR: { rpc: -32061, http: 502, message: "The backend MCP server answered with a JSON-RPC error" },
   BRIDGE_BAD_REQUEST: { rpc: -32600, http: 400, message: "The REST request is malformed (body, query or path)" },
+  BACKEND_ERA_UNSUPPORTED: {
+    rpc: -32098,
+    http: 502,
+    message: "The backend speaks no protocol era the gateway can relay this request to",
+  },
+  CROSS_ERA_UNMAPPABLE: {
+    rpc: -32099,
+    http: 502,
+    message: "This message has no equivalent in the other protocol era and cannot be translated",
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

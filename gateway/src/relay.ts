@@ -4,32 +4,19 @@
 
 import type { IncomingHttpHeaders } from "node:http";
 import type { Chain } from "./chain/chain.ts";
-import { type Exchange, type Filter, type LocalReply, type Principal, UPSTREAM_STRIP } from "./chain/types.ts";
-import {
-  batchesAllowed,
-  DEFAULT_HTTP_VERSION,
-  isKnownVersion,
-  isSessionless,
-  META_PROTOCOL_VERSION,
-  MODERN,
-  PROTOCOL_VERSIONS,
-} from "./codec/era.ts";
-import {
-  errorResponse,
-  isObject,
-  type JsonObject,
-  type JsonRpcId,
-  metaOf,
-  parseBody,
-  type RpcMessage,
-  toMessage,
-} from "./codec/jsonrpc.ts";
+import type { Exchange, LocalReply, Principal } from "./chain/types.ts";
+import { batchesAllowed, DEFAULT_HTTP_VERSION, isSessionless } from "./codec/era.ts";
+import { parseExchange } from "./codec/era-rules.ts";
+import { errorResponse, isObject, type JsonObject, type JsonRpcId, type RpcMessage, toMessage } from "./codec/jsonrpc.ts";
 import { channels, type MessageEvent, type UpstreamEvent } from "./diagnostics.ts";
 import { GatewayError } from "./errors.ts";
 import { traceFields } from "./log/message-facts.ts";
 import type { Logger } from "./logger.ts";
-import type { SessionClaims, SessionSealer } from "./session/sealed-session.ts";
+import { endMessage, failed, traced, upstreamEnd, upstreamStart } from "./relay-events.ts";
+import type { SessionClaims } from "./session/sealed-session.ts";
+import type { SessionStage } from "./session/session-stage.ts";
 import { BodyMessages } from "./upstream/body.ts";
+import { upstreamHeaders } from "./upstream/forward-headers.ts";
 import type { Upstream, UpstreamCallContext, UpstreamMessage, UpstreamReply, UpstreamSession } from "./upstream/types.ts";
 
 export interface Route {
@@ -116,32 +103,6 @@ const err = (code: ConstructorParameters<typeof GatewayError>[0], detail?: strin
   reply: { error: new GatewayError(code, detail) },
 });
 
-// Request headers relayed upstream: an allow-list, so the caller's Authorization and cookies can never pass.
-const FORWARD = ["mcp-protocol-version", "last-event-id", "mcp-method", "mcp-name", "traceparent", "tracestate", "baggage"];
-
-function upstreamHeaders(ex: ExchangeImpl, extra: Record<string, string> | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  const h = ex.headers;
-  // Headers a filter wants withheld (credentials stage `stripHeaders`) are dropped from the allow-list too.
-  const strip = ex.vars.get(UPSTREAM_STRIP) as ReadonlySet<string> | undefined;
-  for (const name of FORWARD) {
-    const v = h[name];
-    if (typeof v === "string" && !strip?.has(name)) out[name] = v;
-  }
-  if (ex.modern) {
-    // 2026-07-28: intermediaries MUST forward unknown Mcp-Param-* headers.
-    for (const name in h) {
-      if (name.startsWith("mcp-param-") && !strip?.has(name)) {
-        const v = h[name];
-        if (typeof v === "string") out[name] = v;
-      }
-    }
-  }
-  Object.assign(out, ex.upstreamHeaders);
-  if (extra) Object.assign(out, extra);
-  return out;
-}
-
 /** Per upstream call: an abort controller and a timeout that every backend message re-arms. */
 class CallTimer {
   readonly controller = new AbortController();
@@ -166,156 +127,23 @@ function asGatewayError(e: unknown, signal: AbortSignal | undefined): GatewayErr
   return new GatewayError("INTERNAL_ERROR", undefined, { cause: e });
 }
 
-function traced(): boolean {
-  return channels.messageStart.hasSubscribers || channels.messageEnd.hasSubscribers;
-}
-
-function endMessage(ev: MessageEvent | undefined, response: RpcMessage | undefined, gatewayError?: GatewayError): void {
-  if (!ev) return;
-  ev.end = performance.now();
-  if (response) {
-    ev.response = response;
-    const e = response.raw.error;
-    if (isObject(e) && typeof e.code === "number") ev.errorType = String(e.code);
-    else if (isObject(response.raw.result) && response.raw.result.isError === true) ev.errorType = "tool_error";
-  }
-  if (gatewayError) {
-    ev.gatewayError = gatewayError.code;
-    ev.errorType = String(gatewayError.spec.rpc);
-  }
-  channels.messageEnd.publish(ev);
-}
-
 export interface RelayOptions {
   chain: Chain;
-  sealer: SessionSealer;
-  ttlSeconds: number;
+  /** The session stage (also in `chain`): seals new sessions, remembers ended ones. */
+  sessions: SessionStage;
   logger: Logger;
-  routes: ReadonlyMap<string, Route>;
 }
 
 export class Relay {
   readonly #o: RelayOptions;
-  /** Sessions this process saw end (DELETE, or lost by the backend): refused from then on. Other replicas learn from the backend's 404. Bounded. */
-  readonly #ended = new Set<string>();
 
   constructor(o: RelayOptions) {
     this.#o = o;
   }
 
-  /**
-   * Parse a POST body into the exchange and apply the per-era rules that need no identity:
-   * JSON-RPC shape, initialize alone, 2026-07-28 header/body agreement.
-   */
+  /** Parse a POST body into the exchange and apply the era rules that need no identity (codec/era-rules.ts). */
   parse(ex: ExchangeImpl, bodyText: string): GatewayError | undefined {
-    let parsed: ReturnType<typeof parseBody>;
-    try {
-      parsed = parseBody(bodyText);
-    } catch (e) {
-      return e as GatewayError;
-    }
-    ex.messages = parsed.messages;
-    ex.batch = parsed.batch;
-    const first = parsed.messages[0]!;
-    const header = ex.headers["mcp-protocol-version"];
-    const meta = first.kind !== "response" ? metaOf(first.raw)?.[META_PROTOCOL_VERSION] : undefined;
-    const metaVersion = typeof meta === "string" ? meta : undefined;
-    const unsupported = (v: string) =>
-      new GatewayError("UNSUPPORTED_PROTOCOL_VERSION", `"${v.slice(0, 40)}"`).withData({ supported: PROTOCOL_VERSIONS, requested: v });
-    if (typeof header === "string" && !isKnownVersion(header)) return unsupported(header);
-    if (metaVersion !== undefined && !isKnownVersion(metaVersion) && metaVersion >= MODERN) return unsupported(metaVersion);
-    const version = typeof header === "string" ? header : metaVersion;
-    if (version !== undefined && isSessionless(version)) {
-      ex.modern = true;
-      ex.protocolVersion = version;
-      if (parsed.batch) return new GatewayError("BATCH_NOT_ALLOWED");
-      // The header and `_meta` must agree: a request is never relayed under two versions at once.
-      if (typeof header === "string" && metaVersion !== undefined && metaVersion !== header) {
-        return new GatewayError("HEADER_MISMATCH", `MCP-Protocol-Version is "${header}", _meta says "${metaVersion}"`);
-      }
-      return this.#checkModernHeaders(ex, first);
-    }
-    if (metaVersion !== undefined && isSessionless(metaVersion)) {
-      return new GatewayError("HEADER_MISMATCH", `MCP-Protocol-Version is "${String(header)}", _meta says "${metaVersion}"`);
-    }
-    for (const m of parsed.messages) {
-      if (m.method === "initialize" && m.kind === "request") {
-        if (parsed.batch) return new GatewayError("INVALID_REQUEST", "initialize must not be part of a batch");
-        ex.opening = true;
-        const pv = isObject(m.raw.params) ? m.raw.params.protocolVersion : undefined;
-        if (typeof pv === "string") ex.protocolVersion = pv;
-      }
-    }
-    return undefined;
-  }
-
-  /**
-   * 2026-07-28 "Server Validation": a request carries Mcp-Method equal to its method, and tools/call,
-   * prompts/get, resources/read carry Mcp-Name equal to the name/URI (Base64 form `=?base64?…?=` for
-   * values that are not plain ASCII). Missing or different → 400, -32020. Notifications have no header rules.
-   */
-  #checkModernHeaders(ex: ExchangeImpl, m: RpcMessage): GatewayError | undefined {
-    if (m.kind !== "request") return undefined;
-    const hm = ex.headers["mcp-method"];
-    if (hm !== m.method) {
-      return new GatewayError(
-        "HEADER_MISMATCH",
-        hm === undefined
-          ? "Mcp-Method header is missing"
-          : `Mcp-Method is "${String(hm).slice(0, 64)}", body method is "${m.method ?? ""}"`,
-      );
-    }
-    if (m.method === "tools/call" || m.method === "prompts/get" || m.method === "resources/read") {
-      const hn = ex.headers["mcp-name"];
-      const what = m.method === "resources/read" ? "uri" : "name";
-      if (typeof hn !== "string") return new GatewayError("HEADER_MISMATCH", "Mcp-Name header is missing");
-      if (decodeHeaderValue(hn) !== m.target) return new GatewayError("HEADER_MISMATCH", `Mcp-Name does not match the ${what} in the body`);
-    }
-    return undefined;
-  }
-
-  /** The session stage: verify the sealed session id, bind it to the principal, attach the backend session. */
-  sessionFilter(): Filter {
-    return {
-      name: "session",
-      stage: "session",
-      onRequest: (ex) => this.#verifySession(ex as ExchangeImpl),
-    };
-  }
-
-  #verifySession(ex: ExchangeImpl): LocalReply | undefined {
-    if (ex.modern) return undefined;
-    if (ex.downstream === "sse") {
-      // Legacy downstream: the connection handler already opened the session; check its owner.
-      return ex.session && !this.#owner(ex.session, ex.principal) ? { error: new GatewayError("SESSION_NOT_FOUND") } : undefined;
-    }
-    if (ex.httpMethod === "POST" && ex.opening) return undefined;
-    const pvHeader = ex.headers["mcp-protocol-version"];
-    // GET/DELETE under 2026-07-28 have no session: they are answered 405 by get()/delete().
-    if (ex.httpMethod !== "POST" && typeof pvHeader === "string" && isSessionless(pvHeader)) return undefined;
-    const sid = ex.headers["mcp-session-id"];
-    if (typeof sid !== "string" || sid.length === 0) return { error: new GatewayError("SESSION_REQUIRED") };
-    const claims = this.#o.sealer.open(sid);
-    if (!claims || claims.srv !== ex.server || this.#ended.has(sid) || !this.#owner(claims, ex.principal)) {
-      return { error: new GatewayError("SESSION_NOT_FOUND") };
-    }
-    const route = this.#o.routes.get(ex.server)!;
-    const us = route.upstream.attach(claims);
-    ex.session = claims;
-    ex.sessionId = sid;
-    if (!us) {
-      // The stdio child or legacy SSE connection behind it is gone (idle timeout, crash, another process).
-      this.#sessionEnded(ex, "lost");
-      return { error: new GatewayError("SESSION_NOT_FOUND", "the backend session is gone") };
-    }
-    ex.upstreamSession = us;
-    if (ex.headers["mcp-protocol-version"] === undefined) ex.protocolVersion = claims.pv;
-    return undefined;
-  }
-
-  /** A session belongs to the subject and issuer that opened it (user:session binding). */
-  #owner(claims: SessionClaims, p: Principal | undefined): boolean {
-    return (claims.sub ?? null) === (p?.sub ?? null) && (claims.iss ?? null) === (p?.iss ?? null);
+    return parseExchange(ex, bodyText);
   }
 
   async #runRequest(ex: ExchangeImpl): Promise<LocalReply | undefined> {
@@ -323,8 +151,18 @@ export class Relay {
     return v instanceof Promise ? await v : v;
   }
 
-  /** POST: relay the messages of one request body. */
-  async post(ex: ExchangeImpl, route: Route, bodyText: string, clientGone?: AbortSignal, parseError?: GatewayError): Promise<Outcome> {
+  /**
+   * POST: relay the messages of one request body. `admitted` runs once the chain let the messages
+   * through, just before they go upstream (the 2024-11-05 endpoint answers its POST 202 there).
+   */
+  async post(
+    ex: ExchangeImpl,
+    route: Route,
+    bodyText: string,
+    clientGone?: AbortSignal,
+    parseError?: GatewayError,
+    admitted?: () => void,
+  ): Promise<Outcome> {
     const chain = this.#o.chain;
     if (parseError) {
       // An unparseable body still meets authn first: an anonymous caller learns nothing but 401.
@@ -382,7 +220,7 @@ export class Relay {
 
     // upstream.start comes first: subscribers set each message's trace context (the CLIENT span) there,
     // and it goes into that message's own `_meta` and, for the first message, the HTTP headers.
-    const up = this.#upstreamStart(ex, route, events, oneWay);
+    const up = upstreamStart(ex, route, events, oneWay);
     let headerContext: Record<string, string> | undefined;
     let sent = forwarded;
     if (trace && sentEvents.some((e) => e?.propagation)) {
@@ -413,20 +251,22 @@ export class Relay {
       signal: timer.controller.signal,
       protocolVersion: ex.protocolVersion,
       lastEventId: undefined,
+      owner: ownerOf(ex.principal),
     };
+    admitted?.();
     let upstreamReply: UpstreamReply;
     try {
       let us = ex.upstreamSession;
       if (!us) {
-        us = ex.modern ? await route.upstream.stateless(ctx) : await route.upstream.connect(ctx);
+        us = ex.modern ? await route.upstream.stateless(ctx, sent) : await route.upstream.connect(ctx);
         ex.upstreamSession = us;
       }
       upstreamReply = await us.post(body, sent, ctx);
     } catch (e) {
       timer.done();
       const ge = asGatewayError(e, timer.controller.signal);
-      this.#upstreamEnd(up, ge, undefined);
-      this.#fail(ex, ge);
+      upstreamEnd(up, ge, undefined);
+      failed(this.#o.logger, ex, ge);
       for (const ev of oneWay) endMessage(ev, undefined, ge);
       if (requests.length === 0) return { type: "error", reply: { error: ge } };
       for (const r of requests) {
@@ -440,7 +280,7 @@ export class Relay {
 
     if (upstreamReply.kind === "accepted") {
       timer.done();
-      this.#upstreamEnd(up, undefined, 202);
+      upstreamEnd(up, undefined, 202);
       if (requests.length > 0) {
         // A backend that accepts a request without answering it: answer for it rather than hang.
         const ge = new GatewayError("UPSTREAM_BAD_RESPONSE", "backend accepted a request without answering it");
@@ -453,7 +293,7 @@ export class Relay {
     }
     if (upstreamReply.kind === "http-error") {
       timer.done();
-      this.#upstreamEnd(up, undefined, upstreamReply.status);
+      upstreamEnd(up, undefined, upstreamReply.status);
       return this.#httpError(ex, upstreamReply, requests, local, events);
     }
     return this.#messagesOutcome(ex, route, upstreamReply, requests, local, events, timer, up);
@@ -468,7 +308,7 @@ export class Relay {
     events: Map<JsonRpcId, MessageEvent>,
   ): Outcome {
     if (r.status === 404 && ex.session) {
-      this.#sessionEnded(ex, "lost");
+      this.#o.sessions.ended(ex, "lost");
       const gone = new GatewayError("SESSION_NOT_FOUND", "the backend no longer knows this session");
       for (const ev of events.values()) endMessage(ev, undefined, gone);
       return { type: "error", reply: { error: gone } };
@@ -478,7 +318,7 @@ export class Relay {
       return { type: "http-error", status: r.status, contentType: r.contentType, body: r.body };
     }
     const ge = new GatewayError("UPSTREAM_HTTP_ERROR", `HTTP ${r.status}`);
-    this.#fail(ex, ge);
+    failed(this.#o.logger, ex, ge);
     if (requests.length === 0) return { type: "error", reply: { error: ge } };
     for (const q of requests) {
       local.push(errorResponse(q.id, ge.toRpcError()));
@@ -566,7 +406,7 @@ export class Relay {
     }
     out ??= withheld(msg);
     const sessionId = this.#answered(ex, route, request, out, upstreamSessionId, events);
-    this.#upstreamEnd(up, undefined, 200);
+    upstreamEnd(up, undefined, 200);
     return { type: "json", body: out === msg && um.text !== undefined ? um.text : JSON.stringify(out.raw), sessionId };
   }
 
@@ -670,11 +510,11 @@ export class Relay {
     if (!failure && resumable && pending.size > 0) {
       // Handed over to the client's resumption: the messages' traces end here, without a response.
       for (const [id] of pending) endMessage(events.get(id), undefined);
-      this.#upstreamEnd(up, undefined, 200);
+      upstreamEnd(up, undefined, 200);
     } else if (failure || pending.size > 0) {
       const ge = failure ?? new GatewayError("UPSTREAM_CLOSED");
-      this.#upstreamEnd(up, ge, undefined);
-      this.#fail(ex, ge);
+      upstreamEnd(up, ge, undefined);
+      failed(this.#o.logger, ex, ge);
       let n = pending.size;
       for (const [id] of pending) {
         endMessage(events.get(id), undefined, ge);
@@ -682,7 +522,7 @@ export class Relay {
       }
       if (ex.opening) await this.#abandon(ex);
     } else {
-      this.#upstreamEnd(up, undefined, 200);
+      upstreamEnd(up, undefined, 200);
     }
   }
 
@@ -697,41 +537,12 @@ export class Relay {
   ): string | undefined {
     let sessionId: string | undefined;
     if (request.method === "initialize" && ex.opening) {
-      sessionId = this.#openSession(ex, route, out, upstreamSessionId);
+      sessionId = this.#o.sessions.openFromInitialize(ex, route, out.raw.result, upstreamSessionId);
       if (sessionId) ex.sessionId = sessionId;
+      else void this.#abandon(ex);
     }
     endMessage(events.get(request.id!), out);
     return sessionId;
-  }
-
-  /** Seal the downstream session id from the InitializeResult. */
-  #openSession(ex: ExchangeImpl, route: Route, res: RpcMessage, upstreamSessionId: string | undefined): string | undefined {
-    const result = res.raw.result;
-    if (!isObject(result)) {
-      void this.#abandon(ex);
-      return undefined;
-    }
-    const st = ex.upstreamSession?.state() ?? {};
-    const pv = typeof result.protocolVersion === "string" ? result.protocolVersion : ex.protocolVersion;
-    const claims: Omit<SessionClaims, "n"> = { srv: route.name, pv, exp: Math.floor(Date.now() / 1000) + this.#o.ttlSeconds };
-    const upId = st.up ?? upstreamSessionId;
-    if (upId !== undefined) claims.up = upId;
-    if (st.bind !== undefined) claims.bind = st.bind;
-    if (ex.principal) {
-      claims.sub = ex.principal.sub;
-      claims.iss = ex.principal.iss;
-    }
-    const sid = this.#o.sealer.seal(claims);
-    if (channels.session.hasSubscribers)
-      channels.session.publish({
-        gatewayId: ex.gatewayId,
-        server: route.name,
-        sessionId: sid,
-        kind: "opened",
-        protocolVersion: pv,
-        expiresAt: claims.exp * 1000,
-      });
-    return sid;
   }
 
   /** An initialize that failed leaves no process-local backend session behind. */
@@ -773,25 +584,25 @@ export class Relay {
       protocolVersion: ex.protocolVersion,
       lastEventId: typeof last === "string" ? last : undefined,
     };
-    const up = this.#upstreamStart(ex, route, undefined, []);
+    const up = upstreamStart(ex, route, undefined, []);
     let r: UpstreamReply;
     try {
       r = await ex.upstreamSession!.listen(ctx);
     } catch (e) {
       const ge = asGatewayError(e, controller.signal);
-      this.#upstreamEnd(up, ge, undefined);
+      upstreamEnd(up, ge, undefined);
       return { type: "error", reply: { error: ge } };
     }
     if (r.kind === "http-error") {
-      this.#upstreamEnd(up, undefined, r.status);
+      upstreamEnd(up, undefined, r.status);
       if (r.status === 404) {
-        this.#sessionEnded(ex, "lost");
+        this.#o.sessions.ended(ex, "lost");
         return err("SESSION_NOT_FOUND", "the backend no longer knows this session");
       }
       return { type: "http-error", status: r.status, contentType: r.contentType, body: r.body };
     }
     if (r.kind === "accepted") {
-      this.#upstreamEnd(up, undefined, 202);
+      upstreamEnd(up, undefined, 202);
       return { type: "empty", status: 202 };
     }
     const it = r.messages[Symbol.asyncIterator]();
@@ -832,9 +643,9 @@ export class Relay {
         }
         yield { data: out === msg && um.text !== undefined ? um.text : JSON.stringify(out.raw), id: um.eventId, retry: um.retry };
       }
-      this.#upstreamEnd(up, undefined, 200);
+      upstreamEnd(up, undefined, 200);
     } catch (e) {
-      this.#upstreamEnd(up, asGatewayError(e, undefined), undefined);
+      upstreamEnd(up, asGatewayError(e, undefined), undefined);
     } finally {
       void it.return?.();
     }
@@ -850,29 +661,9 @@ export class Relay {
     return { type: "empty", status: 200 };
   }
 
-  /** The session is over (DELETE, or the backend lost it): refuse its id in this process from now on, and say so once. */
-  #sessionEnded(ex: ExchangeImpl, reason: "deleted" | "lost"): void {
-    const sid = ex.sessionId;
-    if (!sid || this.#ended.has(sid)) return;
-    if (this.#ended.size > 100_000) this.#ended.clear();
-    this.#ended.add(sid);
-    if (channels.session.hasSubscribers && ex.session) {
-      const opened = (ex.session.exp - this.#o.ttlSeconds) * 1000;
-      channels.session.publish({
-        gatewayId: ex.gatewayId,
-        server: ex.server,
-        sessionId: sid,
-        kind: "closed",
-        durationMs: Math.max(0, Date.now() - opened),
-        protocolVersion: ex.session.pv,
-        reason,
-      });
-    }
-  }
-
   /** End a session: upstream DELETE / kill the child, and refuse the id in this process from now on. */
   async terminate(ex: ExchangeImpl): Promise<void> {
-    this.#sessionEnded(ex, "deleted");
+    this.#o.sessions.ended(ex, "deleted");
     try {
       await ex.upstreamSession?.terminate({
         headers: upstreamHeaders(ex, undefined),
@@ -890,45 +681,11 @@ export class Relay {
       });
     }
   }
+}
 
-  /** The message list is built only when someone listens (no allocation per request otherwise). */
-  #upstreamStart(
-    ex: ExchangeImpl,
-    route: Route,
-    requests: Map<JsonRpcId, MessageEvent> | undefined,
-    oneWay: MessageEvent[],
-  ): UpstreamEvent | undefined {
-    if (!channels.upstreamStart.hasSubscribers && !channels.upstreamEnd.hasSubscribers) return undefined;
-    const ev: UpstreamEvent = {
-      exchange: ex,
-      server: route.name,
-      transport: route.upstream.transport,
-      address: route.upstream.address,
-      messages: requests ? [...requests.values(), ...oneWay] : oneWay,
-      start: performance.now(),
-    };
-    channels.upstreamStart.publish(ev);
-    return ev;
-  }
-
-  #upstreamEnd(ev: UpstreamEvent | undefined, error: GatewayError | undefined, status: number | undefined): void {
-    if (!ev || ev.end !== undefined) return;
-    ev.end = performance.now();
-    if (error) ev.gatewayError = error.code;
-    if (status !== undefined) ev.httpStatus = status;
-    channels.upstreamEnd.publish(ev);
-  }
-
-  #fail(ex: ExchangeImpl, e: GatewayError): void {
-    this.#o.logger.warn("backend call failed", {
-      "mcp_gateway.server": ex.server,
-      "error.code": e.code,
-      "error.message": e.message,
-      ...traceFields(ex),
-    });
-    if (channels.error.hasSubscribers)
-      channels.error.publish({ gatewayId: ex.gatewayId, server: ex.server, code: e.code, detail: e.detail, exchange: ex });
-  }
+/** The owner key of connection-scoped backend state: issuer and subject ("" when no authn is configured). */
+export function ownerOf(p: Principal | undefined): string {
+  return p ? `${p.iss} ${p.sub}` : "";
 }
 
 /** The backend message as the response to `request`, or undefined when it is anything else (general path). */
@@ -941,14 +698,6 @@ function answerTo(request: RpcMessage, um: UpstreamMessage): RpcMessage | undefi
     return undefined; // the general path logs and drops it
   }
   return msg.kind === "response" && msg.id === request.id ? msg : undefined;
-}
-
-/** Header values that are not plain ASCII travel as `=?base64?<base64 of UTF-8>?=` (2026-07-28). */
-export function decodeHeaderValue(v: string): string | undefined {
-  if (!v.startsWith("=?base64?") || !v.endsWith("?=")) return v;
-  const b64 = v.slice(9, -2);
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64)) return undefined;
-  return Buffer.from(b64, "base64").toString("utf8");
 }
 
 /** The answer a client gets when a response filter dropped the backend's response to its request. */

@@ -1,11 +1,14 @@
 // Builds a gateway from a validated config: routes and their upstreams, the filter chain, the
-// relay and the HTTP listener. `createGateway` is the library entry point; cli.ts wraps it.
+// relay and the HTTP listener. The one way to run a configured gateway is `startGateway` (assemble.ts,
+// also used by the CLI); `createGateway` is its low-level part and refuses a config whose stages
+// (auth, authz, credentials, telemetry) it would otherwise silently leave out.
 
 import { randomUUID } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Chain } from "./chain/chain.ts";
 import type { Filter } from "./chain/types.ts";
+import { ConfigError } from "./config/load.ts";
 import { type GatewayConfig, type ServerConfig, upstreamKind } from "./config/schema.ts";
 import type { Secret } from "./config/secret.ts";
 import { Guards, isLoopbackHost } from "./listener/guards.ts";
@@ -13,12 +16,35 @@ import { type ExtraRoute, Listener } from "./listener/http-server.ts";
 import { jsonLogger, type Logger } from "./logger.ts";
 import { Relay, type Route } from "./relay.ts";
 import { SessionSealer } from "./session/sealed-session.ts";
+import { SessionStage } from "./session/session-stage.ts";
 import { LegacySseUpstream } from "./upstream/legacy-sse.ts";
 import { StdioUpstream } from "./upstream/stdio.ts";
 import { StreamableHttpUpstream } from "./upstream/streamable-http.ts";
 import type { Upstream } from "./upstream/types.ts";
 
+export { type RunningGateway, type StartOptions, startConfiguredGateway as startGateway } from "./assemble.ts";
+
+/**
+ * Set by startGateway (assemble.ts) only: the config's own stages are among `filters`. Without it,
+ * createGateway refuses a config that asks for any of them, rather than serve an open gateway.
+ */
+export const CONFIGURED_STAGES: unique symbol = Symbol("mcp-gateway.configured-stages");
+
+/** The settings of `config` that need a stage createGateway does not build itself. */
+export function stagesRequiredBy(config: GatewayConfig): string[] {
+  const out: string[] = [];
+  if (config.auth) out.push("auth");
+  if (config.authz) out.push("authz");
+  for (const [name, s] of Object.entries(config.servers)) if (s.credentials) out.push(`servers.${name}.credentials`);
+  if (config.telemetry.enabled) out.push("telemetry.enabled");
+  // The audit log (on by default) is a diagnostics subscriber, not a stage: createGateway publishes the
+  // events it records, and startGateway subscribes the writer. Not refused, so plain configs still build.
+  return out;
+}
+
 export interface GatewayOptions {
+  /** Internal: see CONFIGURED_STAGES. */
+  [CONFIGURED_STAGES]?: true;
   /** Filters for the chain (authn, authz, credentials …). The session stage is built in. */
   filters?: Filter[];
   logger?: Logger;
@@ -71,17 +97,23 @@ function buildUpstream(name: string, s: ServerConfig, logger: Logger): Upstream 
 }
 
 export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}): Gateway {
+  if (!opts[CONFIGURED_STAGES]) {
+    const needs = stagesRequiredBy(config);
+    if (needs.length > 0) {
+      throw new ConfigError(
+        "createGateway does not build the authentication, authorization, credential or telemetry stages this config asks for; start it with startGateway(config, { baseDir }) instead",
+        needs.map((n) => `${n}: set, needs startGateway`),
+      );
+    }
+  }
   const logger = opts.logger ?? jsonLogger(config.logging.level);
   const routes = new Map<string, Route>();
   for (const [name, s] of Object.entries(config.servers)) {
     routes.set(name, { name, upstream: buildUpstream(name, s, logger), timeoutMs: s.timeoutMs ?? config.limits.requestTimeoutMs });
   }
-  const sealer = new SessionSealer(config.sessions.key);
-  const relayRef: { relay?: Relay } = {};
-  const sessionFilter: Filter = { name: "session", stage: "session", onRequest: (ex) => relayRef.relay!.sessionFilter().onRequest!(ex) };
-  const chain = new Chain([...(opts.filters ?? []), sessionFilter]);
-  const relay = new Relay({ chain, sealer, ttlSeconds: config.sessions.ttlSeconds, logger, routes });
-  relayRef.relay = relay;
+  const sessions = new SessionStage({ sealer: new SessionSealer(config.sessions.key), ttlSeconds: config.sessions.ttlSeconds, routes });
+  const chain = new Chain([...(opts.filters ?? []), sessions.filter]);
+  const relay = new Relay({ chain, sessions, logger });
   const guards = new Guards({
     listenHost: config.listen.host,
     allowedHosts: config.allowedHosts,
@@ -96,7 +128,7 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
     gatewayId: opts.gatewayId ?? randomUUID(),
     relay,
     chain,
-    sealer,
+    sessions,
     guards,
     routes,
     logger,

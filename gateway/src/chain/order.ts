@@ -2,6 +2,37 @@
 // Listener checks (Host/Origin, body size, content negotiation) run before any stage, and the
 // body is parsed once before the chain, so every stage can read the typed messages.
 
+/**
+ * The whole path of a request, from socket to upstream, in order. The first steps are the listener's
+ * (listener/http-server.ts) and the codec's (codec/era-rules.ts); the chain stages follow (STAGES below);
+ * the relay sends what survives upstream (relay.ts → upstream/*). The 2024-11-05 `/sse` endpoint takes
+ * the same path (its POSTs are parsed and run through the same chain; its GET runs the chain stages).
+ */
+export const REQUEST_PATH = [
+  // Host/Origin first: a request for another host or from a foreign page is refused before any work (DNS rebinding).
+  "host-origin-guard",
+  // route next: an unknown /mcp/{name} is 404 whoever asks; the route decides the backend and its limits.
+  "route",
+  // media type before reading: a body we cannot parse is not read at all (415 / 406).
+  "media-type",
+  // body limit while reading: memory per client is bounded; an over-limit body is drained (bounded), then 413.
+  "body-limit",
+  // parse once: every later stage reads the typed messages, never the text.
+  "parse",
+  // era rules need no identity (version, batches, Mcp-Method/Mcp-Name agreement); their errors still wait for authn.
+  "era-rules",
+  // the chain stages, in the order of STAGES.
+  "authn",
+  "session",
+  "authz",
+  "limits",
+  "validation",
+  "credentials",
+  // upstream last: only what every stage let through is sent, with the forwarded-header allow-list
+  // (upstream/forward-headers.ts) and the credentials stage's headers.
+  "upstream",
+] as const;
+
 export const STAGES = [
   // authn first: nothing about the request may be trusted or acted on before we know who sent it,
   // and a 401 must not reveal whether a session or tool exists.

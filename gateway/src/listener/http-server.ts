@@ -10,7 +10,7 @@ import { formatSse } from "../codec/sse.ts";
 import { GatewayError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import { ExchangeImpl, type Outcome, type OutEvent, type Relay, type Route } from "../relay.ts";
-import type { SessionSealer } from "../session/sealed-session.ts";
+import type { SessionStage } from "../session/session-stage.ts";
 import { localBinding, localKey } from "../upstream/channel.ts";
 import type { UpstreamSession } from "../upstream/types.ts";
 import { readBody } from "./body.ts";
@@ -28,7 +28,7 @@ export interface ListenerOptions {
   gatewayId: string;
   relay: Relay;
   chain: Chain;
-  sealer: SessionSealer;
+  sessions: SessionStage;
   guards: Guards;
   routes: ReadonlyMap<string, Route>;
   logger: Logger;
@@ -82,7 +82,6 @@ class LegacyDownstream {
   upstreamSession: UpstreamSession | undefined;
   listening = false;
   closed = false;
-  #queue: Promise<void> = Promise.resolve();
   readonly #cancels = new Set<(r: GatewayError) => void>();
 
   constructor(key: string, res: ServerResponse, route: Route, token: string) {
@@ -96,10 +95,14 @@ class LegacyDownstream {
     if (!this.closed) this.res.write(formatSse({ event: "message", data, id: undefined }));
   }
 
-  /** Pipe a stream of events onto the connection; streams are serialised so each stays whole. */
-  pipe(events: AsyncIterable<OutEvent>, cancel: (r: GatewayError) => void, queued: boolean): void {
+  /**
+   * Pipe one answer's events onto the connection as they arrive. Answers are not queued behind each
+   * other (issue 10, bug 3: a ping waited for a long call, and two calls whose server requests crossed
+   * deadlocked); each event is written whole, so concurrent answers interleave only between events.
+   */
+  pipe(events: AsyncIterable<OutEvent>, cancel: (r: GatewayError) => void): void {
     this.#cancels.add(cancel);
-    const run = async () => {
+    void (async () => {
       try {
         for await (const ev of events) {
           if (this.closed) break;
@@ -110,10 +113,7 @@ class LegacyDownstream {
       } finally {
         this.#cancels.delete(cancel);
       }
-    };
-    // Answers must not wait for a long-lived server stream: only request answers are queued in order.
-    if (queued) this.#queue = this.#queue.then(run);
-    else void run();
+    })();
   }
 
   close(): void {
@@ -312,17 +312,9 @@ export class Listener {
     const reply = v instanceof Promise ? await v : v;
     if (reply) return sendError(res, reply);
     const key = randomBytes(9).toString("base64url");
-    const claims: Parameters<SessionSealer["seal"]>[0] = {
-      srv: route.name,
-      pv: "2024-11-05",
-      exp: Math.floor(Date.now() / 1000) + this.#o.sessionTtlSeconds,
-      bind: localBinding(key),
-    };
-    if (ex.principal) {
-      claims.sub = ex.principal.sub;
-      claims.iss = ex.principal.iss;
-    }
-    const token = this.#o.sealer.seal(claims);
+    // The session stage seals it for this principal, like an InitializeResult does on Streamable HTTP.
+    // (Not announced as "opened": the stream's end is not reported as a session end either.)
+    const token = this.#o.sessions.seal(ex, { srv: route.name, pv: "2024-11-05", bind: localBinding(key) }, false);
     const conn = new LegacyDownstream(key, res, route, token);
     this.#legacy.set(key, conn);
     res.writeHead(200, SSE_HEADERS);
@@ -347,7 +339,7 @@ export class Listener {
       return sendError(res, { error: new GatewayError("METHOD_NOT_ALLOWED") });
     }
     const token = new URLSearchParams(query).get("sessionId") ?? "";
-    const claims = this.#o.sealer.open(token);
+    const claims = this.#o.sessions.open(token);
     const conn = claims && claims.srv === route.name ? this.#legacy.get(localKey(claims.bind) ?? "") : undefined;
     if (!claims || !conn || conn.closed) return sendError(res, { error: new GatewayError("SESSION_NOT_FOUND") });
     const ctype = req.headers["content-type"];
@@ -369,32 +361,41 @@ export class Listener {
     if (!ex.opening && !conn.upstreamSession) {
       return sendError(res, { error: new GatewayError("INVALID_REQUEST", "the first message must be initialize") }, singleId(ex));
     }
-    const o = await this.#o.relay.post(ex, route, body);
+    // 202 as soon as the chain admitted the messages: the answers come on the SSE stream when they are
+    // ready, so a slow call never holds up the client's next POST (clients that post one at a time).
+    let acked = false;
+    const ack = () => {
+      if (acked) return;
+      acked = true;
+      res.writeHead(202).end();
+    };
+    const o = await this.#o.relay.post(ex, route, body, undefined, undefined, ack);
     if (ex.upstreamSession && !conn.upstreamSession) conn.upstreamSession = ex.upstreamSession;
     switch (o.type) {
-      case "error":
-        return sendError(res, o.reply, singleId(ex));
+      case "error": {
+        const id = singleId(ex);
+        if (!acked) return sendError(res, o.reply, id);
+        if (id !== undefined) conn.write(JSON.stringify(errorResponse(id, o.reply.error.toRpcError())));
+        break;
+      }
       case "http-error":
-        res.writeHead(o.status, o.contentType ? { "content-type": o.contentType } : {});
-        res.end(o.body);
-        return;
+        if (!acked) {
+          res.writeHead(o.status, o.contentType ? { "content-type": o.contentType } : {});
+          res.end(o.body);
+          return;
+        }
+        break;
       case "accepted":
       case "empty":
-        res.writeHead(202).end();
-        return;
+        ack();
+        break;
       case "json":
-        res.writeHead(202).end();
-        conn.pipe(
-          (async function* () {
-            yield { data: o.body, id: undefined, retry: undefined };
-          })(),
-          () => {},
-          true,
-        );
+        ack();
+        conn.write(o.body);
         break;
       case "stream":
-        res.writeHead(202).end();
-        conn.pipe(o.events, o.cancel, true);
+        ack();
+        conn.pipe(o.events, o.cancel);
         break;
     }
     if (ex.opening && conn.upstreamSession && !conn.listening) {
@@ -411,7 +412,7 @@ export class Listener {
     void this.#o.relay.listen(ex, conn.route).then((o) => {
       if (o.type === "stream") {
         if (conn.closed) o.cancel(new GatewayError("UPSTREAM_CLOSED", "client disconnected"));
-        else conn.pipe(o.events, o.cancel, false);
+        else conn.pipe(o.events, o.cancel);
       }
     });
   }

@@ -1,6 +1,7 @@
 // Message routing for connection-scoped backends (stdio, legacy HTTP+SSE): one ordered stream of
 // messages from the backend is split per downstream request by JSON-RPC id and progress token.
-// Messages that belong to no request go to the GET stream, or the newest open POST stream.
+// Messages that belong to no request go to the GET stream, else the newest open POST stream, else a
+// bounded per-session buffer that the next GET stream receives first (docs/design/relay.md).
 
 import { randomBytes } from "node:crypto";
 import type { JsonObject, JsonRpcId, RpcMessage } from "../codec/jsonrpc.ts";
@@ -78,12 +79,29 @@ export class Sink implements AsyncIterableIterator<UpstreamMessage> {
     this.#detach();
     return Promise.resolve({ value: undefined, done: true });
   }
+  /** Everything queued and not read yet, even once done (the buffer of a held request). */
+  takeAll(): UpstreamMessage[] {
+    return this.#items.splice(0);
+  }
   [Symbol.asyncIterator](): this {
     return this;
   }
 }
 
-const BACKLOG_MAX = 1000;
+/**
+ * A request of a shared channel taken off its downstream stream while the backend waits for input it
+ * asked for (a 2025-era server→client request mapped onto a 2026-07-28 `input_required` round trip).
+ */
+export interface HeldRequest {
+  /** Continue on a new downstream request: what the backend sent meanwhile, and the rest, stream back there. */
+  resume(clientId: JsonRpcId, signal: AbortSignal | undefined): UpstreamReply;
+  /** Give up: forget it (the backend's eventual answer is dropped). */
+  drop(): void;
+}
+
+/** Unrelated messages held while no stream is open: at most this many, and this many bytes; the oldest go first. */
+export const BACKLOG_MAX = 1000;
+export const BACKLOG_MAX_BYTES = 4 * 1024 * 1024;
 /** `_meta` key naming the subscriptions/listen request a notification belongs to (2026-07-28). */
 const SUBSCRIPTION_ID = "io.modelcontextprotocol/subscriptionId";
 
@@ -94,6 +112,8 @@ export interface ChannelPeer {
 
 interface Pending {
   sink: Sink;
+  /** The entries whose ids the sink's end unregisters (those of one POST). */
+  group: Pending[];
   /** Client's id, when the channel rewrote it (shared channel). */
   clientId: JsonRpcId;
   remaining: Set<JsonRpcId>;
@@ -118,10 +138,21 @@ export class MessageChannel {
   readonly #active = new Set<Sink>();
   #listener: Sink | undefined;
   #backlog: UpstreamMessage[] = [];
+  #backlogBytes = 0;
+  /** Messages dropped from the backlog since the last GET stream took it (logged once per overflow). */
+  #overflowed = 0;
   #closed: GatewayError | undefined;
   #seq = 0;
   lastActivity = Date.now();
   onDrop: ((reason: string) => void) | undefined;
+  /**
+   * Shared channels only: a server→client request that names no caller's request (a 2025-era backend
+   * held for 2026-07-28 callers). Returns the answer to send at once, or undefined when it is answered
+   * later (backend-era.ts). Unset: such requests are dropped like notifications.
+   */
+  onServerRequest: ((request: JsonObject) => JsonObject | undefined) | undefined;
+  /** The buffer of unrelated messages overflowed (first drop since the last GET stream opened). */
+  onOverflow: ((dropped: number) => void) | undefined;
 
   constructor(peer: ChannelPeer, shared = false) {
     this.#peer = peer;
@@ -130,6 +161,11 @@ export class MessageChannel {
 
   get closed(): GatewayError | undefined {
     return this.#closed;
+  }
+
+  /** Requests in flight: a busy backend is never stopped for idleness. */
+  get busy(): boolean {
+    return this.#byId.size > 0;
   }
 
   /**
@@ -165,7 +201,7 @@ export class MessageChannel {
       let raw = m.raw;
       let upId = m.id as JsonRpcId;
       const token = progressTokenOf(raw);
-      const entry: Pending = { sink, clientId: upId, remaining, upProgress: token, clientProgress: token };
+      const entry: Pending = { sink, group: entries, clientId: upId, remaining, upProgress: token, clientProgress: token };
       if (this.#shared) {
         upId = `g${++this.#seq}`;
         raw = { ...raw, id: upId };
@@ -215,6 +251,8 @@ export class MessageChannel {
     this.#listener = sink;
     for (const m of this.#backlog) sink.push(m);
     this.#backlog = [];
+    this.#backlogBytes = 0;
+    this.#overflowed = 0;
     return { kind: "messages", stream: true, messages: sink, sessionId: undefined };
   }
 
@@ -244,7 +282,12 @@ export class MessageChannel {
         ? { message: { ...message, id: p.clientId }, text: undefined, eventId: undefined }
         : { message, text, eventId: undefined };
       p.sink.push(m);
-      if (p.remaining.size === 0) p.sink.end();
+      if (p.remaining.size === 0) {
+        // Every request of that POST is answered: its stream is finished and takes nothing more
+        // (issue 10, bugs 1–2: later unrelated messages went into it and vanished).
+        this.#active.delete(p.sink);
+        p.sink.end();
+      }
       return;
     }
     if (message.method === "notifications/progress" && isObject(message.params)) {
@@ -285,23 +328,113 @@ export class MessageChannel {
   #unrelated(m: UpstreamMessage): void {
     if (this.#shared) {
       // Several callers share this backend: a message that names no request of theirs goes to nobody.
+      const msg = m.message;
+      if (msg && this.onServerRequest && msg.id !== undefined && typeof msg.method === "string") {
+        const answer = this.onServerRequest(msg);
+        if (answer) void this.#peer.send(answer).catch(() => {});
+        return;
+      }
       this.onDrop?.(`unrelated ${String(m.message?.method)} on a shared backend`);
       return;
     }
-    // A server request (sampling, elicitation, roots) during a call most likely belongs to the newest
-    // open call; the client answers it by POST whichever stream carried it.
-    let newest: Sink | undefined;
-    for (const s of this.#active) newest = s;
-    const target = newest ?? this.#listener;
-    if (target) {
-      target.push(m);
+    // The session's GET stream is where unrelated messages belong (as on a Streamable HTTP backend).
+    // Without one, a stream that is still open carries it (a server request during a call must not wait
+    // for a GET that may never come; the client answers by POST whichever stream carried it). Without
+    // either, the message waits in a bounded buffer for the next GET stream.
+    if (this.#listener && !this.#listener.done) {
+      this.#listener.push(m);
       return;
     }
-    if (this.#backlog.length >= BACKLOG_MAX) {
-      this.#backlog.shift();
-      this.onDrop?.("backlog full; oldest unrelated message dropped");
+    let newest: Sink | undefined;
+    for (const s of this.#active) if (!s.done) newest = s;
+    if (newest) {
+      newest.push(m);
+      return;
     }
+    const size = m.text?.length ?? 256;
     this.#backlog.push(m);
+    this.#backlogBytes += size;
+    while (this.#backlog.length > BACKLOG_MAX || (this.#backlogBytes > BACKLOG_MAX_BYTES && this.#backlog.length > 1)) {
+      const old = this.#backlog.shift()!;
+      this.#backlogBytes -= old.text?.length ?? 256;
+      if (this.#overflowed++ === 0) this.onOverflow?.(1);
+      this.onDrop?.("unrelated-message buffer full; oldest dropped");
+    }
+  }
+
+  /** Write one message to the backend outside any request (an answer to its server→client request). */
+  async sendRaw(message: JsonObject): Promise<void> {
+    await this.#send(message);
+  }
+
+  /**
+   * Shared channels: take the only request in flight off its stream; `last(clientId)` becomes its last
+   * message there. Undefined unless exactly one request (of a one-request POST) is in flight.
+   */
+  hold(last: (clientId: JsonRpcId) => JsonObject): HeldRequest | undefined {
+    const open = new Set<Pending>();
+    for (const p of this.#byId.values()) if (!p.sink.done) open.add(p);
+    if (open.size !== 1) return undefined;
+    const p = [...open][0]!;
+    if (p.remaining.size !== 1) return undefined;
+    const old = p.sink;
+    // The old sink's end must no longer unregister this request: it continues elsewhere.
+    p.group.splice(p.group.indexOf(p), 1);
+    p.group = [p];
+    const buffer = new Sink();
+    p.sink = buffer;
+    this.#active.delete(old);
+    old.push({ message: last(p.clientId), text: undefined, eventId: undefined });
+    old.end();
+    const forget = () => {
+      for (const id of p.remaining) this.#byId.delete(id);
+      if (p.upProgress !== undefined) this.#byProgress.delete(p.upProgress);
+    };
+    return {
+      resume: (clientId, signal) => {
+        const before = p.clientId;
+        p.clientId = clientId;
+        const sink: Sink = new Sink(() => {
+          this.#active.delete(sink);
+          forget();
+        });
+        p.sink = sink;
+        for (const m of buffer.takeAll()) {
+          const msg = m.message;
+          // A response that came while held names the old client id.
+          if (msg && msg.method === undefined && msg.id === before)
+            sink.push({ message: { ...msg, id: clientId }, text: undefined, eventId: undefined });
+          else sink.push(m);
+        }
+        if (p.remaining.size === 0) sink.end();
+        else {
+          this.#active.add(sink);
+          signal?.addEventListener(
+            "abort",
+            () => {
+              if (sink.done) return;
+              for (const id of p.remaining) {
+                void this.#peer
+                  .send({
+                    jsonrpc: "2.0",
+                    method: "notifications/cancelled",
+                    params: { requestId: id, reason: "gateway: request aborted" },
+                  })
+                  .catch(() => {});
+              }
+              const r = signal.reason;
+              sink.fail(r instanceof GatewayError ? r : new GatewayError("UPSTREAM_CLOSED", "request aborted"));
+            },
+            { once: true },
+          );
+        }
+        return { kind: "messages", stream: "auto", messages: sink, sessionId: undefined };
+      },
+      drop: () => {
+        forget();
+        buffer.end();
+      },
+    };
   }
 
   /** The backend is gone: every in-flight request fails with `error`. */

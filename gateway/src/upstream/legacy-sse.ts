@@ -4,11 +4,12 @@
 
 import { randomBytes } from "node:crypto";
 import { Pool } from "undici";
-import type { JsonObject } from "../codec/jsonrpc.ts";
+import type { JsonObject, RpcMessage } from "../codec/jsonrpc.ts";
 import { isObject } from "../codec/jsonrpc.ts";
 import { SseParser } from "../codec/sse.ts";
 import { GatewayError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
+import { type BackendEra, ModernBridge, type Prepared, prepareForModern } from "./backend-era.ts";
 import { closePool } from "./body.ts";
 import { ChannelSession, localBinding, localKey, MessageChannel } from "./channel.ts";
 import { upstreamFailure } from "./streamable-http.ts";
@@ -36,6 +37,17 @@ class LegacyConnection {
     this.#headers = headers;
     this.key = key;
     this.channel = new MessageChannel({ send: (m) => this.#post(m) }, shared);
+  }
+
+  /** Log what the channel drops (buffer overflow of unsolicited messages, stray responses). */
+  watch(opts: LegacySseOptions): void {
+    const server = opts.server;
+    this.channel.onDrop = (reason) => opts.logger.debug("legacy SSE backend message dropped", { "mcp_gateway.server": server, reason });
+    this.channel.onOverflow = () =>
+      opts.logger.warn("no stream open for the backend's unsolicited messages and the buffer is full: dropping the oldest", {
+        "mcp_gateway.server": server,
+        session: this.key,
+      });
   }
 
   async open(url: URL, opts: LegacySseOptions, onClose: () => void): Promise<void> {
@@ -129,7 +141,9 @@ export class LegacySseUpstream implements Upstream {
   readonly #url: URL;
   readonly #pool: Pool;
   readonly #conns = new Map<string, LegacyConnection>();
-  #shared: LegacyConnection | undefined;
+  /** One connection per owner for 2026-07-28 callers (issue 10, bug 4), ready once initialized. */
+  readonly #modern = new Map<string, { conn: Promise<{ c: LegacyConnection; bridge: ModernBridge | undefined }> }>();
+  #era: BackendEra | undefined;
 
   constructor(opts: LegacySseOptions) {
     this.#opts = opts;
@@ -140,6 +154,7 @@ export class LegacySseUpstream implements Upstream {
 
   async #open(key: string, shared: boolean, credentials: Record<string, string>): Promise<LegacyConnection> {
     const c = new LegacyConnection(this.#pool, { ...this.#opts.headers, ...credentials }, key, shared);
+    c.watch(this.#opts);
     this.#conns.set(key, c);
     try {
       await c.open(this.#url, this.#opts, () => this.#conns.delete(key));
@@ -171,9 +186,45 @@ export class LegacySseUpstream implements Upstream {
     });
   }
 
-  async stateless(ctx: UpstreamCallContext): Promise<UpstreamSession> {
-    if (!this.#shared || this.#shared.channel.closed) this.#shared = await this.#open("shared", true, ctx.credentialHeaders);
-    return new ChannelSession(this.#shared.channel, undefined, () => {});
+  /**
+   * 2026-07-28 callers: a legacy SSE backend speaks 2024-11-05, so the gateway opens one connection per
+   * owner, initializes it and holds that session for the owner (backend-era.ts); never one connection
+   * for two principals. A closed connection is replaced on next use.
+   */
+  async stateless(ctx: UpstreamCallContext, messages: readonly RpcMessage[]): Promise<UpstreamSession> {
+    const owner = ctx.owner ?? "";
+    let m = this.#modern.get(owner);
+    if (m) {
+      const r = await m.conn.catch(() => undefined);
+      if (!r || r.c.channel.closed) m = undefined;
+    }
+    if (!m) {
+      const key = `modern-${randomBytes(6).toString("base64url")}`;
+      const entry = {
+        conn: (async () => {
+          const c = await this.#open(key, true, ctx.credentialHeaders);
+          let prepared: Prepared;
+          try {
+            prepared = await prepareForModern(c.channel, messages, this.#era, ctx.signal);
+          } catch (e) {
+            this.#conns.delete(key);
+            c.close();
+            throw e;
+          }
+          this.#era = prepared.era;
+          const bridge = prepared.initialize ? new ModernBridge(c.channel, prepared.initialize) : undefined;
+          return { c, bridge };
+        })(),
+      };
+      m = entry;
+      this.#modern.set(owner, entry);
+      entry.conn.catch(() => {
+        if (this.#modern.get(owner) === entry) this.#modern.delete(owner);
+      });
+    }
+    const { c, bridge } = await m.conn;
+    const session = new ChannelSession(c.channel, undefined, () => {});
+    return bridge ? bridge.session(session) : session;
   }
 
   async close(): Promise<void> {

@@ -1,16 +1,17 @@
-// stdio backends: one child process per downstream session (never one child's output shared between
-// sessions), newline-delimited JSON-RPC on stdin/stdout, stderr to the gateway log. Children are
-// process-local: the sealed session binds to "<instance>:<key>", so another replica answers 404.
+// stdio backends: one child process per downstream session, and one per owner for 2026-07-28 callers
+// (never one child's output shared between sessions or principals), newline-delimited JSON-RPC on
+// stdin/stdout, stderr to the gateway log. Children are process-local: the sealed session binds to
+// "<instance>:<key>", so another replica answers 404.
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createInterface } from "node:readline";
-import type { JsonObject } from "../codec/jsonrpc.ts";
+import type { JsonObject, RpcMessage } from "../codec/jsonrpc.ts";
 import { isObject } from "../codec/jsonrpc.ts";
 import { GatewayError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
+import { type BackendEra, ModernBridge, type Prepared, prepareForModern } from "./backend-era.ts";
 import { ChannelSession, localBinding, localKey, MessageChannel } from "./channel.ts";
-
 import type { SessionState, Upstream, UpstreamCallContext, UpstreamSession } from "./types.ts";
 
 export interface StdioOptions {
@@ -65,6 +66,11 @@ class StdioChild {
       shared,
     );
     this.channel.onDrop = (reason) => log.debug("stdio backend message dropped", { "mcp_gateway.server": opts.server, reason });
+    this.channel.onOverflow = () =>
+      log.warn("no stream open for the backend's unsolicited messages and the buffer is full: dropping the oldest", {
+        "mcp_gateway.server": opts.server,
+        session: key,
+      });
     child.stdin?.on("error", () => {}); // EPIPE after exit is reported through 'exit'
     const rl = createInterface({ input: child.stdout!, crlfDelay: Number.POSITIVE_INFINITY });
     rl.on("line", (line) => {
@@ -129,12 +135,23 @@ class StdioChild {
   }
 }
 
+/** The child that serves one owner's 2026-07-28 requests, ready once its era is known. */
+interface ModernChild {
+  readonly child: StdioChild;
+  /** Its era, and for a 2025-only backend the session the gateway holds for the owner. */
+  readonly ready: Promise<{ prepared: Prepared; bridge: ModernBridge | undefined }>;
+}
+
 export class StdioUpstream implements Upstream {
   readonly transport = "stdio" as const;
   readonly address: string;
   readonly #opts: StdioOptions;
+  /** One child per downstream session (2024-11-05 … 2025-11-25). */
   readonly #children = new Map<string, StdioChild>();
-  #shared: StdioChild | undefined;
+  /** One child per owner for 2026-07-28 callers: never one child for two principals (issue 10, bug 4). */
+  readonly #modern = new Map<string, ModernChild>();
+  /** What this route's backend speaks, learnt from the first child (server/discover, else initialize). */
+  #era: BackendEra | undefined;
   #sweeper: NodeJS.Timeout | undefined;
   #closing = false;
 
@@ -146,16 +163,33 @@ export class StdioUpstream implements Upstream {
     this.#sweeper.unref();
   }
 
+  /** Children of sessions (the owners' 2026-07-28 children are counted by `modernSize`). */
   get size(): number {
     return this.#children.size;
   }
+  get modernSize(): number {
+    return this.#modern.size;
+  }
+  /** The backend's era once learnt (undefined before the first 2026-07-28 request). */
+  get era(): BackendEra | undefined {
+    return this.#era;
+  }
 
+  /** Idle children stop, per session and per owner alike (issue 10, bug 8); a busy one never does. */
   #sweep(): void {
     const now = Date.now();
+    const idle = (c: StdioChild) => !c.channel.busy && now - c.channel.lastActivity > this.#opts.idleTimeoutMs;
     for (const c of this.#children.values()) {
-      if (now - c.channel.lastActivity > this.#opts.idleTimeoutMs) {
+      if (idle(c)) {
         this.#opts.logger.info("stdio backend idle, stopping", { "mcp_gateway.server": this.#opts.server, session: c.key });
         c.kill();
+      }
+    }
+    for (const [owner, m] of this.#modern) {
+      if (idle(m.child)) {
+        this.#opts.logger.info("stdio backend idle, stopping", { "mcp_gateway.server": this.#opts.server, session: m.child.key });
+        this.#modern.delete(owner);
+        m.child.kill();
       }
     }
   }
@@ -185,25 +219,44 @@ export class StdioUpstream implements Upstream {
     });
   }
 
-  /** 2026-07-28 has no sessions: one shared child per route, with ids and progress tokens rewritten. */
-  async stateless(ctx: UpstreamCallContext): Promise<UpstreamSession> {
+  /**
+   * 2026-07-28 has no sessions: one child per owner (ids and progress tokens rewritten, so the owner's
+   * concurrent requests never collide). A 2025-only backend is initialized by the gateway and that
+   * session is held for the owner (backend-era.ts). An exited or idle child is replaced on next use.
+   */
+  async stateless(ctx: UpstreamCallContext, messages: readonly RpcMessage[]): Promise<UpstreamSession> {
     if (this.#closing) throw new GatewayError("SHUTTING_DOWN");
-    if (!this.#shared || this.#shared.channel.closed) {
-      const child = new StdioChild(this.#opts, ctx.env, "shared", true, () => {
-        if (this.#shared === child) this.#shared = undefined;
+    const owner = ctx.owner ?? "";
+    let m = this.#modern.get(owner);
+    if (!m || m.child.channel.closed) {
+      const key = `modern-${randomBytes(6).toString("base64url")}`;
+      const child: StdioChild = new StdioChild(this.#opts, ctx.env, key, true, () => {
+        if (this.#modern.get(owner)?.child === child) this.#modern.delete(owner);
       });
-      this.#shared = child;
+      const ready = child.started().then(async () => {
+        const prepared = await prepareForModern(child.channel, messages, this.#era, ctx.signal);
+        this.#era = prepared.era;
+        const bridge = prepared.initialize ? new ModernBridge(child.channel, prepared.initialize) : undefined;
+        return { prepared, bridge };
+      });
+      m = { child, ready };
+      this.#modern.set(owner, m);
+      ready.catch(() => {
+        // A child that could not be prepared serves nobody: the next request starts afresh.
+        if (this.#modern.get(owner) === m) this.#modern.delete(owner);
+        child.kill();
+      });
     }
-    const shared = this.#shared;
-    await shared.started();
-    // The shared child outlives any one caller: "ending" a stateless exchange leaves it running.
-    return new ChannelSession(shared.channel, undefined, () => {});
+    const { bridge } = await m.ready;
+    // The owner's child outlives any one request: "ending" a stateless exchange leaves it running.
+    const session = new ChannelSession(m.child.channel, undefined, () => {});
+    return bridge ? bridge.session(session) : session;
   }
 
   async close(): Promise<void> {
     this.#closing = true;
     if (this.#sweeper) clearInterval(this.#sweeper);
-    const all = [...this.#children.values(), ...(this.#shared ? [this.#shared] : [])];
+    const all = [...this.#children.values(), ...[...this.#modern.values()].map((m) => m.child)];
     await Promise.all(
       all.map(
         (c) =>
@@ -215,5 +268,6 @@ export class StdioUpstream implements Upstream {
       ),
     );
     this.#children.clear();
+    this.#modern.clear();
   }
 }

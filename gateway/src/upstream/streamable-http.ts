@@ -168,7 +168,10 @@ class BackendExchange implements Dispatcher.DispatchHandler {
     const ctype = header(headers, "content-type");
     this.#status = status;
     this.#ctype = ctype;
-    if (status === 202 || (status >= 200 && status < 300 && this.#method !== "GET" && !ctype)) this.#mode = "accepted";
+    // A DELETE is answered by its status alone: 200 with `application/json` and an empty body (the
+    // Python SDK server) is as clean an end as 204 (issue 10, bug 7).
+    const ok = status >= 200 && status < 300;
+    if (status === 202 || (ok && this.#method !== "GET" && !ctype) || (ok && this.#method === "DELETE")) this.#mode = "accepted";
     else if (status < 200 || status >= 300) this.#mode = "error";
     else if (ctype?.startsWith("text/event-stream")) {
       this.#mode = "sse";

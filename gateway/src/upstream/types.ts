@@ -45,6 +45,11 @@ export interface UpstreamCallContext {
   readonly signal: AbortSignal;
   readonly protocolVersion: string;
   readonly lastEventId: string | undefined;
+  /**
+   * Who the call is for ("<iss> <sub>", "" for anonymous): connection-scoped backends never share a
+   * child or connection between owners (issue 10, bug 4).
+   */
+  readonly owner?: string;
 }
 
 /** State a session needs sealed into the downstream session id. */
@@ -73,8 +78,8 @@ export interface Upstream {
   connect(ctx: UpstreamCallContext): Promise<UpstreamSession>;
   /** Continue a session from its sealed state; undefined when this replica cannot (child gone, other replica). */
   attach(state: SessionState): UpstreamSession | undefined;
-  /** A session-less exchange (2026-07-28). */
-  stateless(ctx: UpstreamCallContext): Promise<UpstreamSession>;
+  /** A session-less exchange (2026-07-28); `messages` are the request's (their `_meta` describes the caller). */
+  stateless(ctx: UpstreamCallContext, messages: readonly RpcMessage[]): Promise<UpstreamSession>;
   close(): Promise<void>;
 }
 

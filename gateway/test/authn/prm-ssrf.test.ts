@@ -14,8 +14,8 @@ import {
   prmUrl,
   protectedResourceMetadata,
   resourceUrl,
-  sessionBelongsTo,
 } from "../../src/filters/authn/index.ts";
+import { sessionBelongsTo } from "../../src/session/session-stage.ts";
 import { authConfig, BASE } from "./helpers.ts";
 
 const auth = authConfig({
@@ -84,7 +84,7 @@ describe("challenges", () => {
   });
 });
 
-describe("session binding", () => {
+describe("session binding (the session stage's one rule)", () => {
   const p = { sub: "alice", iss: "https://idp", groups: [], scopes: [], amr: [], claims: {} };
   it("same sub+iss only", () => {
     expect(sessionBelongsTo(p, { sub: "alice", iss: "https://idp" })).toBe(true);

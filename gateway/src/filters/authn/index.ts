@@ -18,5 +18,4 @@ export {
   protectedResourceMetadata,
   resourceUrl,
 } from "./prm.ts";
-export { sessionBelongsTo, sessionBindingClaims } from "./session-binding.ts";
 export { addressRefusal, assertFetchableUrl, createGuardedFetch, type FetchPolicy } from "./ssrf.ts";

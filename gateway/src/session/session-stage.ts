@@ -1,0 +1,133 @@
+// The session stage: verifies the sealed Mcp-Session-Id, binds it to the principal and attaches the
+// backend session; it also seals new sessions and remembers the ones this process saw end.
+
+import type { Filter, LocalReply, Principal } from "../chain/types.ts";
+import { isSessionless } from "../codec/era.ts";
+import { isObject, type JsonObject } from "../codec/jsonrpc.ts";
+import { channels } from "../diagnostics.ts";
+import { GatewayError } from "../errors.ts";
+import type { ExchangeImpl, Route } from "../relay.ts";
+import type { SessionClaims, SessionSealer } from "./sealed-session.ts";
+
+/**
+ * The one rule for "this session is the caller's" (MCP security best practices: bind session state to
+ * the verified user): same subject and issuer; a session opened without a principal (no authn) matches
+ * only a request without one. A mismatch is answered as an unknown session (404), so ids leak nothing.
+ */
+export function sessionBelongsTo(
+  principal: Principal | undefined,
+  session: { sub?: string | undefined; iss?: string | undefined },
+): boolean {
+  return (session.sub ?? null) === (principal?.sub ?? null) && (session.iss ?? null) === (principal?.iss ?? null);
+}
+
+export interface SessionStageOptions {
+  sealer: SessionSealer;
+  ttlSeconds: number;
+  routes: ReadonlyMap<string, Route>;
+}
+
+/** How many ended session ids one process remembers (then it starts over; other replicas learn from the backend's 404). */
+const ENDED_MAX = 100_000;
+
+export class SessionStage {
+  readonly #o: SessionStageOptions;
+  /** Sessions this process saw end (DELETE, or lost by the backend): refused from then on. Bounded. */
+  readonly #ended = new Set<string>();
+  readonly filter: Filter;
+
+  constructor(o: SessionStageOptions) {
+    this.#o = o;
+    this.filter = { name: "session", stage: "session", onRequest: (ex) => this.#verify(ex as ExchangeImpl) };
+  }
+
+  #verify(ex: ExchangeImpl): LocalReply | undefined {
+    if (ex.modern) return undefined;
+    if (ex.downstream === "sse") {
+      // 2024-11-05 downstream: the session was sealed when the SSE stream opened; check its owner.
+      return ex.session && !sessionBelongsTo(ex.principal, ex.session) ? { error: new GatewayError("SESSION_NOT_FOUND") } : undefined;
+    }
+    if (ex.httpMethod === "POST" && ex.opening) return undefined;
+    const pvHeader = ex.headers["mcp-protocol-version"];
+    // GET/DELETE under 2026-07-28 have no session: the relay answers them 405.
+    if (ex.httpMethod !== "POST" && typeof pvHeader === "string" && isSessionless(pvHeader)) return undefined;
+    const sid = ex.headers["mcp-session-id"];
+    if (typeof sid !== "string" || sid.length === 0) return { error: new GatewayError("SESSION_REQUIRED") };
+    const claims = this.#o.sealer.open(sid);
+    if (!claims || claims.srv !== ex.server || this.#ended.has(sid) || !sessionBelongsTo(ex.principal, claims)) {
+      return { error: new GatewayError("SESSION_NOT_FOUND") };
+    }
+    const route = this.#o.routes.get(ex.server)!;
+    const us = route.upstream.attach(claims);
+    ex.session = claims;
+    ex.sessionId = sid;
+    if (!us) {
+      // The stdio child or legacy SSE connection behind it is gone (idle timeout, crash, another process).
+      this.ended(ex, "lost");
+      return { error: new GatewayError("SESSION_NOT_FOUND", "the backend session is gone") };
+    }
+    ex.upstreamSession = us;
+    if (ex.headers["mcp-protocol-version"] === undefined) ex.protocolVersion = claims.pv;
+    return undefined;
+  }
+
+  /** Seal a session for the exchange's principal; `publish` announces it on the session channel. */
+  seal(ex: ExchangeImpl, fields: { srv: string; pv: string; up?: string | undefined; bind?: string | undefined }, publish = true): string {
+    const claims: Omit<SessionClaims, "n"> = { srv: fields.srv, pv: fields.pv, exp: Math.floor(Date.now() / 1000) + this.#o.ttlSeconds };
+    if (fields.up !== undefined) claims.up = fields.up;
+    if (fields.bind !== undefined) claims.bind = fields.bind;
+    if (ex.principal) {
+      claims.sub = ex.principal.sub;
+      claims.iss = ex.principal.iss;
+    }
+    const sid = this.#o.sealer.seal(claims);
+    if (publish && channels.session.hasSubscribers)
+      channels.session.publish({
+        gatewayId: ex.gatewayId,
+        server: fields.srv,
+        sessionId: sid,
+        kind: "opened",
+        protocolVersion: fields.pv,
+        expiresAt: claims.exp * 1000,
+      });
+    return sid;
+  }
+
+  /** Seal the downstream session id from an InitializeResult; undefined when the result is not one. */
+  openFromInitialize(
+    ex: ExchangeImpl,
+    route: Route,
+    result: JsonObject["result"],
+    upstreamSessionId: string | undefined,
+  ): string | undefined {
+    if (!isObject(result)) return undefined;
+    const st = ex.upstreamSession?.state() ?? {};
+    const pv = typeof result.protocolVersion === "string" ? result.protocolVersion : ex.protocolVersion;
+    return this.seal(ex, { srv: route.name, pv, up: st.up ?? upstreamSessionId, bind: st.bind });
+  }
+
+  /** Open a session id sealed by this stage (2024-11-05 POST endpoint); undefined when it is not valid. */
+  open(token: string): SessionClaims | undefined {
+    return this.#o.sealer.open(token);
+  }
+
+  /** The session is over (DELETE, or the backend lost it): refuse its id in this process from now on, and say so once. */
+  ended(ex: ExchangeImpl, reason: "deleted" | "lost"): void {
+    const sid = ex.sessionId;
+    if (!sid || this.#ended.has(sid)) return;
+    if (this.#ended.size > ENDED_MAX) this.#ended.clear();
+    this.#ended.add(sid);
+    if (channels.session.hasSubscribers && ex.session) {
+      const opened = (ex.session.exp - this.#o.ttlSeconds) * 1000;
+      channels.session.publish({
+        gatewayId: ex.gatewayId,
+        server: ex.server,
+        sessionId: sid,
+        kind: "closed",
+        durationMs: Math.max(0, Date.now() - opened),
+        protocolVersion: ex.session.pv,
+        reason,
+      });
+    }
+  }
+}
