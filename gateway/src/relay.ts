@@ -14,6 +14,7 @@ import {
   MODERN,
   PROTOCOL_VERSIONS,
 } from "./codec/era.ts";
+import { eraRefusal, unknownMember } from "./codec/era-methods.ts";
 import {
   errorResponse,
   isObject,
@@ -24,10 +25,14 @@ import {
   type RpcMessage,
   toMessage,
 } from "./codec/jsonrpc.ts";
+import { canonicalizeTargets, duplicateRequestId } from "./codec/request-targets.ts";
+import { canonicalResourceUri } from "./codec/resource-uri.ts";
 import { channels, type MessageEvent, type UpstreamEvent } from "./diagnostics.ts";
 import { GatewayError } from "./errors.ts";
 import { traceFields } from "./log/message-facts.ts";
 import type { Logger } from "./logger.ts";
+import { InflightIds } from "./session/inflight-ids.ts";
+import { MemoryRevocations, type RevocationStore } from "./session/revocations.ts";
 import type { SessionClaims, SessionSealer } from "./session/sealed-session.ts";
 import { BodyMessages } from "./upstream/body.ts";
 import type { Upstream, UpstreamCallContext, UpstreamMessage, UpstreamReply, UpstreamSession } from "./upstream/types.ts";
@@ -62,6 +67,10 @@ export class ExchangeImpl implements Exchange {
   readonly gatewayId: string | undefined;
   /** The body carries an initialize request: the session is opened by this exchange. */
   opening = false;
+  /** A message was rewritten at parse time (canonical resource URIs): the body is re-serialised. */
+  rewritten = false;
+  /** The authn stage already ran from the headers, before the body was read (listener). */
+  authenticated = false;
   /** 2026-07-28: no session. */
   modern = false;
   upstreamSession: UpstreamSession | undefined = undefined;
@@ -192,15 +201,20 @@ export interface RelayOptions {
   ttlSeconds: number;
   logger: Logger;
   routes: ReadonlyMap<string, Route>;
+  /** Ended sessions, refused until their expiry (in memory unless Redis is configured). */
+  revocations?: RevocationStore;
 }
 
 export class Relay {
   readonly #o: RelayOptions;
-  /** Sessions this process saw end (DELETE, or lost by the backend): refused from then on. Other replicas learn from the backend's 404. Bounded. */
-  readonly #ended = new Set<string>();
+  /** Sessions that ended (DELETE, or lost by the backend): refused until their own expiry, by every replica sharing the store. */
+  readonly #ended: RevocationStore;
+  /** Request ids of each session still being answered (duplicates are refused). */
+  readonly #inflight = new InflightIds();
 
   constructor(o: RelayOptions) {
     this.#o = o;
+    this.#ended = o.revocations ?? new MemoryRevocations();
   }
 
   /**
@@ -216,7 +230,21 @@ export class Relay {
     }
     ex.messages = parsed.messages;
     ex.batch = parsed.batch;
-    const first = parsed.messages[0]!;
+    const dup = duplicateRequestId(parsed.messages);
+    if (dup !== undefined)
+      return new GatewayError("DUPLICATE_REQUEST_ID", `id ${JSON.stringify(dup).slice(0, 64)} occurs twice in the batch`);
+    const extra = unknownMember(parsed.messages);
+    if (extra) return extra;
+    try {
+      const c = canonicalizeTargets(parsed.messages);
+      if (c.changed) {
+        ex.messages = c.messages;
+        ex.rewritten = true;
+      }
+    } catch (e) {
+      return e as GatewayError;
+    }
+    const first = ex.messages[0]!;
     const header = ex.headers["mcp-protocol-version"];
     const meta = first.kind !== "response" ? metaOf(first.raw)?.[META_PROTOCOL_VERSION] : undefined;
     const metaVersion = typeof meta === "string" ? meta : undefined;
@@ -269,7 +297,10 @@ export class Relay {
       const hn = ex.headers["mcp-name"];
       const what = m.method === "resources/read" ? "uri" : "name";
       if (typeof hn !== "string") return new GatewayError("HEADER_MISMATCH", "Mcp-Name header is missing");
-      if (decodeHeaderValue(hn) !== m.target) return new GatewayError("HEADER_MISMATCH", `Mcp-Name does not match the ${what} in the body`);
+      const named = m.method === "resources/read" ? canonicalHeaderUri(hn) : decodeHeaderValue(hn);
+      if (named !== m.target) return new GatewayError("HEADER_MISMATCH", `Mcp-Name does not match the ${what} in the body`);
+      // The backend checks the header against the body too: both carry the canonical form.
+      if (hn !== named) ex.headers["mcp-name"] = encodeHeaderValue(named);
     }
     return undefined;
   }
@@ -283,7 +314,7 @@ export class Relay {
     };
   }
 
-  #verifySession(ex: ExchangeImpl): LocalReply | undefined {
+  #verifySession(ex: ExchangeImpl): LocalReply | undefined | Promise<LocalReply | undefined> {
     if (ex.modern) return undefined;
     if (ex.downstream === "sse") {
       // Legacy downstream: the connection handler already opened the session; check its owner.
@@ -296,16 +327,28 @@ export class Relay {
     const sid = ex.headers["mcp-session-id"];
     if (typeof sid !== "string" || sid.length === 0) return { error: new GatewayError("SESSION_REQUIRED") };
     const claims = this.#o.sealer.open(sid);
-    if (!claims || claims.srv !== ex.server || this.#ended.has(sid) || !this.#owner(claims, ex.principal)) {
+    if (!claims || claims.srv !== ex.server || !this.#owner(claims, ex.principal)) {
       return { error: new GatewayError("SESSION_NOT_FOUND") };
     }
+    const revoked = this.#ended.isRevoked(sid);
+    if (revoked instanceof Promise) {
+      return revoked.then(
+        (r) => (r ? { error: new GatewayError("SESSION_NOT_FOUND") } : this.#attachSession(ex, claims, sid)),
+        (e) => ({ error: asGatewayError(e, undefined) }),
+      );
+    }
+    if (revoked) return { error: new GatewayError("SESSION_NOT_FOUND") };
+    return this.#attachSession(ex, claims, sid);
+  }
+
+  #attachSession(ex: ExchangeImpl, claims: SessionClaims, sid: string): LocalReply | undefined {
     const route = this.#o.routes.get(ex.server)!;
     const us = route.upstream.attach(claims);
     ex.session = claims;
     ex.sessionId = sid;
     if (!us) {
       // The stdio child or legacy SSE connection behind it is gone (idle timeout, crash, another process).
-      this.#sessionEnded(ex, "lost");
+      void this.#sessionEnded(ex, "lost");
       return { error: new GatewayError("SESSION_NOT_FOUND", "the backend session is gone") };
     }
     ex.upstreamSession = us;
@@ -319,14 +362,58 @@ export class Relay {
   }
 
   async #runRequest(ex: ExchangeImpl): Promise<LocalReply | undefined> {
-    const v = this.#o.chain.runRequest(ex);
+    const v = ex.authenticated ? this.#o.chain.runRequestAfter(ex, "authn") : this.#o.chain.runRequest(ex);
     return v instanceof Promise ? await v : v;
   }
 
   /** POST: relay the messages of one request body. */
   async post(ex: ExchangeImpl, route: Route, bodyText: string, clientGone?: AbortSignal, parseError?: GatewayError): Promise<Outcome> {
+    const held: { session?: string; ids?: JsonRpcId[] } = {};
+    let o: Outcome;
+    try {
+      o = await this.#post(ex, route, bodyText, clientGone, parseError, held);
+    } catch (e) {
+      if (held.ids) this.#inflight.release(held.session!, held.ids);
+      throw e;
+    }
+    if (!held.ids) return o;
+    const release = () => {
+      if (held.ids) this.#inflight.release(held.session!, held.ids);
+      held.ids = undefined;
+    };
+    if (o.type !== "stream") {
+      release();
+      return o;
+    }
+    // A streamed answer keeps its ids in flight until the stream ends (or is cancelled).
+    const events = o.events;
+    return {
+      ...o,
+      events: (async function* () {
+        try {
+          yield* events;
+        } finally {
+          release();
+        }
+      })(),
+      cancel: (r) => {
+        release();
+        o.cancel(r);
+      },
+    };
+  }
+
+  async #post(
+    ex: ExchangeImpl,
+    route: Route,
+    bodyText: string,
+    clientGone: AbortSignal | undefined,
+    parseError: GatewayError | undefined,
+    held: { session?: string; ids?: JsonRpcId[] },
+  ): Promise<Outcome> {
     const chain = this.#o.chain;
     if (parseError) {
+      if (ex.authenticated) return { type: "error", reply: { error: parseError } };
       // An unparseable body still meets authn first: an anonymous caller learns nothing but 401.
       const v = chain.runRequestStage(ex, "authn");
       const denied = v instanceof Promise ? await v : v;
@@ -345,6 +432,23 @@ export class Relay {
     let reply = await this.#runRequest(ex);
     if (!reply && ex.batch && !batchesAllowed(ex.protocolVersion)) {
       reply = { error: new GatewayError("BATCH_NOT_ALLOWED", `protocol version is ${ex.protocolVersion}`) };
+    }
+    // A method of another protocol era would be held open (or misread) by the backend: refused at once.
+    if (!reply) {
+      const wrong = eraRefusal(ex.messages, ex.protocolVersion);
+      if (wrong) reply = { error: wrong };
+    }
+    if (!reply && ex.sessionId !== undefined && !ex.modern) {
+      const ids = ex.messages.filter((m) => m.kind === "request").map((m) => m.id!);
+      const clash = ids.length > 0 ? this.#inflight.claim(ex.sessionId, ids) : undefined;
+      if (clash !== undefined) {
+        reply = {
+          error: new GatewayError("DUPLICATE_REQUEST_ID", `id ${JSON.stringify(clash).slice(0, 64)} is still in flight in this session`),
+        };
+      } else if (ids.length > 0) {
+        held.session = ex.sessionId;
+        held.ids = ids;
+      }
     }
     if (reply) {
       for (const ev of msgEvents) endMessage(ev, undefined, reply.error);
@@ -394,7 +498,7 @@ export class Relay {
       });
     }
     let body = bodyText;
-    if (sent !== forwarded || forwarded.length !== ex.messages.length) {
+    if (sent !== forwarded || forwarded.length !== ex.messages.length || ex.rewritten) {
       const raws = sent.map((m) => m.raw);
       body = JSON.stringify(ex.batch ? raws : raws[0]);
     }
@@ -468,7 +572,7 @@ export class Relay {
     events: Map<JsonRpcId, MessageEvent>,
   ): Outcome {
     if (r.status === 404 && ex.session) {
-      this.#sessionEnded(ex, "lost");
+      void this.#sessionEnded(ex, "lost");
       const gone = new GatewayError("SESSION_NOT_FOUND", "the backend no longer knows this session");
       for (const ev of events.values()) endMessage(ev, undefined, gone);
       return { type: "error", reply: { error: gone } };
@@ -785,10 +889,14 @@ export class Relay {
     if (r.kind === "http-error") {
       this.#upstreamEnd(up, undefined, r.status);
       if (r.status === 404) {
-        this.#sessionEnded(ex, "lost");
+        void this.#sessionEnded(ex, "lost");
         return err("SESSION_NOT_FOUND", "the backend no longer knows this session");
       }
-      return { type: "http-error", status: r.status, contentType: r.contentType, body: r.body };
+      // Whatever the backend wrote (often text/plain) is not for the client: a documented JSON-RPC error.
+      if (r.status === 405) return err("METHOD_NOT_ALLOWED", "the backend offers no GET stream");
+      const ge = new GatewayError("UPSTREAM_HTTP_ERROR", `HTTP ${r.status} on the GET stream`);
+      this.#fail(ex, ge);
+      return { type: "error", reply: { error: ge } };
     }
     if (r.kind === "accepted") {
       this.#upstreamEnd(up, undefined, 202);
@@ -851,11 +959,16 @@ export class Relay {
   }
 
   /** The session is over (DELETE, or the backend lost it): refuse its id in this process from now on, and say so once. */
-  #sessionEnded(ex: ExchangeImpl, reason: "deleted" | "lost"): void {
+  #sessionEnded(ex: ExchangeImpl, reason: "deleted" | "lost"): Promise<void> {
     const sid = ex.sessionId;
-    if (!sid || this.#ended.has(sid)) return;
-    if (this.#ended.size > 100_000) this.#ended.clear();
-    this.#ended.add(sid);
+    if (!sid || this.#ended.knownRevoked(sid)) return Promise.resolve();
+    const exp = ex.session?.exp ?? this.#o.sealer.open(sid)?.exp ?? Date.now() / 1000 + this.#o.ttlSeconds;
+    const stored = this.#ended.revoke(sid, exp).catch((e) => {
+      this.#o.logger.warn("the ended session could not be recorded in the shared store", {
+        "mcp_gateway.server": ex.server,
+        "error.code": asGatewayError(e, undefined).code,
+      });
+    });
     if (channels.session.hasSubscribers && ex.session) {
       const opened = (ex.session.exp - this.#o.ttlSeconds) * 1000;
       channels.session.publish({
@@ -868,11 +981,12 @@ export class Relay {
         reason,
       });
     }
+    return stored;
   }
 
   /** End a session: upstream DELETE / kill the child, and refuse the id in this process from now on. */
   async terminate(ex: ExchangeImpl): Promise<void> {
-    this.#sessionEnded(ex, "deleted");
+    await this.#sessionEnded(ex, "deleted");
     try {
       await ex.upstreamSession?.terminate({
         headers: upstreamHeaders(ex, undefined),
@@ -949,6 +1063,20 @@ export function decodeHeaderValue(v: string): string | undefined {
   const b64 = v.slice(9, -2);
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64)) return undefined;
   return Buffer.from(b64, "base64").toString("utf8");
+}
+
+/** Mcp-Name of a resources/read, in the canonical form the body's URI was rewritten to. */
+function canonicalHeaderUri(v: string): string | undefined {
+  const d = decodeHeaderValue(v);
+  if (d === undefined) return undefined;
+  const c = canonicalResourceUri(d);
+  return c.ok ? c.uri : undefined;
+}
+
+/** Plain ASCII as is, anything else in the `=?base64?…?=` form (2026-07-28). */
+function encodeHeaderValue(v: string | undefined): string {
+  if (v === undefined) return "";
+  return /^[\x20-\x7e]*$/.test(v) ? v : `=?base64?${Buffer.from(v, "utf8").toString("base64")}?=`;
 }
 
 /** The answer a client gets when a response filter dropped the backend's response to its request. */

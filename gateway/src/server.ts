@@ -12,7 +12,9 @@ import { Guards, isLoopbackHost } from "./listener/guards.ts";
 import { type ExtraRoute, Listener } from "./listener/http-server.ts";
 import { jsonLogger, type Logger } from "./logger.ts";
 import { Relay, type Route } from "./relay.ts";
+import { MemoryRevocations, RedisRevocations, type RevocationStore } from "./session/revocations.ts";
 import { SessionSealer } from "./session/sealed-session.ts";
+import { SharedStore } from "./state/redis.ts";
 import { LegacySseUpstream } from "./upstream/legacy-sse.ts";
 import { StdioUpstream } from "./upstream/stdio.ts";
 import { StreamableHttpUpstream } from "./upstream/streamable-http.ts";
@@ -77,10 +79,24 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
     routes.set(name, { name, upstream: buildUpstream(name, s, logger), timeoutMs: s.timeoutMs ?? config.limits.requestTimeoutMs });
   }
   const sealer = new SessionSealer(config.sessions.key);
+  // Shared state (Redis) when replicas must agree: ended sessions, and the limits stage's counters.
+  const shared = config.redis
+    ? new SharedStore(
+        {
+          url: config.redis.url?.reveal(),
+          socketPath: config.redis.socketPath,
+          keyPrefix: config.redis.keyPrefix,
+          commandTimeoutMs: config.redis.commandTimeoutMs,
+        },
+        logger,
+      )
+    : undefined;
+  const revocations: RevocationStore =
+    shared && (config.sessions.revocations ?? "redis") === "redis" ? new RedisRevocations(shared) : new MemoryRevocations();
   const relayRef: { relay?: Relay } = {};
   const sessionFilter: Filter = { name: "session", stage: "session", onRequest: (ex) => relayRef.relay!.sessionFilter().onRequest!(ex) };
   const chain = new Chain([...(opts.filters ?? []), sessionFilter]);
-  const relay = new Relay({ chain, sealer, ttlSeconds: config.sessions.ttlSeconds, logger, routes });
+  const relay = new Relay({ chain, sealer, ttlSeconds: config.sessions.ttlSeconds, logger, routes, revocations });
   relayRef.relay = relay;
   const guards = new Guards({
     listenHost: config.listen.host,
@@ -101,6 +117,9 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
     routes,
     logger,
     maxBodyBytes: config.limits.maxBodyBytes,
+    bodyIdleTimeoutMs: config.limits.bodyIdleTimeoutMs,
+    bodyTimeoutMs: config.limits.bodyTimeoutMs,
+    unauthenticatedBodyBytes: config.limits.unauthenticatedBodyBytes,
     sessionTtlSeconds: config.sessions.ttlSeconds,
     extraRoutes: opts.extraRoutes ?? [],
     isReady: () => ready,
@@ -122,6 +141,7 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
       const host = a.family === "IPv6" ? `[${a.address}]` : a.address;
       gw.url = `http://${host}:${a.port}`;
       // Until ready, MCP routes answer 503: nothing is served before every stage is in place.
+      await shared?.ready();
       await opts.beforeReady?.(gw.url);
       ready = true;
       return gw.url;
@@ -136,6 +156,7 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
       for (let i = 0; i < 100 && listener.inflight > 0; i++) await new Promise((r) => setTimeout(r, 20));
       server.closeAllConnections();
       await closed;
+      await shared?.close();
     },
   };
   return gw;

@@ -58,6 +58,20 @@ export const stdioServerSchema = z
   })
   .strict();
 
+export const redisSchema = z
+  .object({
+    /** redis://[user:password@]host:port[/db] or rediss://… (may be a ${…} reference). */
+    url: secret().optional(),
+    /** Unix socket path of the Redis server, instead of url. */
+    socketPath: str().optional(),
+    /** Prefix of every key the gateway writes (several gateways can share one Redis). */
+    keyPrefix: z.string().default("mcp-gateway:"),
+    /** Budget of one Redis command (ms); past it the request is refused with STATE_STORE_UNAVAILABLE. */
+    commandTimeoutMs: z.number().int().min(1).max(60_000).default(500),
+  })
+  .strict()
+  .refine((r) => (r.url === undefined) !== (r.socketPath === undefined), "give exactly one of url and socketPath");
+
 export const serverSchema = z.union([httpServerSchema, sseServerSchema, stdioServerSchema], {
   error: "expected one of: { url }, { sse } or { command, args, env }",
 });
@@ -85,15 +99,31 @@ export const configSchema = z
           .positive()
           .default(4 * 1024 * 1024),
         requestTimeoutMs: z.number().int().positive().default(60_000),
+        /** Longest pause between two chunks of a request body (ms); past it: BODY_TIMEOUT, connection closed. */
+        bodyIdleTimeoutMs: z.number().int().positive().default(10_000),
+        /** Longest time for a whole request body (ms); past it: BODY_TIMEOUT, connection closed. */
+        bodyTimeoutMs: z.number().int().positive().default(30_000),
+        /** A request refused from its headers (unauthenticated) has at most this much body drained, then the connection is closed. */
+        unauthenticatedBodyBytes: z.number().int().min(0).default(65_536),
       })
       .strict()
-      .default({ maxBodyBytes: 4 * 1024 * 1024, requestTimeoutMs: 60_000 }),
+      .default({
+        maxBodyBytes: 4 * 1024 * 1024,
+        requestTimeoutMs: 60_000,
+        bodyIdleTimeoutMs: 10_000,
+        bodyTimeoutMs: 30_000,
+        unauthenticatedBodyBytes: 65_536,
+      }),
+    /** Shared state for replicas (session revocations, limits counters): a Redis server (docs/configuration.md). */
+    redis: redisSchema.optional(),
     sessions: z
       .object({
         /** Key material for sealing session ids (≥ 32 characters). Replicas sharing it share sessions. */
         key: secret().refine((s) => s.reveal().length >= 32, "session key must be at least 32 characters"),
         /** Absolute lifetime of a session (s). */
         ttlSeconds: z.number().int().positive().default(86_400),
+        /** Where ended sessions are remembered until they expire: this process, or Redis (default when `redis` is set). */
+        revocations: z.enum(["memory", "redis"]).optional(),
       })
       .strict(),
     logging: z
@@ -118,6 +148,9 @@ export const configSchema = z
     // Deny by default: no anonymous gateway beyond loopback, and no authenticated gateway without a policy.
     if (!c.auth && !isLoopbackHost(c.listen.host)) {
       ctx.addIssue({ code: "custom", path: ["auth"], message: `required when listen.host (${c.listen.host}) is not loopback` });
+    }
+    if (c.sessions.revocations === "redis" && !c.redis) {
+      ctx.addIssue({ code: "custom", path: ["sessions", "revocations"], message: '"redis" needs the top-level redis block' });
     }
     if (c.auth && c.authz === undefined) {
       ctx.addIssue({

@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Chain } from "../chain/chain.ts";
 import type { LocalReply } from "../chain/types.ts";
 import { errorResponse } from "../codec/jsonrpc.ts";
+import { accepts, isJsonContentType } from "../codec/media-type.ts";
 import { formatSse } from "../codec/sse.ts";
 import { GatewayError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
@@ -13,8 +14,8 @@ import { ExchangeImpl, type Outcome, type OutEvent, type Relay, type Route } fro
 import type { SessionSealer } from "../session/sealed-session.ts";
 import { localBinding, localKey } from "../upstream/channel.ts";
 import type { UpstreamSession } from "../upstream/types.ts";
-import { readBody } from "./body.ts";
 import type { Guards } from "./guards.ts";
+import { type BodyLimits, drainBody, readBodyTimed } from "./timed-body.ts";
 
 /** Extra endpoints mounted by other parts (protected resource metadata, /metrics). */
 export interface ExtraRoute {
@@ -33,6 +34,10 @@ export interface ListenerOptions {
   routes: ReadonlyMap<string, Route>;
   logger: Logger;
   maxBodyBytes: number;
+  /** Body time limits (ms) and the size drained from a request refused from its headers. */
+  bodyIdleTimeoutMs?: number;
+  bodyTimeoutMs?: number;
+  unauthenticatedBodyBytes?: number;
   sessionTtlSeconds: number;
   extraRoutes: ExtraRoute[];
   isReady(): boolean;
@@ -63,9 +68,7 @@ function clientAddress(req: IncomingMessage): string {
 
 /** Accept must list both JSON and SSE for POST (Streamable HTTP, "Sending Messages to the Server"). */
 function acceptsPost(accept: string | undefined): boolean {
-  if (!accept) return false;
-  if (accept.includes("*/*")) return true;
-  return accept.includes("application/json") && accept.includes("text/event-stream");
+  return accepts(accept, "application", "json") && accepts(accept, "text", "event-stream");
 }
 
 function singleId(ex: ExchangeImpl): string | number | undefined {
@@ -132,8 +135,36 @@ export class Listener {
   readonly #streams = new Set<ServerResponse>();
   #inflight = 0;
 
+  readonly #body: BodyLimits;
+  readonly #drain: BodyLimits;
+
   constructor(o: ListenerOptions) {
     this.#o = o;
+    this.#body = { maxBytes: o.maxBodyBytes, idleMs: o.bodyIdleTimeoutMs ?? 10_000, totalMs: o.bodyTimeoutMs ?? 30_000 };
+    this.#drain = { ...this.#body, maxBytes: Math.min(o.unauthenticatedBodyBytes ?? 65_536, o.maxBodyBytes) };
+  }
+
+  /** A body that could not be read: the documented error, and the connection is not kept. */
+  #bodyFailed(res: ServerResponse, e: unknown): void {
+    res.setHeader("connection", "close");
+    sendError(res, { error: e instanceof GatewayError ? e : new GatewayError("INVALID_REQUEST", "could not read the body") });
+  }
+
+  /**
+   * Authenticate from the headers before any byte of the body is read: an anonymous caller costs at most
+   * a small drained body, within the body time limits. Returns true when the request was answered.
+   */
+  async #refusedFromHeaders(req: IncomingMessage, res: ServerResponse, ex: ExchangeImpl): Promise<boolean> {
+    const v = this.#o.chain.runRequestStage(ex, "authn");
+    const reply = v instanceof Promise ? await v : v;
+    if (!reply) {
+      ex.authenticated = true;
+      return false;
+    }
+    const drained = await drainBody(req, this.#drain);
+    if (!drained) res.setHeader("connection", "close");
+    sendError(res, reply);
+    return true;
   }
 
   /** Requests being answered right now (shutdown waits for them). */
@@ -188,7 +219,14 @@ export class Listener {
     if (path.startsWith("/mcp/")) {
       const rest = path.slice(5);
       const slash = rest.indexOf("/");
-      const name = decodeURIComponent(slash === -1 ? rest : rest.slice(0, slash));
+      let name: string;
+      try {
+        name = decodeURIComponent(slash === -1 ? rest : rest.slice(0, slash));
+      } catch {
+        // Anyone can send this, before authentication: a 400, and at most a debug line (no log flood).
+        this.#o.logger.debug("malformed percent-escape in the route", { "url.path": path.slice(0, 128) });
+        return sendError(res, { error: new GatewayError("BAD_ROUTE") });
+      }
       const sub = slash === -1 ? "" : rest.slice(slash);
       const route = this.#o.routes.get(name);
       if (!route) return sendError(res, { error: new GatewayError("UNKNOWN_SERVER", `"${name.slice(0, 64)}"`) });
@@ -206,17 +244,16 @@ export class Listener {
     const relay = this.#o.relay;
     const method = req.method;
     if (method === "POST") {
-      const ctype = req.headers["content-type"];
-      if (!ctype?.startsWith("application/json")) return sendError(res, { error: new GatewayError("UNSUPPORTED_MEDIA_TYPE") });
+      if (!isJsonContentType(req.headers["content-type"])) return sendError(res, { error: new GatewayError("UNSUPPORTED_MEDIA_TYPE") });
       if (!acceptsPost(req.headers.accept)) return sendError(res, { error: new GatewayError("NOT_ACCEPTABLE") });
+      const ex = new ExchangeImpl(route.name, "streamable-http", "POST", req.headers, clientAddress(req), req.url ?? "", this.#o.gatewayId);
+      if (await this.#refusedFromHeaders(req, res, ex)) return;
       let body: string;
       try {
-        body = await readBody(req, this.#o.maxBodyBytes);
+        body = await readBodyTimed(req, this.#body);
       } catch (e) {
-        res.setHeader("connection", "close");
-        return sendError(res, { error: e instanceof GatewayError ? e : new GatewayError("INVALID_REQUEST", "could not read the body") });
+        return this.#bodyFailed(res, e);
       }
-      const ex = new ExchangeImpl(route.name, "streamable-http", "POST", req.headers, clientAddress(req), req.url ?? "", this.#o.gatewayId);
       const bad = relay.parse(ex, body);
       // A client that hangs up before the answer starts must not leave the backend working for nobody.
       const gone = new AbortController();
@@ -231,7 +268,7 @@ export class Listener {
       }
     }
     if (method === "GET") {
-      if (req.headers["mcp-protocol-version"] !== "2026-07-28" && !req.headers.accept?.includes("text/event-stream")) {
+      if (req.headers["mcp-protocol-version"] !== "2026-07-28" && !accepts(req.headers.accept, "text", "event-stream")) {
         return sendError(res, { error: new GatewayError("NOT_ACCEPTABLE", "GET needs Accept: text/event-stream") });
       }
       const ex = new ExchangeImpl(route.name, "streamable-http", "GET", req.headers, clientAddress(req), req.url ?? "", this.#o.gatewayId);
@@ -350,14 +387,12 @@ export class Listener {
     const claims = this.#o.sealer.open(token);
     const conn = claims && claims.srv === route.name ? this.#legacy.get(localKey(claims.bind) ?? "") : undefined;
     if (!claims || !conn || conn.closed) return sendError(res, { error: new GatewayError("SESSION_NOT_FOUND") });
-    const ctype = req.headers["content-type"];
-    if (!ctype?.startsWith("application/json")) return sendError(res, { error: new GatewayError("UNSUPPORTED_MEDIA_TYPE") });
+    if (!isJsonContentType(req.headers["content-type"])) return sendError(res, { error: new GatewayError("UNSUPPORTED_MEDIA_TYPE") });
     let body: string;
     try {
-      body = await readBody(req, this.#o.maxBodyBytes);
+      body = await readBodyTimed(req, this.#body);
     } catch (e) {
-      res.setHeader("connection", "close");
-      return sendError(res, { error: e instanceof GatewayError ? e : new GatewayError("INVALID_REQUEST") });
+      return this.#bodyFailed(res, e);
     }
     const ex = new ExchangeImpl(route.name, "sse", "POST", req.headers, clientAddress(req), req.url ?? "", this.#o.gatewayId);
     ex.protocolVersion = conn.protocolVersion;
