@@ -8,6 +8,7 @@ import { Chain } from "./chain/chain.ts";
 import type { Filter } from "./chain/types.ts";
 import { type GatewayConfig, type ServerConfig, upstreamKind } from "./config/schema.ts";
 import type { Secret } from "./config/secret.ts";
+import { limitsFromConfig } from "./filters/limits/index.ts";
 import { Guards, isLoopbackHost } from "./listener/guards.ts";
 import { type ExtraRoute, Listener } from "./listener/http-server.ts";
 import { jsonLogger, type Logger } from "./logger.ts";
@@ -93,9 +94,10 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
     : undefined;
   const revocations: RevocationStore =
     shared && (config.sessions.revocations ?? "redis") === "redis" ? new RedisRevocations(shared) : new MemoryRevocations();
+  const limits = limitsFromConfig(config.limits, shared);
   const relayRef: { relay?: Relay } = {};
   const sessionFilter: Filter = { name: "session", stage: "session", onRequest: (ex) => relayRef.relay!.sessionFilter().onRequest!(ex) };
-  const chain = new Chain([...(opts.filters ?? []), sessionFilter]);
+  const chain = new Chain([...(opts.filters ?? []), sessionFilter, ...(limits ? [limits] : [])]);
   const relay = new Relay({ chain, sealer, ttlSeconds: config.sessions.ttlSeconds, logger, routes, revocations });
   relayRef.relay = relay;
   const guards = new Guards({

@@ -3,6 +3,7 @@
 
 import { z } from "zod";
 import { telemetrySchema } from "../../../otel/src/schema.ts";
+import { limitsStageFields } from "../filters/limits/schema.ts";
 import { isLoopbackHost } from "../listener/guards.ts";
 import { authSchema } from "./schema-authn.ts";
 import { authzSchema, serverAuthzSchema } from "./schema-authz.ts";
@@ -105,6 +106,8 @@ export const configSchema = z
         bodyTimeoutMs: z.number().int().positive().default(30_000),
         /** A request refused from its headers (unauthenticated) has at most this much body drained, then the connection is closed. */
         unauthenticatedBodyBytes: z.number().int().min(0).default(65_536),
+        /** The limits stage: rates, concurrency, sessions and streams (docs/limits.md). */
+        ...limitsStageFields,
       })
       .strict()
       .default({
@@ -113,6 +116,8 @@ export const configSchema = z
         bodyIdleTimeoutMs: 10_000,
         bodyTimeoutMs: 30_000,
         unauthenticatedBodyBytes: 65_536,
+        routes: {},
+        sessionIdleSeconds: 3600,
       }),
     /** Shared state for replicas (session revocations, limits counters): a Redis server (docs/configuration.md). */
     redis: redisSchema.optional(),
@@ -148,6 +153,14 @@ export const configSchema = z
     // Deny by default: no anonymous gateway beyond loopback, and no authenticated gateway without a policy.
     if (!c.auth && !isLoopbackHost(c.listen.host)) {
       ctx.addIssue({ code: "custom", path: ["auth"], message: `required when listen.host (${c.listen.host}) is not loopback` });
+    }
+    if (c.limits.store === "redis" && !c.redis) {
+      ctx.addIssue({ code: "custom", path: ["limits", "store"], message: '"redis" needs the top-level redis block' });
+    }
+    for (const name of Object.keys(c.limits.routes)) {
+      if (!Object.hasOwn(c.servers, name)) {
+        ctx.addIssue({ code: "custom", path: ["limits", "routes", name], message: `no server "${name}" is configured` });
+      }
     }
     if (c.sessions.revocations === "redis" && !c.redis) {
       ctx.addIssue({ code: "custom", path: ["sessions", "revocations"], message: '"redis" needs the top-level redis block' });

@@ -4,6 +4,7 @@
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Chain } from "../chain/chain.ts";
+import { exchangeDone } from "../chain/exchange-done.ts";
 import type { LocalReply } from "../chain/types.ts";
 import { errorResponse } from "../codec/jsonrpc.ts";
 import { accepts, isJsonContentType } from "../codec/media-type.ts";
@@ -247,6 +248,7 @@ export class Listener {
       if (!isJsonContentType(req.headers["content-type"])) return sendError(res, { error: new GatewayError("UNSUPPORTED_MEDIA_TYPE") });
       if (!acceptsPost(req.headers.accept)) return sendError(res, { error: new GatewayError("NOT_ACCEPTABLE") });
       const ex = new ExchangeImpl(route.name, "streamable-http", "POST", req.headers, clientAddress(req), req.url ?? "", this.#o.gatewayId);
+      res.once("close", () => exchangeDone(ex));
       if (await this.#refusedFromHeaders(req, res, ex)) return;
       let body: string;
       try {
@@ -272,6 +274,7 @@ export class Listener {
         return sendError(res, { error: new GatewayError("NOT_ACCEPTABLE", "GET needs Accept: text/event-stream") });
       }
       const ex = new ExchangeImpl(route.name, "streamable-http", "GET", req.headers, clientAddress(req), req.url ?? "", this.#o.gatewayId);
+      res.once("close", () => exchangeDone(ex));
       return this.#write(res, await relay.get(ex, route), undefined);
     }
     if (method === "DELETE") {
