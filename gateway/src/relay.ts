@@ -203,6 +203,8 @@ export interface RelayOptions {
   routes: ReadonlyMap<string, Route>;
   /** Ended sessions, refused until their expiry (in memory unless Redis is configured). */
   revocations?: RevocationStore;
+  /** A GET stream that carries no message for this long is ended (ms; 0 = never). */
+  streamIdleTimeoutMs?: number;
 }
 
 export class Relay {
@@ -857,17 +859,21 @@ export class Relay {
   }
 
   /** GET: the stream of server-initiated messages. */
-  async get(ex: ExchangeImpl, route: Route): Promise<Outcome> {
+  async get(ex: ExchangeImpl, route: Route, clientGone?: AbortSignal): Promise<Outcome> {
     const reply = await this.#runRequest(ex);
     if (reply) return { type: "error", reply };
     const pv = ex.headers["mcp-protocol-version"];
     if (typeof pv === "string" && isSessionless(pv)) return err("METHOD_NOT_ALLOWED", "2026-07-28 has no GET stream");
-    return this.listen(ex, route);
+    return this.listen(ex, route, clientGone);
   }
 
   /** Open the backend's stream of server-initiated messages for an attached session (no filters run here). */
-  async listen(ex: ExchangeImpl, route: Route): Promise<Outcome> {
+  async listen(ex: ExchangeImpl, route: Route, clientGone?: AbortSignal): Promise<Outcome> {
     const controller = new AbortController();
+    // A client that leaves while its GET still waits for a backend connection cancels it there and then.
+    clientGone?.addEventListener("abort", () => controller.abort(new GatewayError("UPSTREAM_CLOSED", "client disconnected")), {
+      once: true,
+    });
     const last = ex.headers["last-event-id"];
     const ctx: UpstreamCallContext = {
       headers: upstreamHeaders(ex, undefined),
@@ -903,9 +909,14 @@ export class Relay {
       return { type: "empty", status: 202 };
     }
     const it = r.messages[Symbol.asyncIterator]();
+    // A stream that carries no message for this long is ended (the client opens a new one if it wants).
+    const idleMs = this.#o.streamIdleTimeoutMs ?? 0;
+    const idle = idleMs > 0 ? setTimeout(() => controller.abort(new GatewayError("UPSTREAM_TIMEOUT", "stream idle")), idleMs) : undefined;
+    idle?.unref();
+    controller.signal.addEventListener("abort", () => void it.return?.(), { once: true });
     return {
       type: "stream",
-      events: this.#listenEvents(ex, it, up),
+      events: this.#listenEvents(ex, it, up, idle),
       sessionId: undefined,
       cancel: (reason) => {
         controller.abort(reason);
@@ -914,12 +925,18 @@ export class Relay {
     };
   }
 
-  async *#listenEvents(ex: ExchangeImpl, it: AsyncIterator<UpstreamMessage>, up: UpstreamEvent | undefined): AsyncGenerator<OutEvent> {
+  async *#listenEvents(
+    ex: ExchangeImpl,
+    it: AsyncIterator<UpstreamMessage>,
+    up: UpstreamEvent | undefined,
+    idle?: NodeJS.Timeout,
+  ): AsyncGenerator<OutEvent> {
     const chain = this.#o.chain;
     try {
       for (;;) {
         const r = await it.next();
         if (r.done) break;
+        idle?.refresh();
         const um = r.value;
         if (!um.message) {
           yield { data: undefined, id: um.eventId, retry: um.retry };
@@ -944,6 +961,7 @@ export class Relay {
     } catch (e) {
       this.#upstreamEnd(up, asGatewayError(e, undefined), undefined);
     } finally {
+      if (idle) clearTimeout(idle);
       void it.return?.();
     }
   }

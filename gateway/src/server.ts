@@ -47,15 +47,15 @@ function revealAll(h: Record<string, Secret> | undefined): Record<string, string
   return out;
 }
 
-function buildUpstream(name: string, s: ServerConfig, logger: Logger): Upstream {
+function buildUpstream(name: string, s: ServerConfig, logger: Logger, maxMessageBytes?: number): Upstream {
   switch (upstreamKind(s)) {
     case "streamable-http": {
       const c = s as Extract<ServerConfig, { url: string }>;
-      return new StreamableHttpUpstream({ url: c.url, headers: revealAll(c.headers) });
+      return new StreamableHttpUpstream({ url: c.url, headers: revealAll(c.headers), maxMessageLength: maxMessageBytes });
     }
     case "sse": {
       const c = s as Extract<ServerConfig, { sse: string }>;
-      return new LegacySseUpstream({ server: name, url: c.sse, headers: revealAll(c.headers), logger });
+      return new LegacySseUpstream({ server: name, url: c.sse, headers: revealAll(c.headers), logger, maxMessageLength: maxMessageBytes });
     }
     case "stdio": {
       const c = s as Extract<ServerConfig, { command: string }>;
@@ -68,6 +68,7 @@ function buildUpstream(name: string, s: ServerConfig, logger: Logger): Upstream 
         cwd: c.cwd,
         idleTimeoutMs: c.idleTimeoutMs,
         logger,
+        maxLineBytes: maxMessageBytes,
       });
     }
   }
@@ -77,7 +78,11 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
   const logger = opts.logger ?? jsonLogger(config.logging.level);
   const routes = new Map<string, Route>();
   for (const [name, s] of Object.entries(config.servers)) {
-    routes.set(name, { name, upstream: buildUpstream(name, s, logger), timeoutMs: s.timeoutMs ?? config.limits.requestTimeoutMs });
+    routes.set(name, {
+      name,
+      upstream: buildUpstream(name, s, logger, config.limits.maxBackendMessageBytes),
+      timeoutMs: s.timeoutMs ?? config.limits.requestTimeoutMs,
+    });
   }
   const sealer = new SessionSealer(config.sessions.key);
   // Shared state (Redis) when replicas must agree: ended sessions, and the limits stage's counters.
@@ -98,7 +103,15 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
   const relayRef: { relay?: Relay } = {};
   const sessionFilter: Filter = { name: "session", stage: "session", onRequest: (ex) => relayRef.relay!.sessionFilter().onRequest!(ex) };
   const chain = new Chain([...(opts.filters ?? []), sessionFilter, ...(limits ? [limits] : [])]);
-  const relay = new Relay({ chain, sealer, ttlSeconds: config.sessions.ttlSeconds, logger, routes, revocations });
+  const relay = new Relay({
+    chain,
+    sealer,
+    ttlSeconds: config.sessions.ttlSeconds,
+    logger,
+    routes,
+    revocations,
+    streamIdleTimeoutMs: config.limits.streamIdleTimeoutMs,
+  });
   relayRef.relay = relay;
   const guards = new Guards({
     listenHost: config.listen.host,

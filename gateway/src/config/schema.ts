@@ -106,6 +106,14 @@ export const configSchema = z
         bodyTimeoutMs: z.number().int().positive().default(30_000),
         /** A request refused from its headers (unauthenticated) has at most this much body drained, then the connection is closed. */
         unauthenticatedBodyBytes: z.number().int().min(0).default(65_536),
+        /** Longest message a backend may send (one SSE event, one stdio line); beyond it: dropped, UPSTREAM_FRAME_TOO_LARGE, stream/child ended. */
+        maxBackendMessageBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .default(16 * 1024 * 1024),
+        /** A GET stream that carries no message for this long is ended (ms; keep-alive comments do not count; 0 = never). */
+        streamIdleTimeoutMs: z.number().int().min(0).default(300_000),
         /** The limits stage: rates, concurrency, sessions and streams (docs/limits.md). */
         ...limitsStageFields,
       })
@@ -116,6 +124,8 @@ export const configSchema = z
         bodyIdleTimeoutMs: 10_000,
         bodyTimeoutMs: 30_000,
         unauthenticatedBodyBytes: 65_536,
+        maxBackendMessageBytes: 16 * 1024 * 1024,
+        streamIdleTimeoutMs: 300_000,
         routes: {},
         sessionIdleSeconds: 3600,
       }),

@@ -274,8 +274,12 @@ export class Listener {
         return sendError(res, { error: new GatewayError("NOT_ACCEPTABLE", "GET needs Accept: text/event-stream") });
       }
       const ex = new ExchangeImpl(route.name, "streamable-http", "GET", req.headers, clientAddress(req), req.url ?? "", this.#o.gatewayId);
-      res.once("close", () => exchangeDone(ex));
-      return this.#write(res, await relay.get(ex, route), undefined);
+      const gone = new AbortController();
+      res.once("close", () => {
+        exchangeDone(ex);
+        gone.abort();
+      });
+      return this.#write(res, await relay.get(ex, route, gone.signal), undefined);
     }
     if (method === "DELETE") {
       const ex = new ExchangeImpl(

@@ -10,6 +10,7 @@ import { isObject } from "../codec/jsonrpc.ts";
 import { GatewayError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import { ChannelSession, localBinding, localKey, MessageChannel } from "./channel.ts";
+import { readBoundedLines } from "./line-reader.ts";
 
 import type { SessionState, Upstream, UpstreamCallContext, UpstreamSession } from "./types.ts";
 
@@ -26,6 +27,9 @@ export interface StdioOptions {
   /** Max line length from the child (bytes); longer lines are a protocol error. */
   maxLineBytes?: number;
 }
+
+/** Default bound of one line (one JSON-RPC message) from a child. */
+export const DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024;
 
 const BASE_ENV = ["PATH", "HOME", "LANG", "TZ", "SYSTEMROOT", "TMPDIR", "NODE_OPTIONS"];
 
@@ -66,8 +70,8 @@ class StdioChild {
     );
     this.channel.onDrop = (reason) => log.debug("stdio backend message dropped", { "mcp_gateway.server": opts.server, reason });
     child.stdin?.on("error", () => {}); // EPIPE after exit is reported through 'exit'
-    const rl = createInterface({ input: child.stdout!, crlfDelay: Number.POSITIVE_INFINITY });
-    rl.on("line", (line) => {
+    const maxLine = opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+    const onLine = (line: string) => {
       if (line.length === 0) return;
       let v: unknown;
       try {
@@ -84,6 +88,17 @@ class StdioChild {
         }
         this.channel.receive(item as JsonObject, Array.isArray(v) ? undefined : line);
       }
+    };
+    readBoundedLines(child.stdout!, maxLine, onLine, () => {
+      // A line past the bound is never buffered whole: the message is dropped, every request waiting on
+      // this child is answered with the documented error, and the child is ended.
+      log.warn("stdio backend wrote a line longer than the limit; the child is ended", {
+        "mcp_gateway.server": opts.server,
+        "process.pid": child.pid,
+        limit: maxLine,
+      });
+      this.channel.close(new GatewayError("UPSTREAM_FRAME_TOO_LARGE", `a line longer than ${maxLine} bytes`));
+      child.kill("SIGKILL");
     });
     const err = createInterface({ input: child.stderr!, crlfDelay: Number.POSITIVE_INFINITY });
     err.on("line", (line) =>

@@ -19,6 +19,10 @@ export interface StreamableHttpOptions {
   /** Static headers from config (already revealed). */
   headers: Record<string, string>;
   connections?: number;
+  /** Connections for long-lived GET streams, apart from `connections` (requests). */
+  streamConnections?: number;
+  /** Longest backend message (one SSE event), in characters; beyond it UPSTREAM_FRAME_TOO_LARGE ends the stream. */
+  maxMessageLength?: number;
 }
 
 function header(h: Record<string, string | string[] | undefined>, name: string): string | undefined {
@@ -46,8 +50,11 @@ export class StreamableHttpUpstream implements Upstream {
   readonly transport = "streamable-http" as const;
   readonly address: string;
   readonly #pool: Pool;
+  /** GET streams live long: their own bounded pool, so they can never starve requests and new sessions. */
+  readonly #streamPool: Pool;
   readonly #path: string;
   readonly #static: Record<string, string>;
+  readonly #maxLen: number | undefined;
 
   constructor(opts: StreamableHttpOptions) {
     const u = new URL(opts.url);
@@ -61,6 +68,13 @@ export class StreamableHttpUpstream implements Upstream {
       headersTimeout: 0,
       bodyTimeout: 0,
     });
+    this.#streamPool = new Pool(u.origin, {
+      connections: opts.streamConnections ?? 128,
+      keepAliveTimeout: 30_000,
+      headersTimeout: 0,
+      bodyTimeout: 0,
+    });
+    this.#maxLen = opts.maxMessageLength;
   }
 
   async connect(): Promise<UpstreamSession> {
@@ -73,7 +87,7 @@ export class StreamableHttpUpstream implements Upstream {
     return new HttpSession(this, undefined);
   }
   async close(): Promise<void> {
-    await closePool(this.#pool);
+    await Promise.all([closePool(this.#pool), closePool(this.#streamPool)]);
   }
 
   /** One HTTP exchange with the backend. */
@@ -95,10 +109,10 @@ export class StreamableHttpUpstream implements Upstream {
     const signal = ctx.signal;
     if (signal.aborted) return Promise.reject(upstreamFailure(undefined, signal));
     return new Promise<UpstreamReply>((resolve, reject) => {
-      const exchange = new BackendExchange(method, signal, onSession, resolve, reject);
+      const exchange = new BackendExchange(method, signal, onSession, resolve, reject, this.#maxLen);
       // Never removed: every signal here belongs to one call, and onAbort is a no-op once the request is over.
       signal.addEventListener("abort", exchange.onAbort, { once: true });
-      this.#pool.dispatch({ path: this.#path, method, headers, body: body ?? null }, exchange);
+      (method === "GET" ? this.#streamPool : this.#pool).dispatch({ path: this.#path, method, headers, body: body ?? null }, exchange);
     });
   }
 }
@@ -130,6 +144,7 @@ class BackendExchange implements Dispatcher.DispatchHandler {
   #size = 0;
   #errorText = "";
   #sse: ChunkQueue | undefined;
+  readonly #maxLen: number | undefined;
 
   constructor(
     method: string,
@@ -137,7 +152,9 @@ class BackendExchange implements Dispatcher.DispatchHandler {
     onSession: ((id: string) => void) | undefined,
     resolve: (r: UpstreamReply) => void,
     reject: (e: GatewayError) => void,
+    maxLen?: number,
   ) {
+    this.#maxLen = maxLen;
     this.#method = method;
     this.#signal = signal;
     this.#onSession = onSession;
@@ -175,9 +192,10 @@ class BackendExchange implements Dispatcher.DispatchHandler {
       const queue = new ChunkQueue(controller, () => this.#finished);
       this.#sse = queue;
       const signal = this.#signal;
+      const maxLen = this.#maxLen;
       async function* events(): AsyncGenerator<UpstreamMessage> {
         try {
-          yield* sseMessages(queue);
+          yield* sseMessages(queue, maxLen);
         } catch (e) {
           throw upstreamFailure(e, signal);
         } finally {
