@@ -135,6 +135,7 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
     bodyIdleTimeoutMs: config.limits.bodyIdleTimeoutMs,
     bodyTimeoutMs: config.limits.bodyTimeoutMs,
     unauthenticatedBodyBytes: config.limits.unauthenticatedBodyBytes,
+    streamIdleTimeoutMs: config.limits.streamIdleTimeoutMs,
     sessionTtlSeconds: config.sessions.ttlSeconds,
     extraRoutes: opts.extraRoutes ?? [],
     isReady: () => ready,

@@ -39,6 +39,8 @@ export interface ListenerOptions {
   bodyIdleTimeoutMs?: number;
   bodyTimeoutMs?: number;
   unauthenticatedBodyBytes?: number;
+  /** A legacy SSE connection on which no session is opened within this long is closed (ms; 0 = never). */
+  streamIdleTimeoutMs?: number;
   sessionTtlSeconds: number;
   extraRoutes: ExtraRoute[];
   isReady(): boolean;
@@ -373,8 +375,18 @@ export class Listener {
     res.write(formatSse({ event: "endpoint", data: `/mcp/${encodeURIComponent(route.name)}/message?sessionId=${token}` }));
     const ka = setInterval(() => res.write(": keep-alive\n\n"), KEEPALIVE_MS);
     ka.unref();
+    // A connection that never opens a session holds a socket for nothing: closed after the stream idle limit.
+    const idleMs = this.#o.streamIdleTimeoutMs ?? 0;
+    const idle =
+      idleMs > 0
+        ? setTimeout(() => {
+            if (!conn.upstreamSession) conn.close();
+          }, idleMs)
+        : undefined;
+    idle?.unref();
     res.on("close", () => {
       clearInterval(ka);
+      if (idle) clearTimeout(idle);
       conn.close();
       this.#legacy.delete(key);
       if (conn.upstreamSession) {

@@ -19,7 +19,7 @@ export interface StreamableHttpOptions {
   /** Static headers from config (already revealed). */
   headers: Record<string, string>;
   connections?: number;
-  /** Connections for long-lived GET streams, apart from `connections` (requests). */
+  /** Long-lived GET streams at once (default 128, and always 16 connections fewer than `connections`). */
   streamConnections?: number;
   /** Longest backend message (one SSE event), in characters; beyond it UPSTREAM_FRAME_TOO_LARGE ends the stream. */
   maxMessageLength?: number;
@@ -50,8 +50,9 @@ export class StreamableHttpUpstream implements Upstream {
   readonly transport = "streamable-http" as const;
   readonly address: string;
   readonly #pool: Pool;
-  /** GET streams live long: their own bounded pool, so they can never starve requests and new sessions. */
-  readonly #streamPool: Pool;
+  /** GET streams live long: at most this many at once, so they can never take every connection from requests and new sessions. */
+  readonly #maxStreams: number;
+  #streams = 0;
   readonly #path: string;
   readonly #static: Record<string, string>;
   readonly #maxLen: number | undefined;
@@ -68,12 +69,7 @@ export class StreamableHttpUpstream implements Upstream {
       headersTimeout: 0,
       bodyTimeout: 0,
     });
-    this.#streamPool = new Pool(u.origin, {
-      connections: opts.streamConnections ?? 128,
-      keepAliveTimeout: 30_000,
-      headersTimeout: 0,
-      bodyTimeout: 0,
-    });
+    this.#maxStreams = Math.min(opts.streamConnections ?? 128, Math.max(1, (opts.connections ?? 256) - 16));
     this.#maxLen = opts.maxMessageLength;
   }
 
@@ -87,7 +83,7 @@ export class StreamableHttpUpstream implements Upstream {
     return new HttpSession(this, undefined);
   }
   async close(): Promise<void> {
-    await Promise.all([closePool(this.#pool), closePool(this.#streamPool)]);
+    await closePool(this.#pool);
   }
 
   /** One HTTP exchange with the backend. */
@@ -108,11 +104,24 @@ export class StreamableHttpUpstream implements Upstream {
     }
     const signal = ctx.signal;
     if (signal.aborted) return Promise.reject(upstreamFailure(undefined, signal));
+    let onFinish: (() => void) | undefined;
+    if (method === "GET") {
+      if (this.#streams >= this.#maxStreams) {
+        return Promise.reject(new GatewayError("STREAM_LIMIT", `the backend's ${this.#maxStreams} stream connections are in use`));
+      }
+      this.#streams++;
+      let released = false;
+      onFinish = () => {
+        if (released) return;
+        released = true;
+        this.#streams--;
+      };
+    }
     return new Promise<UpstreamReply>((resolve, reject) => {
-      const exchange = new BackendExchange(method, signal, onSession, resolve, reject, this.#maxLen);
+      const exchange = new BackendExchange(method, signal, onSession, resolve, reject, this.#maxLen, onFinish);
       // Never removed: every signal here belongs to one call, and onAbort is a no-op once the request is over.
       signal.addEventListener("abort", exchange.onAbort, { once: true });
-      (method === "GET" ? this.#streamPool : this.#pool).dispatch({ path: this.#path, method, headers, body: body ?? null }, exchange);
+      this.#pool.dispatch({ path: this.#path, method, headers, body: body ?? null }, exchange);
     });
   }
 }
@@ -145,6 +154,8 @@ class BackendExchange implements Dispatcher.DispatchHandler {
   #errorText = "";
   #sse: ChunkQueue | undefined;
   readonly #maxLen: number | undefined;
+  /** Called once when the request is over for good (GET streams give back their capacity). */
+  readonly #onFinish: (() => void) | undefined;
 
   constructor(
     method: string,
@@ -153,8 +164,10 @@ class BackendExchange implements Dispatcher.DispatchHandler {
     resolve: (r: UpstreamReply) => void,
     reject: (e: GatewayError) => void,
     maxLen?: number,
+    onFinish?: () => void,
   ) {
     this.#maxLen = maxLen;
+    this.#onFinish = onFinish;
     this.#method = method;
     this.#signal = signal;
     this.#onSession = onSession;
@@ -245,6 +258,7 @@ class BackendExchange implements Dispatcher.DispatchHandler {
 
   onResponseError(_controller: Dispatcher.DispatchController | null, err: Error): void {
     this.#finished = true;
+    this.#onFinish?.();
     switch (this.#mode) {
       case "sse":
         this.#sse!.fail(err);
@@ -263,6 +277,7 @@ class BackendExchange implements Dispatcher.DispatchHandler {
 
   #end(): void {
     this.#finished = true;
+    this.#onFinish?.();
     switch (this.#mode) {
       case "accepted":
         this.#settle({ kind: "accepted" });
@@ -304,6 +319,7 @@ class BackendExchange implements Dispatcher.DispatchHandler {
   }
 
   #fail(e: unknown): void {
+    this.#onFinish?.();
     if (this.#settled) return;
     this.#settled = true;
     this.#reject(upstreamFailure(e, this.#signal));
