@@ -519,6 +519,7 @@ export class Relay {
       signal: timer.controller.signal,
       protocolVersion: ex.protocolVersion,
       lastEventId: undefined,
+      owner: ex.principal ? `${ex.principal.iss}\u0000${ex.principal.sub}` : `anon\u0000${ex.clientAddress}`,
     };
     let upstreamReply: UpstreamReply;
     try {

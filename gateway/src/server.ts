@@ -69,6 +69,8 @@ function buildUpstream(name: string, s: ServerConfig, logger: Logger, maxMessage
         idleTimeoutMs: c.idleTimeoutMs,
         logger,
         maxLineBytes: maxMessageBytes,
+        maxChildren: c.maxChildren,
+        maxChildrenPerPrincipal: c.maxChildrenPerPrincipal,
       });
     }
   }

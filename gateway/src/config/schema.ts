@@ -55,6 +55,9 @@ export const stdioServerSchema = z
     cwd: str().optional(),
     /** Kill the child after this long without traffic (ms). */
     idleTimeoutMs: z.number().int().positive().default(600_000),
+    /** Children of this route at once, and per caller; when full the oldest idle child is reaped, else 429 CHILD_LIMIT. */
+    maxChildren: z.number().int().min(1).default(100),
+    maxChildrenPerPrincipal: z.number().int().min(1).default(10),
     ...common,
   })
   .strict();

@@ -26,6 +26,9 @@ export interface StdioOptions {
   logger: Logger;
   /** Max line length from the child (bytes); longer lines are a protocol error. */
   maxLineBytes?: number;
+  /** Children of this route at once, and per caller; when full the oldest idle one is reaped, else CHILD_LIMIT. */
+  maxChildren?: number;
+  maxChildrenPerPrincipal?: number;
 }
 
 /** Default bound of one line (one JSON-RPC message) from a child. */
@@ -37,6 +40,7 @@ class StdioChild {
   readonly channel: MessageChannel;
   readonly child: ChildProcess;
   readonly key: string;
+  owner: string | undefined;
   constructor(opts: StdioOptions, extraEnv: Record<string, string>, key: string, shared: boolean, onExit: () => void) {
     this.key = key;
     const env: Record<string, string> = {};
@@ -165,6 +169,41 @@ export class StdioUpstream implements Upstream {
     return this.#children.size;
   }
 
+  /**
+   * Before spawning for `owner`: at the per-caller cap, reap that caller's oldest idle child; at the route
+   * cap, anyone's oldest idle child. Nothing idle to reap → CHILD_LIMIT (no child is ever killed mid-request).
+   */
+  #makeRoom(owner: string | undefined): void {
+    const perOwner = this.#opts.maxChildrenPerPrincipal;
+    const perRoute = this.#opts.maxChildren;
+    if (perOwner !== undefined && owner !== undefined) {
+      const mine = [...this.#children.values()].filter((c) => c.owner === owner);
+      if (mine.length >= perOwner && !this.#reapOldestIdle(mine)) {
+        throw new GatewayError("CHILD_LIMIT", `${perOwner} backend processes for this caller, none idle`);
+      }
+    }
+    if (perRoute !== undefined && this.#children.size >= perRoute && !this.#reapOldestIdle([...this.#children.values()])) {
+      throw new GatewayError("CHILD_LIMIT", `${perRoute} backend processes on this route, none idle`);
+    }
+  }
+
+  #reapOldestIdle(candidates: StdioChild[]): boolean {
+    let oldest: StdioChild | undefined;
+    for (const c of candidates) {
+      if (c.channel.inflight > 0) continue;
+      if (!oldest || c.channel.lastActivity < oldest.channel.lastActivity) oldest = c;
+    }
+    if (!oldest) return false;
+    this.#opts.logger.info("stdio backend reaped to make room (oldest idle)", {
+      "mcp_gateway.server": this.#opts.server,
+      session: oldest.key,
+    });
+    this.#children.delete(oldest.key);
+    oldest.channel.close(new GatewayError("SESSION_NOT_FOUND", "the backend process was reaped to make room"));
+    oldest.kill();
+    return true;
+  }
+
   #sweep(): void {
     const now = Date.now();
     for (const c of this.#children.values()) {
@@ -177,8 +216,10 @@ export class StdioUpstream implements Upstream {
 
   async connect(ctx: UpstreamCallContext): Promise<UpstreamSession> {
     if (this.#closing) throw new GatewayError("SHUTTING_DOWN");
+    this.#makeRoom(ctx.owner);
     const key = randomBytes(9).toString("base64url");
     const child = new StdioChild(this.#opts, ctx.env, key, false, () => this.#children.delete(key));
+    child.owner = ctx.owner;
     this.#children.set(key, child);
     await child.started();
     return this.#session(child, localBinding(key));

@@ -45,6 +45,8 @@ export interface UpstreamCallContext {
   readonly signal: AbortSignal;
   readonly protocolVersion: string;
   readonly lastEventId: string | undefined;
+  /** Who the call is for (principal key): per-caller caps on process-local backends (stdio children). */
+  readonly owner?: string;
 }
 
 /** State a session needs sealed into the downstream session id. */
