@@ -10,6 +10,7 @@ import { errorResponse } from "../codec/jsonrpc.ts";
 import { accepts, isJsonContentType } from "../codec/media-type.ts";
 import { formatSse } from "../codec/sse.ts";
 import { GatewayError } from "../errors.ts";
+import { publishRefusal } from "../log/refusals.ts";
 import type { Logger } from "../logger.ts";
 import { ExchangeImpl, type Outcome, type OutEvent, type Relay, type Route } from "../relay.ts";
 import type { SessionSealer } from "../session/sealed-session.ts";
@@ -56,12 +57,21 @@ function sendJson(res: ServerResponse, status: number, body: string, headers?: R
   res.end(body);
 }
 
-function sendError(res: ServerResponse, reply: LocalReply, id?: string | number): void {
+/** Per response: the gateway and route it belongs to, for the refusal record (a property, not a side table). */
+const REFUSAL_CONTEXT: unique symbol = Symbol("mcp-gateway.refusal-context");
+type WithContext = ServerResponse & { [REFUSAL_CONTEXT]?: { gatewayId: string; server?: string } };
+
+function sendError(res: ServerResponse, reply: LocalReply, id?: string | number, ex?: ExchangeImpl): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
   const status = reply.status ?? reply.error.spec.http;
+  // A refusal that no message event records (nothing parsed, or nothing published) gets its own audit record.
+  if (!ex?.traceEvent) {
+    const c = (res as WithContext)[REFUSAL_CONTEXT];
+    publishRefusal(res.req, reply.error.code, status, c?.gatewayId, c?.server, ex?.principal);
+  }
   sendJson(res, status, JSON.stringify(errorResponse(id, reply.error.toRpcError())), reply.headers);
 }
 
@@ -166,7 +176,7 @@ export class Listener {
     }
     const drained = await drainBody(req, this.#drain);
     if (!drained) res.setHeader("connection", "close");
-    sendError(res, reply);
+    sendError(res, reply, undefined, ex);
     return true;
   }
 
@@ -178,6 +188,7 @@ export class Listener {
   /** The node:http request handler. Never throws: every failure becomes a documented error reply. */
   handle = (req: IncomingMessage, res: ServerResponse): void => {
     this.#inflight++;
+    (res as WithContext)[REFUSAL_CONTEXT] = { gatewayId: this.#o.gatewayId };
     res.once("close", () => this.#inflight--);
     this.#dispatch(req, res).catch((e) => {
       this.#o.logger.error("unhandled error while serving a request", {
@@ -232,6 +243,7 @@ export class Listener {
       }
       const sub = slash === -1 ? "" : rest.slice(slash);
       const route = this.#o.routes.get(name);
+      if (route) (res as WithContext)[REFUSAL_CONTEXT]!.server = route.name;
       if (!route) return sendError(res, { error: new GatewayError("UNKNOWN_SERVER", `"${name.slice(0, 64)}"`) });
       if (!this.#o.isReady()) return sendError(res, { error: new GatewayError("SHUTTING_DOWN") });
       if (sub === "" || sub === "/") return this.#streamable(req, res, route);
@@ -266,7 +278,7 @@ export class Listener {
       };
       res.once("close", onClose);
       try {
-        return await this.#write(res, await relay.post(ex, route, body, gone.signal, bad), singleId(ex));
+        return await this.#write(res, await relay.post(ex, route, body, gone.signal, bad), singleId(ex), ex);
       } finally {
         res.off("close", onClose);
       }
@@ -281,7 +293,7 @@ export class Listener {
         exchangeDone(ex);
         gone.abort();
       });
-      return this.#write(res, await relay.get(ex, route, gone.signal), undefined);
+      return this.#write(res, await relay.get(ex, route, gone.signal), undefined, ex);
     }
     if (method === "DELETE") {
       const ex = new ExchangeImpl(
@@ -293,16 +305,16 @@ export class Listener {
         req.url ?? "",
         this.#o.gatewayId,
       );
-      return this.#write(res, await relay.delete(ex), undefined);
+      return this.#write(res, await relay.delete(ex), undefined, ex);
     }
     res.setHeader("allow", "GET, POST, DELETE");
     return sendError(res, { error: new GatewayError("METHOD_NOT_ALLOWED") });
   }
 
-  async #write(res: ServerResponse, o: Outcome, id: string | number | undefined): Promise<void> {
+  async #write(res: ServerResponse, o: Outcome, id: string | number | undefined, ex?: ExchangeImpl): Promise<void> {
     switch (o.type) {
       case "error":
-        return sendError(res, o.reply, id);
+        return sendError(res, o.reply, id, ex);
       case "accepted":
         res.writeHead(202).end();
         return;
@@ -356,7 +368,7 @@ export class Listener {
     ex.protocolVersion = "2024-11-05";
     const v = this.#o.chain.runRequest(ex);
     const reply = v instanceof Promise ? await v : v;
-    if (reply) return sendError(res, reply);
+    if (reply) return sendError(res, reply, undefined, ex);
     const key = randomBytes(9).toString("base64url");
     const claims: Parameters<SessionSealer["seal"]>[0] = {
       srv: route.name,
@@ -416,7 +428,7 @@ export class Listener {
     const ex = new ExchangeImpl(route.name, "sse", "POST", req.headers, clientAddress(req), req.url ?? "", this.#o.gatewayId);
     ex.protocolVersion = conn.protocolVersion;
     const bad = this.#o.relay.parse(ex, body);
-    if (bad) return this.#write(res, await this.#o.relay.post(ex, route, body, undefined, bad), singleId(ex));
+    if (bad) return this.#write(res, await this.#o.relay.post(ex, route, body, undefined, bad), singleId(ex), ex);
     ex.session = claims;
     ex.sessionId = token;
     ex.upstreamSession = conn.upstreamSession;
@@ -427,7 +439,7 @@ export class Listener {
     if (ex.upstreamSession && !conn.upstreamSession) conn.upstreamSession = ex.upstreamSession;
     switch (o.type) {
       case "error":
-        return sendError(res, o.reply, singleId(ex));
+        return sendError(res, o.reply, singleId(ex), ex);
       case "http-error":
         res.writeHead(o.status, o.contentType ? { "content-type": o.contentType } : {});
         res.end(o.body);
