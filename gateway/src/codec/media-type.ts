@@ -62,7 +62,7 @@ function splitParams(value: string): string[] {
 export function isJsonContentType(value: string | undefined): boolean {
   if (value === undefined) return false;
   const m = parseMediaType(value);
-  if (!m || m.type !== "application" || m.subtype !== "json") return false;
+  if (m?.type !== "application" || m.subtype !== "json") return false;
   const cs = m.params.get("charset");
   return cs === undefined || cs.toLowerCase() === "utf-8";
 }
