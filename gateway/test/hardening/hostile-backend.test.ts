@@ -188,3 +188,37 @@ describe("item 16: GET streams that carry nothing", () => {
     await until(() => closed.get > before);
   });
 });
+
+describe("item 16: GET streams cannot exhaust a backend's connections", () => {
+  let g2: TestGateway;
+  beforeAll(async () => {
+    g2 = await startGateway({ quiet: { url: `${backendUrl}?quiet` } }, { limits: { streamIdleTimeoutMs: 60_000 } });
+  }, 60_000);
+  afterAll(async () => {
+    await g2?.close();
+  });
+
+  it("past 128 streams a GET is 429 STREAM_LIMIT, a new session still opens at once, and streams whose client left are closed at the backend", async () => {
+    const r = await post(`${g2.url}/mcp/quiet`, INIT);
+    expect(r.status).toBe(200);
+    await r.text();
+    const h = { "mcp-session-id": r.headers.get("mcp-session-id")!, "mcp-protocol-version": "2025-06-18", accept: "text/event-stream" };
+    const before = closed.get;
+    const ctls = Array.from({ length: 140 }, () => new AbortController());
+    const answers = await Promise.all(ctls.map((c) => fetch(`${g2.url}/mcp/quiet`, { headers: h, signal: c.signal })));
+    const statuses = answers.map((a) => a.status);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(128);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(12);
+    for (const a of answers)
+      if (a.status === 429) expect((await a.json()) as unknown).toMatchObject({ error: { data: { gatewayCode: "STREAM_LIMIT" } } });
+    // Requests and new sessions have their own connections.
+    const t0 = performance.now();
+    const other = await post(`${g2.url}/mcp/quiet`, INIT);
+    expect(other.status).toBe(200);
+    await other.text();
+    expect(performance.now() - t0).toBeLessThan(5000);
+    // Every client leaves: every backend stream is closed, none is left without a client.
+    for (const c of ctls) c.abort();
+    await until(() => closed.get - before >= 128, 20_000);
+  });
+});
