@@ -2,6 +2,7 @@
 // demo backend). Every answer must be well-formed — never a 5xx without a JSON-RPC error body — and
 // no request may hang past its timeout. FUZZ_COUNT=200000 for the large run; FUZZ_SEED to replay one.
 
+import { appendFileSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { startHttpDemo } from "../../../examples/demo-server/server.ts";
@@ -229,7 +230,12 @@ function send(agent: Agent, url: URL, c: Case): Promise<Result | "hang" | "socke
       req.destroy();
     }, HANG_MS);
     // A refused or reset connection is the gateway protecting itself (body limits): not a 5xx, not a hang.
-    req.on("error", () => finish("socket"));
+    req.on("error", (e) => {
+      const headerBytes = c.path.length + JSON.stringify(c.headers).length;
+      if (process.env.FUZZ_DEBUG && headerBytes < 8000)
+        appendFileSync(process.env.FUZZ_DEBUG, `${JSON.stringify({ error: (e as Error).message, ...c })}\n`);
+      finish("socket");
+    });
     req.end(c.body);
   });
 }
@@ -247,7 +253,7 @@ function wellFormed5xx(body: string): boolean {
 it(`${COUNT} mutated requests: no 5xx without a JSON-RPC body, no hang`, { timeout: Math.max(120_000, COUNT * 20) }, async () => {
   const r = prng(SEED);
   const url = new URL(gw.url);
-  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const agent = new Agent({ keepAlive: process.env.FUZZ_KEEPALIVE !== "0", maxSockets: CONCURRENCY });
   const stats = {
     sent: 0,
     byStatus: new Map<number, number>(),
@@ -280,6 +286,7 @@ it(`${COUNT} mutated requests: no 5xx without a JSON-RPC body, no hang`, { timeo
     }
   }
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  if (process.env.FUZZ_DEBUG) for (const l of gw.logs) appendFileSync(`${process.env.FUZZ_DEBUG}.log`, `${l.slice(0, 2000)}\n`);
   agent.destroy();
   const secs = (performance.now() - t0) / 1000;
   const statuses = [...stats.byStatus.entries()]
