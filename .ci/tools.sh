@@ -18,3 +18,4 @@ bash "$root/.ci/install-temporal.sh" >/dev/null
 bash "$root/.ci/install-sshd.sh" >/dev/null
 bash "$root/adapters/openapi/scripts/install-test-fixtures.sh" >/dev/null
 bash "$root/.ci/install-python-mcp.sh" >/dev/null
+bash "$root/.ci/install-redis.sh" >/dev/null

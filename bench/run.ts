@@ -17,11 +17,13 @@ const PROTOCOL_VERSION = "2025-06-18";
 const SERVER_CORE = 0;
 const LOAD_CORE = 1;
 
-export type ScenarioName = "direct" | "gateway-http" | "gateway-stdio";
+export type ScenarioName = "direct" | "gateway-http" | "gateway-stdio" | "gateway-http-limits";
 export const SCENARIOS: Record<ScenarioName, { label: string; route?: string }> = {
   direct: { label: "direct → fast backend" },
   "gateway-http": { label: "gateway → fast backend (HTTP)", route: "fast" },
   "gateway-stdio": { label: "gateway → stdio backend", route: "fast-stdio" },
+  // The limits stage configured (rate, concurrency) but never reached: what the stage itself costs.
+  "gateway-http-limits": { label: "gateway + limits (not reached) → fast backend", route: "fast-limited" },
 };
 
 /** The issue's targets, for the gateway with no auth in front of the fast backend, sharing one core. */
@@ -340,6 +342,10 @@ function gatewayConfig(backendUrl: string, otlpEndpoint?: string, auditPath = "/
     "servers:",
     `  fast: { url: ${q(backendUrl)} }`,
     `  fast-stdio: { command: ${q(process.execPath)}, args: [${q(join(HERE, "stdio-backend.ts"))}] }`,
+    `  fast-limited: { url: ${q(backendUrl)} }`,
+    "limits:",
+    "  maxConcurrentPerPrincipal: 100000",
+    "  routes: { fast-limited: { rate: { requestsPerSecond: 1000000, burst: 1000000 }, maxConcurrent: 100000 } }",
     "",
   ].join("\n");
 }

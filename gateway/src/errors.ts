@@ -12,7 +12,8 @@ export interface ErrorSpec {
 
 // JSON-RPC 2.0 reserves -32768..-32000. MCP itself uses -32002 (resource not found),
 // -32020 (header mismatch, 2026-07-28) and -32042 (URL elicitation). Gateway-specific codes
-// live in -32050..-32099 so they never collide with a backend's own codes.
+// live in -32050..-32099 so they never collide with a backend's own codes: the limits stage's refusals
+// use -32050..-32059, the REST bridge and hardening -32060..-32069, the rest -32070..-32099.
 export const ERRORS = {
   PARSE_ERROR: { rpc: -32700, http: 400, message: "Body is not valid JSON" },
   INVALID_REQUEST: { rpc: -32600, http: 400, message: "Not a valid JSON-RPC 2.0 message" },
@@ -78,6 +79,36 @@ export const ERRORS = {
     rpc: -32099,
     http: 502,
     message: "This message has no equivalent in the other protocol era and cannot be translated",
+  },
+  // Hardening (issue 11): refusals of hostile input, and the limits stage (-32050..-32059, all 429).
+  INVALID_RESOURCE_URI: {
+    rpc: -32602,
+    http: 400,
+    message: "The resource URI has no canonical form (control character, malformed or escaped separator, no scheme)",
+  },
+  DUPLICATE_REQUEST_ID: {
+    rpc: -32600,
+    http: 400,
+    message: "A request id is used twice: within the batch, or by a request of this session still in flight",
+  },
+  BAD_ROUTE: { rpc: -32600, http: 400, message: "The route in the URL is not validly percent-encoded" },
+  NESTING_TOO_DEEP: { rpc: -32600, http: 400, message: "The JSON body is nested deeper than the gateway accepts" },
+  METHOD_NOT_IN_VERSION: { rpc: -32601, http: 400, message: "This method is not part of the protocol version in force" },
+  BODY_TIMEOUT: { rpc: -32600, http: 408, message: "The request body did not arrive in time; the connection is closed" },
+  RATE_LIMITED: { rpc: -32050, http: 429, message: "Rate limit reached for this caller, route or tool; retry after the delay given" },
+  CONCURRENCY_LIMITED: { rpc: -32051, http: 429, message: "Too many requests in flight for this caller or route" },
+  SESSION_LIMIT: { rpc: -32052, http: 429, message: "Too many open sessions for this caller" },
+  STREAM_LIMIT: { rpc: -32053, http: 429, message: "Too many open streams for this caller or session" },
+  CHILD_LIMIT: { rpc: -32054, http: 429, message: "Too many backend processes for this caller or route, and none is idle" },
+  UPSTREAM_FRAME_TOO_LARGE: {
+    rpc: -32064,
+    http: 502,
+    message: "Backend MCP server sent a message larger than the configured maximum; it was dropped and the stream ended",
+  },
+  STATE_STORE_UNAVAILABLE: {
+    rpc: -32065,
+    http: 503,
+    message: "The shared state store (Redis) cannot be reached; the request was refused",
   },
 } as const satisfies Record<string, ErrorSpec>;
 

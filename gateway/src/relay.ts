@@ -6,6 +6,7 @@ import type { IncomingHttpHeaders } from "node:http";
 import type { Chain } from "./chain/chain.ts";
 import type { Exchange, LocalReply, Principal } from "./chain/types.ts";
 import { batchesAllowed, DEFAULT_HTTP_VERSION, isSessionless } from "./codec/era.ts";
+import { eraRefusal } from "./codec/era-methods.ts";
 import { parseExchange } from "./codec/era-rules.ts";
 import { errorResponse, isObject, type JsonObject, type JsonRpcId, type RpcMessage, toMessage } from "./codec/jsonrpc.ts";
 import { channels, type MessageEvent, type UpstreamEvent } from "./diagnostics.ts";
@@ -13,6 +14,7 @@ import { GatewayError } from "./errors.ts";
 import { traceFields } from "./log/message-facts.ts";
 import type { Logger } from "./logger.ts";
 import { endMessage, failed, traced, upstreamEnd, upstreamStart } from "./relay-events.ts";
+import { InflightIds } from "./session/inflight-ids.ts";
 import type { SessionClaims } from "./session/sealed-session.ts";
 import type { SessionStage } from "./session/session-stage.ts";
 import { BodyMessages } from "./upstream/body.ts";
@@ -49,6 +51,10 @@ export class ExchangeImpl implements Exchange {
   readonly gatewayId: string | undefined;
   /** The body carries an initialize request: the session is opened by this exchange. */
   opening = false;
+  /** A message was rewritten at parse time (canonical resource URIs): the body is re-serialised. */
+  rewritten = false;
+  /** The authn stage already ran from the headers, before the body was read (listener). */
+  authenticated = false;
   /** 2026-07-28: no session. */
   modern = false;
   upstreamSession: UpstreamSession | undefined = undefined;
@@ -132,10 +138,14 @@ export interface RelayOptions {
   /** The session stage (also in `chain`): seals new sessions, remembers ended ones. */
   sessions: SessionStage;
   logger: Logger;
+  /** A GET stream that carries no message for this long is ended (ms; 0 = never). */
+  streamIdleTimeoutMs?: number;
 }
 
 export class Relay {
   readonly #o: RelayOptions;
+  /** Request ids of each session still being answered (duplicates are refused). */
+  readonly #inflight = new InflightIds();
 
   constructor(o: RelayOptions) {
     this.#o = o;
@@ -147,13 +157,14 @@ export class Relay {
   }
 
   async #runRequest(ex: ExchangeImpl): Promise<LocalReply | undefined> {
-    const v = this.#o.chain.runRequest(ex);
+    const v = ex.authenticated ? this.#o.chain.runRequestAfter(ex, "authn") : this.#o.chain.runRequest(ex);
     return v instanceof Promise ? await v : v;
   }
 
   /**
    * POST: relay the messages of one request body. `admitted` runs once the chain let the messages
    * through, just before they go upstream (the 2024-11-05 endpoint answers its POST 202 there).
+   * Request ids stay claimed for the session until their answers are written (duplicates are refused).
    */
   async post(
     ex: ExchangeImpl,
@@ -163,8 +174,53 @@ export class Relay {
     parseError?: GatewayError,
     admitted?: () => void,
   ): Promise<Outcome> {
+    const held: { session?: string; ids?: JsonRpcId[] } = {};
+    let o: Outcome;
+    try {
+      o = await this.#post(ex, route, bodyText, clientGone, parseError, admitted, held);
+    } catch (e) {
+      if (held.ids) this.#inflight.release(held.session!, held.ids);
+      throw e;
+    }
+    if (!held.ids) return o;
+    const release = () => {
+      if (held.ids) this.#inflight.release(held.session!, held.ids);
+      held.ids = undefined;
+    };
+    if (o.type !== "stream") {
+      release();
+      return o;
+    }
+    // A streamed answer keeps its ids in flight until the stream ends (or is cancelled).
+    const events = o.events;
+    return {
+      ...o,
+      events: (async function* () {
+        try {
+          yield* events;
+        } finally {
+          release();
+        }
+      })(),
+      cancel: (r) => {
+        release();
+        o.cancel(r);
+      },
+    };
+  }
+
+  async #post(
+    ex: ExchangeImpl,
+    route: Route,
+    bodyText: string,
+    clientGone: AbortSignal | undefined,
+    parseError: GatewayError | undefined,
+    admitted: (() => void) | undefined,
+    held: { session?: string; ids?: JsonRpcId[] },
+  ): Promise<Outcome> {
     const chain = this.#o.chain;
     if (parseError) {
+      if (ex.authenticated) return { type: "error", reply: { error: parseError } };
       // An unparseable body still meets authn first: an anonymous caller learns nothing but 401.
       const v = chain.runRequestStage(ex, "authn");
       const denied = v instanceof Promise ? await v : v;
@@ -183,6 +239,23 @@ export class Relay {
     let reply = await this.#runRequest(ex);
     if (!reply && ex.batch && !batchesAllowed(ex.protocolVersion)) {
       reply = { error: new GatewayError("BATCH_NOT_ALLOWED", `protocol version is ${ex.protocolVersion}`) };
+    }
+    // A method of another protocol era would be held open (or misread) by the backend: refused at once.
+    if (!reply) {
+      const wrong = eraRefusal(ex.messages, ex.protocolVersion);
+      if (wrong) reply = { error: wrong };
+    }
+    if (!reply && ex.sessionId !== undefined && !ex.modern) {
+      const ids = ex.messages.filter((m) => m.kind === "request").map((m) => m.id!);
+      const clash = ids.length > 0 ? this.#inflight.claim(ex.sessionId, ids) : undefined;
+      if (clash !== undefined) {
+        reply = {
+          error: new GatewayError("DUPLICATE_REQUEST_ID", `id ${JSON.stringify(clash).slice(0, 64)} is still in flight in this session`),
+        };
+      } else if (ids.length > 0) {
+        held.session = ex.sessionId;
+        held.ids = ids;
+      }
     }
     if (reply) {
       for (const ev of msgEvents) endMessage(ev, undefined, reply.error);
@@ -232,7 +305,7 @@ export class Relay {
       });
     }
     let body = bodyText;
-    if (sent !== forwarded || forwarded.length !== ex.messages.length) {
+    if (sent !== forwarded || forwarded.length !== ex.messages.length || ex.rewritten) {
       const raws = sent.map((m) => m.raw);
       body = JSON.stringify(ex.batch ? raws : raws[0]);
     }
@@ -308,7 +381,7 @@ export class Relay {
     events: Map<JsonRpcId, MessageEvent>,
   ): Outcome {
     if (r.status === 404 && ex.session) {
-      this.#o.sessions.ended(ex, "lost");
+      void this.#o.sessions.ended(ex, "lost");
       const gone = new GatewayError("SESSION_NOT_FOUND", "the backend no longer knows this session");
       for (const ev of events.values()) endMessage(ev, undefined, gone);
       return { type: "error", reply: { error: gone } };
@@ -564,17 +637,21 @@ export class Relay {
   }
 
   /** GET: the stream of server-initiated messages. */
-  async get(ex: ExchangeImpl, route: Route): Promise<Outcome> {
+  async get(ex: ExchangeImpl, route: Route, clientGone?: AbortSignal): Promise<Outcome> {
     const reply = await this.#runRequest(ex);
     if (reply) return { type: "error", reply };
     const pv = ex.headers["mcp-protocol-version"];
     if (typeof pv === "string" && isSessionless(pv)) return err("METHOD_NOT_ALLOWED", "2026-07-28 has no GET stream");
-    return this.listen(ex, route);
+    return this.listen(ex, route, clientGone);
   }
 
   /** Open the backend's stream of server-initiated messages for an attached session (no filters run here). */
-  async listen(ex: ExchangeImpl, route: Route): Promise<Outcome> {
+  async listen(ex: ExchangeImpl, route: Route, clientGone?: AbortSignal): Promise<Outcome> {
     const controller = new AbortController();
+    // A client that leaves while its GET still waits for a backend connection cancels it there and then.
+    clientGone?.addEventListener("abort", () => controller.abort(new GatewayError("UPSTREAM_CLOSED", "client disconnected")), {
+      once: true,
+    });
     const last = ex.headers["last-event-id"];
     const ctx: UpstreamCallContext = {
       headers: upstreamHeaders(ex, undefined),
@@ -596,19 +673,28 @@ export class Relay {
     if (r.kind === "http-error") {
       upstreamEnd(up, undefined, r.status);
       if (r.status === 404) {
-        this.#o.sessions.ended(ex, "lost");
+        void this.#o.sessions.ended(ex, "lost");
         return err("SESSION_NOT_FOUND", "the backend no longer knows this session");
       }
-      return { type: "http-error", status: r.status, contentType: r.contentType, body: r.body };
+      // Whatever the backend wrote (often text/plain) is not for the client: a documented JSON-RPC error.
+      if (r.status === 405) return err("METHOD_NOT_ALLOWED", "the backend offers no GET stream");
+      const ge = new GatewayError("UPSTREAM_HTTP_ERROR", `HTTP ${r.status} on the GET stream`);
+      failed(this.#o.logger, ex, ge);
+      return { type: "error", reply: { error: ge } };
     }
     if (r.kind === "accepted") {
       upstreamEnd(up, undefined, 202);
       return { type: "empty", status: 202 };
     }
     const it = r.messages[Symbol.asyncIterator]();
+    // A stream that carries no message for this long is ended (the client opens a new one if it wants).
+    const idleMs = this.#o.streamIdleTimeoutMs ?? 0;
+    const idle = idleMs > 0 ? setTimeout(() => controller.abort(new GatewayError("UPSTREAM_TIMEOUT", "stream idle")), idleMs) : undefined;
+    idle?.unref();
+    controller.signal.addEventListener("abort", () => void it.return?.(), { once: true });
     return {
       type: "stream",
-      events: this.#listenEvents(ex, it, up),
+      events: this.#listenEvents(ex, it, up, idle),
       sessionId: undefined,
       cancel: (reason) => {
         controller.abort(reason);
@@ -617,12 +703,18 @@ export class Relay {
     };
   }
 
-  async *#listenEvents(ex: ExchangeImpl, it: AsyncIterator<UpstreamMessage>, up: UpstreamEvent | undefined): AsyncGenerator<OutEvent> {
+  async *#listenEvents(
+    ex: ExchangeImpl,
+    it: AsyncIterator<UpstreamMessage>,
+    up: UpstreamEvent | undefined,
+    idle?: NodeJS.Timeout,
+  ): AsyncGenerator<OutEvent> {
     const chain = this.#o.chain;
     try {
       for (;;) {
         const r = await it.next();
         if (r.done) break;
+        idle?.refresh();
         const um = r.value;
         if (!um.message) {
           yield { data: undefined, id: um.eventId, retry: um.retry };
@@ -647,6 +739,7 @@ export class Relay {
     } catch (e) {
       upstreamEnd(up, asGatewayError(e, undefined), undefined);
     } finally {
+      if (idle) clearTimeout(idle);
       void it.return?.();
     }
   }
@@ -663,7 +756,7 @@ export class Relay {
 
   /** End a session: upstream DELETE / kill the child, and refuse the id in this process from now on. */
   async terminate(ex: ExchangeImpl): Promise<void> {
-    this.#o.sessions.ended(ex, "deleted");
+    await this.#o.sessions.ended(ex, "deleted");
     try {
       await ex.upstreamSession?.terminate({
         headers: upstreamHeaders(ex, undefined),

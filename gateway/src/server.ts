@@ -11,12 +11,15 @@ import type { Filter } from "./chain/types.ts";
 import { ConfigError } from "./config/load.ts";
 import { type GatewayConfig, type ServerConfig, upstreamKind } from "./config/schema.ts";
 import type { Secret } from "./config/secret.ts";
+import { limitsFromConfig } from "./filters/limits/index.ts";
 import { Guards, isLoopbackHost } from "./listener/guards.ts";
 import { type ExtraRoute, Listener } from "./listener/http-server.ts";
 import { jsonLogger, type Logger } from "./logger.ts";
 import { Relay, type Route } from "./relay.ts";
+import { MemoryRevocations, RedisRevocations, type RevocationStore } from "./session/revocations.ts";
 import { SessionSealer } from "./session/sealed-session.ts";
 import { SessionStage } from "./session/session-stage.ts";
+import { SharedStore } from "./state/redis.ts";
 import { LegacySseUpstream } from "./upstream/legacy-sse.ts";
 import { StdioUpstream } from "./upstream/stdio.ts";
 import { StreamableHttpUpstream } from "./upstream/streamable-http.ts";
@@ -70,15 +73,15 @@ function revealAll(h: Record<string, Secret> | undefined): Record<string, string
   return out;
 }
 
-function buildUpstream(name: string, s: ServerConfig, logger: Logger): Upstream {
+function buildUpstream(name: string, s: ServerConfig, logger: Logger, maxMessageBytes?: number): Upstream {
   switch (upstreamKind(s)) {
     case "streamable-http": {
       const c = s as Extract<ServerConfig, { url: string }>;
-      return new StreamableHttpUpstream({ url: c.url, headers: revealAll(c.headers) });
+      return new StreamableHttpUpstream({ url: c.url, headers: revealAll(c.headers), maxMessageLength: maxMessageBytes });
     }
     case "sse": {
       const c = s as Extract<ServerConfig, { sse: string }>;
-      return new LegacySseUpstream({ server: name, url: c.sse, headers: revealAll(c.headers), logger });
+      return new LegacySseUpstream({ server: name, url: c.sse, headers: revealAll(c.headers), logger, maxMessageLength: maxMessageBytes });
     }
     case "stdio": {
       const c = s as Extract<ServerConfig, { command: string }>;
@@ -91,6 +94,9 @@ function buildUpstream(name: string, s: ServerConfig, logger: Logger): Upstream 
         cwd: c.cwd,
         idleTimeoutMs: c.idleTimeoutMs,
         logger,
+        maxLineBytes: maxMessageBytes,
+        maxChildren: c.maxChildren,
+        maxChildrenPerPrincipal: c.maxChildrenPerPrincipal,
       });
     }
   }
@@ -109,11 +115,31 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
   const logger = opts.logger ?? jsonLogger(config.logging.level);
   const routes = new Map<string, Route>();
   for (const [name, s] of Object.entries(config.servers)) {
-    routes.set(name, { name, upstream: buildUpstream(name, s, logger), timeoutMs: s.timeoutMs ?? config.limits.requestTimeoutMs });
+    routes.set(name, {
+      name,
+      upstream: buildUpstream(name, s, logger, config.limits.maxBackendMessageBytes),
+      timeoutMs: s.timeoutMs ?? config.limits.requestTimeoutMs,
+    });
   }
-  const sessions = new SessionStage({ sealer: new SessionSealer(config.sessions.key), ttlSeconds: config.sessions.ttlSeconds, routes });
-  const chain = new Chain([...(opts.filters ?? []), sessions.filter]);
-  const relay = new Relay({ chain, sessions, logger });
+  const sealer = new SessionSealer(config.sessions.key);
+  // Shared state (Redis) when replicas must agree: ended sessions, and the limits stage's counters.
+  const shared = config.redis
+    ? new SharedStore(
+        {
+          url: config.redis.url?.reveal(),
+          socketPath: config.redis.socketPath,
+          keyPrefix: config.redis.keyPrefix,
+          commandTimeoutMs: config.redis.commandTimeoutMs,
+        },
+        logger,
+      )
+    : undefined;
+  const revocations: RevocationStore =
+    shared && (config.sessions.revocations ?? "redis") === "redis" ? new RedisRevocations(shared) : new MemoryRevocations();
+  const limits = limitsFromConfig(config.limits, shared);
+  const sessions = new SessionStage({ sealer, ttlSeconds: config.sessions.ttlSeconds, routes, revocations, logger });
+  const chain = new Chain([...(opts.filters ?? []), sessions.filter, ...(limits ? [limits] : [])]);
+  const relay = new Relay({ chain, sessions, logger, streamIdleTimeoutMs: config.limits.streamIdleTimeoutMs });
   const guards = new Guards({
     listenHost: config.listen.host,
     allowedHosts: config.allowedHosts,
@@ -133,6 +159,10 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
     routes,
     logger,
     maxBodyBytes: config.limits.maxBodyBytes,
+    bodyIdleTimeoutMs: config.limits.bodyIdleTimeoutMs,
+    bodyTimeoutMs: config.limits.bodyTimeoutMs,
+    unauthenticatedBodyBytes: config.limits.unauthenticatedBodyBytes,
+    streamIdleTimeoutMs: config.limits.streamIdleTimeoutMs,
     sessionTtlSeconds: config.sessions.ttlSeconds,
     extraRoutes: opts.extraRoutes ?? [],
     isReady: () => ready,
@@ -154,6 +184,7 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
       const host = a.family === "IPv6" ? `[${a.address}]` : a.address;
       gw.url = `http://${host}:${a.port}`;
       // Until ready, MCP routes answer 503: nothing is served before every stage is in place.
+      await shared?.ready();
       await opts.beforeReady?.(gw.url);
       ready = true;
       return gw.url;
@@ -168,6 +199,7 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
       for (let i = 0; i < 100 && listener.inflight > 0; i++) await new Promise((r) => setTimeout(r, 20));
       server.closeAllConnections();
       await closed;
+      await shared?.close();
     },
   };
   return gw;

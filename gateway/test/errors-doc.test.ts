@@ -13,6 +13,6 @@ it("docs/errors.md lists every error code with its JSON-RPC code and HTTP status
 it("gateway codes are unique within the gateway range", () => {
   const own = Object.values(ERRORS)
     .map((s) => s.rpc)
-    .filter((c) => c <= -32080 && c >= -32099);
+    .filter((c) => c <= -32050 && c >= -32099);
   expect(new Set(own).size).toBe(own.length);
 });

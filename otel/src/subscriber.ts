@@ -419,9 +419,10 @@ export class TelemetrySubscriber {
       const exs = this.#ex(ev.exchange);
       if (st) {
         if (sampled(st.sc)) this.#stageRecord(st.sc, name, ev.start, end, this.#stageAttributes(ev), ev.replied);
-      } else if (!ev.message && !exs.first && ev.exchange.messages.length > 0) {
+      } else if (!ev.message && !exs.first && (ev.exchange.messages.length > 0 || ev.exchange.httpMethod === "POST")) {
         // A per-request stage (authn, session) that ran before message.start: kept, and made a child of
-        // the first message's SERVER span once that exists, with its real start and end times.
+        // the first message's SERVER span once that exists, with its real start and end times. A POST's
+        // authn runs from the headers before its body is even read (messages still empty then).
         exs.pending ??= [];
         if (exs.pending.length < MAX_PENDING) {
           exs.pending.push({ name, start: ev.start, end, attributes: this.#stageAttributes(ev), replied: ev.replied });

@@ -42,6 +42,18 @@ export class Chain {
     );
   }
 
+  /** The request-level filters of the stages after `stage` (authn already ran from the headers). */
+  runRequestAfter(ex: Exchange, stage: Filter["stage"]): Verdict | Promise<Verdict> {
+    const after = stageIndex(stage);
+    return this.#run(
+      this.#request.filter((f) => stageIndex(f.stage) > after),
+      "onRequest",
+      ex,
+      undefined,
+      0,
+    );
+  }
+
   runMessage(ex: Exchange, msg: RpcMessage): Verdict | Promise<Verdict> {
     return this.#run(this.#message, "onMessage", ex, msg, 0);
   }

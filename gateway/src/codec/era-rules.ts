@@ -4,7 +4,10 @@
 import type { IncomingHttpHeaders } from "node:http";
 import { GatewayError } from "../errors.ts";
 import { isKnownVersion, isSessionless, META_PROTOCOL_VERSION, MODERN, PROTOCOL_VERSIONS } from "./era.ts";
+import { unknownMember } from "./era-methods.ts";
 import { isObject, metaOf, parseBody, type RpcMessage } from "./jsonrpc.ts";
+import { canonicalizeTargets, duplicateRequestId } from "./request-targets.ts";
+import { canonicalResourceUri } from "./resource-uri.ts";
 
 /** What parsing fills in on an exchange. */
 export interface ParseTarget {
@@ -16,6 +19,8 @@ export interface ParseTarget {
   opening: boolean;
   /** 2026-07-28: no session. */
   modern: boolean;
+  /** A message was rewritten at parse time (canonical resource URIs): the body is re-serialised. */
+  rewritten: boolean;
 }
 
 /**
@@ -31,7 +36,22 @@ export function parseExchange(ex: ParseTarget, bodyText: string): GatewayError |
   }
   ex.messages = parsed.messages;
   ex.batch = parsed.batch;
-  const first = parsed.messages[0]!;
+  const dup = duplicateRequestId(parsed.messages);
+  if (dup !== undefined)
+    return new GatewayError("DUPLICATE_REQUEST_ID", `id ${JSON.stringify(dup).slice(0, 64)} occurs twice in the batch`);
+  const extra = unknownMember(parsed.messages);
+  if (extra) return extra;
+  // Authorization and the backend see one canonical form of every target (resource URIs).
+  try {
+    const c = canonicalizeTargets(parsed.messages);
+    if (c.changed) {
+      ex.messages = c.messages;
+      ex.rewritten = true;
+    }
+  } catch (e) {
+    return e as GatewayError;
+  }
+  const first = ex.messages[0]!;
   const header = ex.headers["mcp-protocol-version"];
   const meta = first.kind !== "response" ? metaOf(first.raw)?.[META_PROTOCOL_VERSION] : undefined;
   const metaVersion = typeof meta === "string" ? meta : undefined;
@@ -53,7 +73,7 @@ export function parseExchange(ex: ParseTarget, bodyText: string): GatewayError |
   if (metaVersion !== undefined && isSessionless(metaVersion)) {
     return new GatewayError("HEADER_MISMATCH", `MCP-Protocol-Version is "${String(header)}", _meta says "${metaVersion}"`);
   }
-  for (const m of parsed.messages) {
+  for (const m of ex.messages) {
     if (m.method === "initialize" && m.kind === "request") {
       if (parsed.batch) return new GatewayError("INVALID_REQUEST", "initialize must not be part of a batch");
       ex.opening = true;
@@ -82,7 +102,10 @@ function checkModernHeaders(ex: ParseTarget, m: RpcMessage): GatewayError | unde
     const hn = ex.headers["mcp-name"];
     const what = m.method === "resources/read" ? "uri" : "name";
     if (typeof hn !== "string") return new GatewayError("HEADER_MISMATCH", "Mcp-Name header is missing");
-    if (decodeHeaderValue(hn) !== m.target) return new GatewayError("HEADER_MISMATCH", `Mcp-Name does not match the ${what} in the body`);
+    const named = m.method === "resources/read" ? canonicalHeaderUri(hn) : decodeHeaderValue(hn);
+    if (named !== m.target) return new GatewayError("HEADER_MISMATCH", `Mcp-Name does not match the ${what} in the body`);
+    // The backend checks the header against the body too: both carry the canonical form.
+    if (hn !== named) ex.headers["mcp-name"] = encodeHeaderValue(named);
   }
   return undefined;
 }
@@ -93,4 +116,18 @@ export function decodeHeaderValue(v: string): string | undefined {
   const b64 = v.slice(9, -2);
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64)) return undefined;
   return Buffer.from(b64, "base64").toString("utf8");
+}
+
+/** Mcp-Name of a resources/read, in the canonical form the body's URI was rewritten to. */
+function canonicalHeaderUri(v: string): string | undefined {
+  const d = decodeHeaderValue(v);
+  if (d === undefined) return undefined;
+  const c = canonicalResourceUri(d);
+  return c.ok ? c.uri : undefined;
+}
+
+/** Plain ASCII as is, anything else in the `=?base64?…?=` form (2026-07-28). */
+function encodeHeaderValue(v: string | undefined): string {
+  if (v === undefined) return "";
+  return /^[\x20-\x7e]*$/.test(v) ? v : `=?base64?${Buffer.from(v, "utf8").toString("base64")}?=`;
 }

@@ -2,6 +2,7 @@
 // Spec: https://www.jsonrpc.org/specification and MCP "Base Protocol" (ids are strings or integers).
 
 import { GatewayError } from "../errors.ts";
+import { MAX_JSON_DEPTH, nestsDeeperThan } from "./json-depth.ts";
 
 export type JsonRpcId = string | number;
 export type JsonObject = Record<string, unknown>;
@@ -36,10 +37,12 @@ export function targetOf(method: string, params: unknown): string | undefined {
     case "resources/unsubscribe":
       return typeof params.uri === "string" ? params.uri : undefined;
     case "completion/complete": {
+      // The target is what the backend completes against: the URI template of a `ref/resource`, the
+      // name of a `ref/prompt` (docs/authorization.md, "What each method acts on"). Any other shape has none.
       const ref = params.ref;
       if (!isObject(ref)) return undefined;
-      if (typeof ref.name === "string") return ref.name;
-      if (typeof ref.uri === "string") return ref.uri;
+      if (ref.type === "ref/resource") return typeof ref.uri === "string" ? ref.uri : undefined;
+      if (ref.type === "ref/prompt") return typeof ref.name === "string" ? ref.name : undefined;
       return undefined;
     }
     default:
@@ -105,6 +108,7 @@ export interface ParsedBody {
 
 /** Parse a request body: one message or (2025-03-26 only, checked by the caller) an array. */
 export function parseBody(text: string): ParsedBody {
+  if (nestsDeeperThan(text, MAX_JSON_DEPTH)) throw new GatewayError("NESTING_TOO_DEEP", `more than ${MAX_JSON_DEPTH} levels`);
   let v: unknown;
   try {
     v = JSON.parse(text);

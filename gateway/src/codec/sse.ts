@@ -1,6 +1,8 @@
 // Server-Sent Events: a tolerant incremental parser (events may be split anywhere across chunks,
 // lines end in CRLF, LF or CR) and a serialiser. Spec: WHATWG HTML, "Server-sent events", §9.2.6.
 
+import { GatewayError } from "../errors.ts";
+
 export interface SseEvent {
   event: string | undefined;
   data: string;
@@ -8,15 +10,30 @@ export interface SseEvent {
   retry: number | undefined;
 }
 
-/** Feed decoded text chunks; complete events are returned as they end (blank line). */
+/** Default bound of one event (its data lines and the line being read), in UTF-16 code units. */
+export const DEFAULT_MAX_EVENT_LENGTH = 16 * 1024 * 1024;
+
+/**
+ * Feed decoded text chunks; complete events are returned as they end (blank line). Linear in the input:
+ * an unfinished line is kept as pieces and only new text is scanned (a long event split into many
+ * chunks used to be rescanned whole on every chunk). An event longer than `maxEventLength` throws
+ * UPSTREAM_FRAME_TOO_LARGE: nothing of it is kept, and the caller ends the stream.
+ */
 export class SseParser {
-  private buf = "";
+  private pieces: string[] = [];
+  private pending = 0;
+  private eventLength = 0;
   private data: string[] = [];
   private event: string | undefined;
   private id: string | undefined;
   private retry: number | undefined;
   private sawCR = false;
   private first = true;
+  private readonly max: number;
+
+  constructor(maxEventLength = DEFAULT_MAX_EVENT_LENGTH) {
+    this.max = maxEventLength;
+  }
 
   push(chunk: string): SseEvent[] {
     const out: SseEvent[] = [];
@@ -29,23 +46,41 @@ export class SseParser {
     if (this.sawCR && text.startsWith("\n")) text = text.slice(1);
     this.sawCR = false;
     let start = 0;
-    const s = this.buf.length ? this.buf + text : text;
-    this.buf = "";
-    for (let i = 0; i < s.length; i++) {
-      const c = s.charCodeAt(i);
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
       if (c !== 10 && c !== 13) continue;
-      this.line(s.slice(start, i), out);
+      let line = text.slice(start, i);
+      if (this.pieces.length > 0) {
+        this.pieces.push(line);
+        line = this.pieces.join("");
+        this.pieces = [];
+        this.pending = 0;
+      }
+      this.line(line, out);
       if (c === 13) {
-        if (i + 1 < s.length) {
-          if (s.charCodeAt(i + 1) === 10) i++;
+        if (i + 1 < text.length) {
+          if (text.charCodeAt(i + 1) === 10) i++;
         } else {
           this.sawCR = true;
         }
       }
       start = i + 1;
     }
-    if (start < s.length) this.buf = s.slice(start);
+    if (start < text.length) {
+      const rest = text.slice(start);
+      this.pieces.push(rest);
+      this.pending += rest.length;
+      if (this.eventLength + this.pending > this.max) this.tooLarge();
+    }
     return out;
+  }
+
+  private tooLarge(): never {
+    this.pieces = [];
+    this.pending = 0;
+    this.data = [];
+    this.eventLength = 0;
+    throw new GatewayError("UPSTREAM_FRAME_TOO_LARGE", `an SSE event longer than ${this.max} characters`);
   }
 
   private line(line: string, out: SseEvent[]): void {
@@ -57,6 +92,7 @@ export class SseParser {
         out.push({ event: this.event, data: "", id: this.id, retry: this.retry });
       }
       this.data = [];
+      this.eventLength = 0;
       this.event = undefined;
       this.id = undefined;
       this.retry = undefined;
@@ -69,6 +105,8 @@ export class SseParser {
     if (value.charCodeAt(0) === 32) value = value.slice(1);
     switch (field) {
       case "data":
+        this.eventLength += value.length + 1;
+        if (this.eventLength > this.max) this.tooLarge();
         this.data.push(value);
         break;
       case "event":

@@ -4,6 +4,7 @@
 import { z } from "zod";
 import { telemetrySchema } from "../../../otel/src/schema.ts";
 import { restBridgeSchema } from "../bridge/config.ts";
+import { limitsStageFields } from "../filters/limits/schema.ts";
 import { isLoopbackHost } from "../listener/guards.ts";
 import { authSchema } from "./schema-authn.ts";
 import { authzSchema, serverAuthzSchema } from "./schema-authz.ts";
@@ -55,9 +56,26 @@ export const stdioServerSchema = z
     cwd: str().optional(),
     /** Kill the child after this long without traffic (ms). */
     idleTimeoutMs: z.number().int().positive().default(600_000),
+    /** Children of this route at once, and per caller; when full the oldest idle child is reaped, else 429 CHILD_LIMIT. */
+    maxChildren: z.number().int().min(1).default(100),
+    maxChildrenPerPrincipal: z.number().int().min(1).default(10),
     ...common,
   })
   .strict();
+
+export const redisSchema = z
+  .object({
+    /** redis://[user:password@]host:port[/db] or rediss://… (may be a ${…} reference). */
+    url: secret().optional(),
+    /** Unix socket path of the Redis server, instead of url. */
+    socketPath: str().optional(),
+    /** Prefix of every key the gateway writes (several gateways can share one Redis). */
+    keyPrefix: z.string().default("mcp-gateway:"),
+    /** Budget of one Redis command (ms); past it the request is refused with STATE_STORE_UNAVAILABLE. */
+    commandTimeoutMs: z.number().int().min(1).max(60_000).default(500),
+  })
+  .strict()
+  .refine((r) => (r.url === undefined) !== (r.socketPath === undefined), "give exactly one of url and socketPath");
 
 export const serverSchema = z.union([httpServerSchema, sseServerSchema, stdioServerSchema], {
   error: "expected one of: { url }, { sse } or { command, args, env }",
@@ -86,15 +104,45 @@ export const configSchema = z
           .positive()
           .default(4 * 1024 * 1024),
         requestTimeoutMs: z.number().int().positive().default(60_000),
+        /** Longest pause between two chunks of a request body (ms); past it: BODY_TIMEOUT, connection closed. */
+        bodyIdleTimeoutMs: z.number().int().positive().default(10_000),
+        /** Longest time for a whole request body (ms); past it: BODY_TIMEOUT, connection closed. */
+        bodyTimeoutMs: z.number().int().positive().default(30_000),
+        /** A request refused from its headers (unauthenticated) has at most this much body drained, then the connection is closed. */
+        unauthenticatedBodyBytes: z.number().int().min(0).default(65_536),
+        /** Longest message a backend may send (one SSE event, one stdio line); beyond it: dropped, UPSTREAM_FRAME_TOO_LARGE, stream/child ended. */
+        maxBackendMessageBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .default(16 * 1024 * 1024),
+        /** A GET stream that carries no message for this long is ended (ms; keep-alive comments do not count; 0 = never). */
+        streamIdleTimeoutMs: z.number().int().min(0).default(300_000),
+        /** The limits stage: rates, concurrency, sessions and streams (docs/limits.md). */
+        ...limitsStageFields,
       })
       .strict()
-      .default({ maxBodyBytes: 4 * 1024 * 1024, requestTimeoutMs: 60_000 }),
+      .default({
+        maxBodyBytes: 4 * 1024 * 1024,
+        requestTimeoutMs: 60_000,
+        bodyIdleTimeoutMs: 10_000,
+        bodyTimeoutMs: 30_000,
+        unauthenticatedBodyBytes: 65_536,
+        maxBackendMessageBytes: 16 * 1024 * 1024,
+        streamIdleTimeoutMs: 300_000,
+        routes: {},
+        sessionIdleSeconds: 3600,
+      }),
+    /** Shared state for replicas (session revocations, limits counters): a Redis server (docs/configuration.md). */
+    redis: redisSchema.optional(),
     sessions: z
       .object({
         /** Key material for sealing session ids (≥ 32 characters). Replicas sharing it share sessions. */
         key: secret().refine((s) => s.reveal().length >= 32, "session key must be at least 32 characters"),
         /** Absolute lifetime of a session (s). */
         ttlSeconds: z.number().int().positive().default(86_400),
+        /** Where ended sessions are remembered until they expire: this process, or Redis (default when `redis` is set). */
+        revocations: z.enum(["memory", "redis"]).optional(),
       })
       .strict(),
     logging: z
@@ -121,6 +169,17 @@ export const configSchema = z
     // Deny by default: no anonymous gateway beyond loopback, and no authenticated gateway without a policy.
     if (!c.auth && !isLoopbackHost(c.listen.host)) {
       ctx.addIssue({ code: "custom", path: ["auth"], message: `required when listen.host (${c.listen.host}) is not loopback` });
+    }
+    if (c.limits.store === "redis" && !c.redis) {
+      ctx.addIssue({ code: "custom", path: ["limits", "store"], message: '"redis" needs the top-level redis block' });
+    }
+    for (const name of Object.keys(c.limits.routes)) {
+      if (!Object.hasOwn(c.servers, name)) {
+        ctx.addIssue({ code: "custom", path: ["limits", "routes", name], message: `no server "${name}" is configured` });
+      }
+    }
+    if (c.sessions.revocations === "redis" && !c.redis) {
+      ctx.addIssue({ code: "custom", path: ["sessions", "revocations"], message: '"redis" needs the top-level redis block' });
     }
     if (c.auth && c.authz === undefined) {
       ctx.addIssue({

@@ -7,15 +7,26 @@ export function isLoopbackHost(host: string): boolean {
   return LOOPBACK_NAMES.has(host.toLowerCase()) || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
-/** Host name of a Host header value (port removed; IPv6 keeps its brackets). */
-export function hostName(hostHeader: string): string {
-  const h = hostHeader.trim().toLowerCase();
-  if (h.startsWith("[")) {
-    const end = h.indexOf("]");
-    return end === -1 ? h : h.slice(0, end + 1);
+/**
+ * Host name of a Host header value (port removed; IPv6 keeps its brackets), parsed by the WHATWG URL
+ * parser; undefined for anything that is not exactly `uri-host [ ":" port ]` (RFC 9110 §7.2), such as
+ * `localhost:1@evil.example` (userinfo), a path, or a port that is not a number.
+ */
+export function hostName(hostHeader: string): string | undefined {
+  const h = hostHeader.trim();
+  if (h === "" || /[\s/\\?#@]/.test(h)) return undefined;
+  let u: URL;
+  try {
+    u = new URL(`http://${h}`);
+  } catch {
+    return undefined;
   }
-  const colon = h.indexOf(":");
-  return colon === -1 ? h : h.slice(0, colon);
+  if (u.username !== "" || u.password !== "" || u.pathname !== "/" || u.search !== "" || u.hash !== "") return undefined;
+  // The port as written must be digits (the URL parser would drop a default ":80" but keep the rest).
+  const end = h.startsWith("[") ? h.indexOf("]") + 1 : h.lastIndexOf(":") === -1 ? h.length : h.lastIndexOf(":");
+  const port = h.slice(end);
+  if (port !== "" && !/^:\d{1,5}$/.test(port)) return undefined;
+  return u.hostname.toLowerCase();
 }
 
 export interface GuardOptions {
@@ -33,7 +44,7 @@ export class Guards {
 
   constructor(o: GuardOptions) {
     const loopback = isLoopbackHost(o.listenHost);
-    if (o.allowedHosts) this.#hosts = new Set(o.allowedHosts.map((h) => hostName(h)));
+    if (o.allowedHosts) this.#hosts = new Set(o.allowedHosts.map((h) => hostName(h) ?? h.toLowerCase()));
     else if (o.publicBaseUrl) this.#hosts = new Set([new URL(o.publicBaseUrl).hostname.toLowerCase(), ...(loopback ? LOOPBACK_NAMES : [])]);
     else if (loopback) this.#hosts = new Set(LOOPBACK_NAMES);
     else this.#hosts = undefined;
@@ -45,7 +56,8 @@ export class Guards {
   hostAllowed(host: string | undefined): boolean {
     if (!this.#hosts) return true;
     if (!host) return false;
-    return this.#hosts.has(hostName(host));
+    const name = hostName(host);
+    return name !== undefined && this.#hosts.has(name);
   }
 
   /** Requests without Origin (non-browser clients) pass; a present Origin must be allowed. */

@@ -4,17 +4,20 @@
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Chain } from "../chain/chain.ts";
+import { exchangeDone } from "../chain/exchange-done.ts";
 import type { LocalReply } from "../chain/types.ts";
 import { errorResponse } from "../codec/jsonrpc.ts";
+import { accepts, isJsonContentType } from "../codec/media-type.ts";
 import { formatSse } from "../codec/sse.ts";
 import { GatewayError } from "../errors.ts";
+import { publishRefusal } from "../log/refusals.ts";
 import type { Logger } from "../logger.ts";
 import { ExchangeImpl, type Outcome, type OutEvent, type Relay, type Route } from "../relay.ts";
 import type { SessionStage } from "../session/session-stage.ts";
 import { localBinding, localKey } from "../upstream/channel.ts";
 import type { UpstreamSession } from "../upstream/types.ts";
-import { readBody } from "./body.ts";
 import type { Guards } from "./guards.ts";
+import { type BodyLimits, drainBody, readBodyTimed } from "./timed-body.ts";
 
 /** Extra endpoints mounted by other parts (protected resource metadata, /metrics). */
 export interface ExtraRoute {
@@ -33,6 +36,12 @@ export interface ListenerOptions {
   routes: ReadonlyMap<string, Route>;
   logger: Logger;
   maxBodyBytes: number;
+  /** Body time limits (ms) and the size drained from a request refused from its headers. */
+  bodyIdleTimeoutMs?: number;
+  bodyTimeoutMs?: number;
+  unauthenticatedBodyBytes?: number;
+  /** A legacy SSE connection on which no session is opened within this long is closed (ms; 0 = never). */
+  streamIdleTimeoutMs?: number;
   sessionTtlSeconds: number;
   extraRoutes: ExtraRoute[];
   isReady(): boolean;
@@ -48,12 +57,21 @@ function sendJson(res: ServerResponse, status: number, body: string, headers?: R
   res.end(body);
 }
 
-function sendError(res: ServerResponse, reply: LocalReply, id?: string | number): void {
+/** Per response: the gateway and route it belongs to, for the refusal record (a property, not a side table). */
+const REFUSAL_CONTEXT: unique symbol = Symbol("mcp-gateway.refusal-context");
+type WithContext = ServerResponse & { [REFUSAL_CONTEXT]?: { gatewayId: string; server?: string } };
+
+function sendError(res: ServerResponse, reply: LocalReply, id?: string | number, ex?: ExchangeImpl): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
   const status = reply.status ?? reply.error.spec.http;
+  // A refusal that no message event records (nothing parsed, or nothing published) gets its own audit record.
+  if (!ex?.traceEvent) {
+    const c = (res as WithContext)[REFUSAL_CONTEXT];
+    publishRefusal(res.req, reply.error.code, status, c?.gatewayId, c?.server, ex?.principal);
+  }
   sendJson(res, status, JSON.stringify(errorResponse(id, reply.error.toRpcError())), reply.headers);
 }
 
@@ -63,9 +81,7 @@ function clientAddress(req: IncomingMessage): string {
 
 /** Accept must list both JSON and SSE for POST (Streamable HTTP, "Sending Messages to the Server"). */
 function acceptsPost(accept: string | undefined): boolean {
-  if (!accept) return false;
-  if (accept.includes("*/*")) return true;
-  return accept.includes("application/json") && accept.includes("text/event-stream");
+  return accepts(accept, "application", "json") && accepts(accept, "text", "event-stream");
 }
 
 function singleId(ex: ExchangeImpl): string | number | undefined {
@@ -132,8 +148,36 @@ export class Listener {
   readonly #streams = new Set<ServerResponse>();
   #inflight = 0;
 
+  readonly #body: BodyLimits;
+  readonly #drain: BodyLimits;
+
   constructor(o: ListenerOptions) {
     this.#o = o;
+    this.#body = { maxBytes: o.maxBodyBytes, idleMs: o.bodyIdleTimeoutMs ?? 10_000, totalMs: o.bodyTimeoutMs ?? 30_000 };
+    this.#drain = { ...this.#body, maxBytes: Math.min(o.unauthenticatedBodyBytes ?? 65_536, o.maxBodyBytes) };
+  }
+
+  /** A body that could not be read: the documented error, and the connection is not kept. */
+  #bodyFailed(res: ServerResponse, e: unknown): void {
+    res.setHeader("connection", "close");
+    sendError(res, { error: e instanceof GatewayError ? e : new GatewayError("INVALID_REQUEST", "could not read the body") });
+  }
+
+  /**
+   * Authenticate from the headers before any byte of the body is read: an anonymous caller costs at most
+   * a small drained body, within the body time limits. Returns true when the request was answered.
+   */
+  async #refusedFromHeaders(req: IncomingMessage, res: ServerResponse, ex: ExchangeImpl): Promise<boolean> {
+    const v = this.#o.chain.runRequestStage(ex, "authn");
+    const reply = v instanceof Promise ? await v : v;
+    if (!reply) {
+      ex.authenticated = true;
+      return false;
+    }
+    const drained = await drainBody(req, this.#drain);
+    if (!drained) res.setHeader("connection", "close");
+    sendError(res, reply, undefined, ex);
+    return true;
   }
 
   /** Requests being answered right now (shutdown waits for them). */
@@ -144,6 +188,7 @@ export class Listener {
   /** The node:http request handler. Never throws: every failure becomes a documented error reply. */
   handle = (req: IncomingMessage, res: ServerResponse): void => {
     this.#inflight++;
+    (res as WithContext)[REFUSAL_CONTEXT] = { gatewayId: this.#o.gatewayId };
     res.once("close", () => this.#inflight--);
     this.#dispatch(req, res).catch((e) => {
       this.#o.logger.error("unhandled error while serving a request", {
@@ -188,9 +233,17 @@ export class Listener {
     if (path.startsWith("/mcp/")) {
       const rest = path.slice(5);
       const slash = rest.indexOf("/");
-      const name = decodeURIComponent(slash === -1 ? rest : rest.slice(0, slash));
+      let name: string;
+      try {
+        name = decodeURIComponent(slash === -1 ? rest : rest.slice(0, slash));
+      } catch {
+        // Anyone can send this, before authentication: a 400, and at most a debug line (no log flood).
+        this.#o.logger.debug("malformed percent-escape in the route", { "url.path": path.slice(0, 128) });
+        return sendError(res, { error: new GatewayError("BAD_ROUTE") });
+      }
       const sub = slash === -1 ? "" : rest.slice(slash);
       const route = this.#o.routes.get(name);
+      if (route) (res as WithContext)[REFUSAL_CONTEXT]!.server = route.name;
       if (!route) return sendError(res, { error: new GatewayError("UNKNOWN_SERVER", `"${name.slice(0, 64)}"`) });
       if (!this.#o.isReady()) return sendError(res, { error: new GatewayError("SHUTTING_DOWN") });
       if (sub === "" || sub === "/") return this.#streamable(req, res, route);
@@ -206,17 +259,17 @@ export class Listener {
     const relay = this.#o.relay;
     const method = req.method;
     if (method === "POST") {
-      const ctype = req.headers["content-type"];
-      if (!ctype?.startsWith("application/json")) return sendError(res, { error: new GatewayError("UNSUPPORTED_MEDIA_TYPE") });
+      if (!isJsonContentType(req.headers["content-type"])) return sendError(res, { error: new GatewayError("UNSUPPORTED_MEDIA_TYPE") });
       if (!acceptsPost(req.headers.accept)) return sendError(res, { error: new GatewayError("NOT_ACCEPTABLE") });
+      const ex = new ExchangeImpl(route.name, "streamable-http", "POST", req.headers, clientAddress(req), req.url ?? "", this.#o.gatewayId);
+      res.once("close", () => exchangeDone(ex));
+      if (await this.#refusedFromHeaders(req, res, ex)) return;
       let body: string;
       try {
-        body = await readBody(req, this.#o.maxBodyBytes);
+        body = await readBodyTimed(req, this.#body);
       } catch (e) {
-        res.setHeader("connection", "close");
-        return sendError(res, { error: e instanceof GatewayError ? e : new GatewayError("INVALID_REQUEST", "could not read the body") });
+        return this.#bodyFailed(res, e);
       }
-      const ex = new ExchangeImpl(route.name, "streamable-http", "POST", req.headers, clientAddress(req), req.url ?? "", this.#o.gatewayId);
       const bad = relay.parse(ex, body);
       // A client that hangs up before the answer starts must not leave the backend working for nobody.
       const gone = new AbortController();
@@ -225,17 +278,22 @@ export class Listener {
       };
       res.once("close", onClose);
       try {
-        return await this.#write(res, await relay.post(ex, route, body, gone.signal, bad), singleId(ex));
+        return await this.#write(res, await relay.post(ex, route, body, gone.signal, bad), singleId(ex), ex);
       } finally {
         res.off("close", onClose);
       }
     }
     if (method === "GET") {
-      if (req.headers["mcp-protocol-version"] !== "2026-07-28" && !req.headers.accept?.includes("text/event-stream")) {
+      if (req.headers["mcp-protocol-version"] !== "2026-07-28" && !accepts(req.headers.accept, "text", "event-stream")) {
         return sendError(res, { error: new GatewayError("NOT_ACCEPTABLE", "GET needs Accept: text/event-stream") });
       }
       const ex = new ExchangeImpl(route.name, "streamable-http", "GET", req.headers, clientAddress(req), req.url ?? "", this.#o.gatewayId);
-      return this.#write(res, await relay.get(ex, route), undefined);
+      const gone = new AbortController();
+      res.once("close", () => {
+        exchangeDone(ex);
+        gone.abort();
+      });
+      return this.#write(res, await relay.get(ex, route, gone.signal), undefined, ex);
     }
     if (method === "DELETE") {
       const ex = new ExchangeImpl(
@@ -247,16 +305,16 @@ export class Listener {
         req.url ?? "",
         this.#o.gatewayId,
       );
-      return this.#write(res, await relay.delete(ex), undefined);
+      return this.#write(res, await relay.delete(ex), undefined, ex);
     }
     res.setHeader("allow", "GET, POST, DELETE");
     return sendError(res, { error: new GatewayError("METHOD_NOT_ALLOWED") });
   }
 
-  async #write(res: ServerResponse, o: Outcome, id: string | number | undefined): Promise<void> {
+  async #write(res: ServerResponse, o: Outcome, id: string | number | undefined, ex?: ExchangeImpl): Promise<void> {
     switch (o.type) {
       case "error":
-        return sendError(res, o.reply, id);
+        return sendError(res, o.reply, id, ex);
       case "accepted":
         res.writeHead(202).end();
         return;
@@ -310,7 +368,7 @@ export class Listener {
     ex.protocolVersion = "2024-11-05";
     const v = this.#o.chain.runRequest(ex);
     const reply = v instanceof Promise ? await v : v;
-    if (reply) return sendError(res, reply);
+    if (reply) return sendError(res, reply, undefined, ex);
     const key = randomBytes(9).toString("base64url");
     // The session stage seals it for this principal, like an InitializeResult does on Streamable HTTP.
     // (Not announced as "opened": the stream's end is not reported as a session end either.)
@@ -321,8 +379,18 @@ export class Listener {
     res.write(formatSse({ event: "endpoint", data: `/mcp/${encodeURIComponent(route.name)}/message?sessionId=${token}` }));
     const ka = setInterval(() => res.write(": keep-alive\n\n"), KEEPALIVE_MS);
     ka.unref();
+    // A connection that never opens a session holds a socket for nothing: closed after the stream idle limit.
+    const idleMs = this.#o.streamIdleTimeoutMs ?? 0;
+    const idle =
+      idleMs > 0
+        ? setTimeout(() => {
+            if (!conn.upstreamSession) conn.close();
+          }, idleMs)
+        : undefined;
+    idle?.unref();
     res.on("close", () => {
       clearInterval(ka);
+      if (idle) clearTimeout(idle);
       conn.close();
       this.#legacy.delete(key);
       if (conn.upstreamSession) {
@@ -342,19 +410,17 @@ export class Listener {
     const claims = this.#o.sessions.open(token);
     const conn = claims && claims.srv === route.name ? this.#legacy.get(localKey(claims.bind) ?? "") : undefined;
     if (!claims || !conn || conn.closed) return sendError(res, { error: new GatewayError("SESSION_NOT_FOUND") });
-    const ctype = req.headers["content-type"];
-    if (!ctype?.startsWith("application/json")) return sendError(res, { error: new GatewayError("UNSUPPORTED_MEDIA_TYPE") });
+    if (!isJsonContentType(req.headers["content-type"])) return sendError(res, { error: new GatewayError("UNSUPPORTED_MEDIA_TYPE") });
     let body: string;
     try {
-      body = await readBody(req, this.#o.maxBodyBytes);
+      body = await readBodyTimed(req, this.#body);
     } catch (e) {
-      res.setHeader("connection", "close");
-      return sendError(res, { error: e instanceof GatewayError ? e : new GatewayError("INVALID_REQUEST") });
+      return this.#bodyFailed(res, e);
     }
     const ex = new ExchangeImpl(route.name, "sse", "POST", req.headers, clientAddress(req), req.url ?? "", this.#o.gatewayId);
     ex.protocolVersion = conn.protocolVersion;
     const bad = this.#o.relay.parse(ex, body);
-    if (bad) return this.#write(res, await this.#o.relay.post(ex, route, body, undefined, bad), singleId(ex));
+    if (bad) return this.#write(res, await this.#o.relay.post(ex, route, body, undefined, bad), singleId(ex), ex);
     ex.session = claims;
     ex.sessionId = token;
     ex.upstreamSession = conn.upstreamSession;
@@ -374,7 +440,7 @@ export class Listener {
     switch (o.type) {
       case "error": {
         const id = singleId(ex);
-        if (!acked) return sendError(res, o.reply, id);
+        if (!acked) return sendError(res, o.reply, id, ex);
         if (id !== undefined) conn.write(JSON.stringify(errorResponse(id, o.reply.error.toRpcError())));
         break;
       }

@@ -10,6 +10,7 @@ import { type LineWriter, RotatingFileWriter, StreamLineWriter } from "./line-wr
 import { ECS_VERSION } from "./logger.ts";
 import { errorTypeOf, hashSessionId, STATELESS_ERA, traceOf } from "./message-facts.ts";
 import { compileRedactor, redactingReplacer, redactString } from "./redact.ts";
+import { startRefusalAudit } from "./refusal-audit.ts";
 
 /**
  * One audit record. Keys are ECS (`@timestamp`, `event.*`, `user.id`, `client.address`, `trace.id`) or the
@@ -33,7 +34,8 @@ export interface AuditRecord {
   "client.address"?: string;
   "mcp_gateway.server": string;
   "mcp_gateway.direction": MessageEvent["direction"];
-  "mcp_gateway.message.kind": RpcMessage["kind"];
+  /** "unparsed": a refusal before any message could be read (log/refusal-audit.ts). */
+  "mcp_gateway.message.kind": RpcMessage["kind"] | "unparsed";
   "mcp.method.name"?: string;
   "gen_ai.tool.name"?: string;
   "gen_ai.prompt.name"?: string;
@@ -60,6 +62,11 @@ export interface AuditRecord {
   "mcp_gateway.workflow.id"?: string;
   "mcp_gateway.arguments"?: string;
   "mcp_gateway.result"?: string;
+  /** Refusals before parsing: the HTTP request, and (aggregated records) how many it stands for. */
+  "http.request.method"?: string;
+  "url.path"?: string;
+  "http.response.status_code"?: number;
+  "mcp_gateway.refusals.count"?: number;
 }
 
 export interface AuditSink {
@@ -226,8 +233,10 @@ export function startAudit(sink: AuditSink, opts: AuditOptions = {}): () => void
 
   channels.stageEnd.subscribe(onStageEnd);
   channels.messageEnd.subscribe(onMessageEnd);
+  const stopRefusals = startRefusalAudit(sink, { serviceName, gatewayId: opts.gatewayId });
   return () => {
     channels.stageEnd.unsubscribe(onStageEnd);
     channels.messageEnd.unsubscribe(onMessageEnd);
+    stopRefusals();
   };
 }

@@ -26,6 +26,7 @@ export interface SessionClaims {
 
 const PREFIX = "g1.";
 const AAD = Buffer.from("mcp-gateway session v1");
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
 
 export class SessionSealer {
   // A KeyObject, made once: Node re-imports a raw Buffer key on every cipher (≈5x slower per call).
@@ -56,8 +57,13 @@ export class SessionSealer {
 
   #decrypt(token: string, nowSeconds: number): SessionClaims | undefined {
     if (!token.startsWith(PREFIX) || token.length > 4096) return undefined;
-    const raw = Buffer.from(token.slice(PREFIX.length), "base64url");
-    if (raw.length < 12 + 16 + 2) return undefined;
+    const text = token.slice(PREFIX.length);
+    // Exactly one spelling per session: unpadded base64url whose re-encoding is the text itself. Node's
+    // decoder also takes padding, "+/" and stray characters, which would give one sealed id many names
+    // (and a revoked id a second life under another one).
+    if (!BASE64URL.test(text)) return undefined;
+    const raw = Buffer.from(text, "base64url");
+    if (raw.length < 12 + 16 + 2 || raw.toString("base64url") !== text) return undefined;
     try {
       const d = createDecipheriv("aes-256-gcm", this.#key, raw.subarray(0, 12));
       d.setAAD(AAD);

@@ -6,7 +6,9 @@ import { isSessionless } from "../codec/era.ts";
 import { isObject, type JsonObject } from "../codec/jsonrpc.ts";
 import { channels } from "../diagnostics.ts";
 import { GatewayError } from "../errors.ts";
+import type { Logger } from "../logger.ts";
 import type { ExchangeImpl, Route } from "../relay.ts";
+import { MemoryRevocations, type RevocationStore } from "./revocations.ts";
 import type { SessionClaims, SessionSealer } from "./sealed-session.ts";
 
 /**
@@ -25,23 +27,24 @@ export interface SessionStageOptions {
   sealer: SessionSealer;
   ttlSeconds: number;
   routes: ReadonlyMap<string, Route>;
+  /** Ended sessions, refused until their own expiry (in memory unless Redis is configured). */
+  revocations?: RevocationStore | undefined;
+  logger?: Logger | undefined;
 }
-
-/** How many ended session ids one process remembers (then it starts over; other replicas learn from the backend's 404). */
-const ENDED_MAX = 100_000;
 
 export class SessionStage {
   readonly #o: SessionStageOptions;
-  /** Sessions this process saw end (DELETE, or lost by the backend): refused from then on. Bounded. */
-  readonly #ended = new Set<string>();
+  /** Sessions that ended (DELETE, or lost by the backend): refused until their own expiry, by every replica sharing the store. */
+  readonly #ended: RevocationStore;
   readonly filter: Filter;
 
   constructor(o: SessionStageOptions) {
     this.#o = o;
+    this.#ended = o.revocations ?? new MemoryRevocations();
     this.filter = { name: "session", stage: "session", onRequest: (ex) => this.#verify(ex as ExchangeImpl) };
   }
 
-  #verify(ex: ExchangeImpl): LocalReply | undefined {
+  #verify(ex: ExchangeImpl): LocalReply | undefined | Promise<LocalReply | undefined> {
     if (ex.modern) return undefined;
     if (ex.downstream === "sse") {
       // 2024-11-05 downstream: the session was sealed when the SSE stream opened; check its owner.
@@ -54,16 +57,28 @@ export class SessionStage {
     const sid = ex.headers["mcp-session-id"];
     if (typeof sid !== "string" || sid.length === 0) return { error: new GatewayError("SESSION_REQUIRED") };
     const claims = this.#o.sealer.open(sid);
-    if (!claims || claims.srv !== ex.server || this.#ended.has(sid) || !sessionBelongsTo(ex.principal, claims)) {
+    if (!claims || claims.srv !== ex.server || !sessionBelongsTo(ex.principal, claims)) {
       return { error: new GatewayError("SESSION_NOT_FOUND") };
     }
+    const revoked = this.#ended.isRevoked(sid);
+    if (revoked instanceof Promise) {
+      return revoked.then(
+        (r) => (r ? { error: new GatewayError("SESSION_NOT_FOUND") } : this.#attach(ex, claims, sid)),
+        (e) => ({ error: e instanceof GatewayError ? e : new GatewayError("STATE_STORE_UNAVAILABLE", undefined, { cause: e }) }),
+      );
+    }
+    if (revoked) return { error: new GatewayError("SESSION_NOT_FOUND") };
+    return this.#attach(ex, claims, sid);
+  }
+
+  #attach(ex: ExchangeImpl, claims: SessionClaims, sid: string): LocalReply | undefined {
     const route = this.#o.routes.get(ex.server)!;
     const us = route.upstream.attach(claims);
     ex.session = claims;
     ex.sessionId = sid;
     if (!us) {
       // The stdio child or legacy SSE connection behind it is gone (idle timeout, crash, another process).
-      this.ended(ex, "lost");
+      void this.ended(ex, "lost");
       return { error: new GatewayError("SESSION_NOT_FOUND", "the backend session is gone") };
     }
     ex.upstreamSession = us;
@@ -112,11 +127,16 @@ export class SessionStage {
   }
 
   /** The session is over (DELETE, or the backend lost it): refuse its id in this process from now on, and say so once. */
-  ended(ex: ExchangeImpl, reason: "deleted" | "lost"): void {
+  ended(ex: ExchangeImpl, reason: "deleted" | "lost"): Promise<void> {
     const sid = ex.sessionId;
-    if (!sid || this.#ended.has(sid)) return;
-    if (this.#ended.size > ENDED_MAX) this.#ended.clear();
-    this.#ended.add(sid);
+    if (!sid || this.#ended.knownRevoked(sid)) return Promise.resolve();
+    const exp = ex.session?.exp ?? this.#o.sealer.open(sid)?.exp ?? Date.now() / 1000 + this.#o.ttlSeconds;
+    const stored = this.#ended.revoke(sid, exp).catch((e: unknown) => {
+      this.#o.logger?.warn("the ended session could not be recorded in the shared store", {
+        "mcp_gateway.server": ex.server,
+        "error.code": e instanceof GatewayError ? e.code : "STATE_STORE_UNAVAILABLE",
+      });
+    });
     if (channels.session.hasSubscribers && ex.session) {
       const opened = (ex.session.exp - this.#o.ttlSeconds) * 1000;
       channels.session.publish({
@@ -129,5 +149,6 @@ export class SessionStage {
         reason,
       });
     }
+    return stored;
   }
 }

@@ -39,8 +39,8 @@ export function jsonBodyMessages(text: string): UpstreamMessage[] {
 }
 
 /** Parse an SSE byte stream into messages as events complete. */
-export async function* sseMessages(chunks: AsyncIterable<Uint8Array | string>): AsyncGenerator<UpstreamMessage> {
-  const parser = new SseParser();
+export async function* sseMessages(chunks: AsyncIterable<Uint8Array | string>, maxEventLength?: number): AsyncGenerator<UpstreamMessage> {
+  const parser = new SseParser(maxEventLength);
   const decoder = new TextDecoder();
   for await (const chunk of chunks) {
     const events = parser.push(typeof chunk === "string" ? chunk : decoder.decode(chunk, { stream: true }));

@@ -159,6 +159,11 @@ export class MessageChannel {
     this.#shared = shared;
   }
 
+  /** Requests waiting for an answer on this channel (0 = idle: the child may be reaped). */
+  get inflight(): number {
+    return this.#byId.size;
+  }
+
   get closed(): GatewayError | undefined {
     return this.#closed;
   }

@@ -22,6 +22,8 @@ export interface LegacySseOptions {
   logger: Logger;
   /** How long to wait for the `endpoint` event (ms). */
   connectTimeoutMs?: number;
+  /** Longest backend message (one SSE event), in characters; beyond it UPSTREAM_FRAME_TOO_LARGE ends the connection. */
+  maxMessageLength?: number;
 }
 
 class LegacyConnection {
@@ -73,7 +75,7 @@ class LegacyConnection {
       await res.body.dump();
       throw new GatewayError("UPSTREAM_HTTP_ERROR", `legacy SSE backend answered GET with ${res.statusCode}`);
     }
-    const parser = new SseParser();
+    const parser = new SseParser(opts.maxMessageLength);
     const decoder = new TextDecoder();
     let ready: (() => void) | undefined;
     let failed: ((e: GatewayError) => void) | undefined;

@@ -12,6 +12,7 @@ import { GatewayError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import { type BackendEra, ModernBridge, type Prepared, prepareForModern } from "./backend-era.ts";
 import { ChannelSession, localBinding, localKey, MessageChannel } from "./channel.ts";
+import { readBoundedLines } from "./line-reader.ts";
 import type { SessionState, Upstream, UpstreamCallContext, UpstreamSession } from "./types.ts";
 
 export interface StdioOptions {
@@ -26,7 +27,13 @@ export interface StdioOptions {
   logger: Logger;
   /** Max line length from the child (bytes); longer lines are a protocol error. */
   maxLineBytes?: number;
+  /** Children of this route at once, and per caller; when full the oldest idle one is reaped, else CHILD_LIMIT. */
+  maxChildren?: number;
+  maxChildrenPerPrincipal?: number;
 }
+
+/** Default bound of one line (one JSON-RPC message) from a child. */
+export const DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024;
 
 const BASE_ENV = ["PATH", "HOME", "LANG", "TZ", "SYSTEMROOT", "TMPDIR", "NODE_OPTIONS"];
 
@@ -34,6 +41,7 @@ class StdioChild {
   readonly channel: MessageChannel;
   readonly child: ChildProcess;
   readonly key: string;
+  owner: string | undefined;
   constructor(opts: StdioOptions, extraEnv: Record<string, string>, key: string, shared: boolean, onExit: () => void) {
     this.key = key;
     const env: Record<string, string> = {};
@@ -72,8 +80,8 @@ class StdioChild {
         session: key,
       });
     child.stdin?.on("error", () => {}); // EPIPE after exit is reported through 'exit'
-    const rl = createInterface({ input: child.stdout!, crlfDelay: Number.POSITIVE_INFINITY });
-    rl.on("line", (line) => {
+    const maxLine = opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+    const onLine = (line: string) => {
       if (line.length === 0) return;
       let v: unknown;
       try {
@@ -90,6 +98,17 @@ class StdioChild {
         }
         this.channel.receive(item as JsonObject, Array.isArray(v) ? undefined : line);
       }
+    };
+    readBoundedLines(child.stdout!, maxLine, onLine, () => {
+      // A line past the bound is never buffered whole: the message is dropped, every request waiting on
+      // this child is answered with the documented error, and the child is ended.
+      log.warn("stdio backend wrote a line longer than the limit; the child is ended", {
+        "mcp_gateway.server": opts.server,
+        "process.pid": child.pid,
+        limit: maxLine,
+      });
+      this.channel.close(new GatewayError("UPSTREAM_FRAME_TOO_LARGE", `a line longer than ${maxLine} bytes`));
+      child.kill("SIGKILL");
     });
     const err = createInterface({ input: child.stderr!, crlfDelay: Number.POSITIVE_INFINITY });
     err.on("line", (line) =>
@@ -175,6 +194,43 @@ export class StdioUpstream implements Upstream {
     return this.#era;
   }
 
+  /**
+   * Before spawning for `owner`: at the per-caller cap, reap that caller's oldest idle child; at the route
+   * cap, anyone's oldest idle child. Nothing idle to reap → CHILD_LIMIT (no child is ever killed mid-request).
+   */
+  #makeRoom(owner: string | undefined): void {
+    const perOwner = this.#opts.maxChildrenPerPrincipal;
+    const perRoute = this.#opts.maxChildren;
+    if (perOwner !== undefined && owner !== undefined) {
+      const mine = [...this.#children.values()].filter((c) => c.owner === owner);
+      if (mine.length >= perOwner && !this.#reapOldestIdle(mine)) {
+        throw new GatewayError("CHILD_LIMIT", `${perOwner} backend processes for this caller, none idle`);
+      }
+    }
+    // The route cap counts the owners' 2026-07-28 children too (one each), so N principals cannot spawn N more.
+    const total = this.#children.size + this.#modern.size;
+    if (perRoute !== undefined && total >= perRoute && !this.#reapOldestIdle([...this.#children.values()])) {
+      throw new GatewayError("CHILD_LIMIT", `${perRoute} backend processes on this route, none idle`);
+    }
+  }
+
+  #reapOldestIdle(candidates: StdioChild[]): boolean {
+    let oldest: StdioChild | undefined;
+    for (const c of candidates) {
+      if (c.channel.inflight > 0) continue;
+      if (!oldest || c.channel.lastActivity < oldest.channel.lastActivity) oldest = c;
+    }
+    if (!oldest) return false;
+    this.#opts.logger.info("stdio backend reaped to make room (oldest idle)", {
+      "mcp_gateway.server": this.#opts.server,
+      session: oldest.key,
+    });
+    this.#children.delete(oldest.key);
+    oldest.channel.close(new GatewayError("SESSION_NOT_FOUND", "the backend process was reaped to make room"));
+    oldest.kill();
+    return true;
+  }
+
   /** Idle children stop, per session and per owner alike (issue 10, bug 8); a busy one never does. */
   #sweep(): void {
     const now = Date.now();
@@ -196,8 +252,10 @@ export class StdioUpstream implements Upstream {
 
   async connect(ctx: UpstreamCallContext): Promise<UpstreamSession> {
     if (this.#closing) throw new GatewayError("SHUTTING_DOWN");
+    this.#makeRoom(ctx.owner);
     const key = randomBytes(9).toString("base64url");
     const child = new StdioChild(this.#opts, ctx.env, key, false, () => this.#children.delete(key));
+    child.owner = ctx.owner;
     this.#children.set(key, child);
     await child.started();
     return this.#session(child, localBinding(key));
@@ -229,6 +287,7 @@ export class StdioUpstream implements Upstream {
     const owner = ctx.owner ?? "";
     let m = this.#modern.get(owner);
     if (!m || m.child.channel.closed) {
+      this.#makeRoom(undefined);
       const key = `modern-${randomBytes(6).toString("base64url")}`;
       const child: StdioChild = new StdioChild(this.#opts, ctx.env, key, true, () => {
         if (this.#modern.get(owner)?.child === child) this.#modern.delete(owner);

@@ -19,6 +19,10 @@ export interface StreamableHttpOptions {
   /** Static headers from config (already revealed). */
   headers: Record<string, string>;
   connections?: number;
+  /** Long-lived GET streams at once (default 128, and always 16 connections fewer than `connections`). */
+  streamConnections?: number;
+  /** Longest backend message (one SSE event), in characters; beyond it UPSTREAM_FRAME_TOO_LARGE ends the stream. */
+  maxMessageLength?: number;
 }
 
 function header(h: Record<string, string | string[] | undefined>, name: string): string | undefined {
@@ -46,8 +50,12 @@ export class StreamableHttpUpstream implements Upstream {
   readonly transport = "streamable-http" as const;
   readonly address: string;
   readonly #pool: Pool;
+  /** GET streams live long: at most this many at once, so they can never take every connection from requests and new sessions. */
+  readonly #maxStreams: number;
+  #streams = 0;
   readonly #path: string;
   readonly #static: Record<string, string>;
+  readonly #maxLen: number | undefined;
 
   constructor(opts: StreamableHttpOptions) {
     const u = new URL(opts.url);
@@ -61,6 +69,8 @@ export class StreamableHttpUpstream implements Upstream {
       headersTimeout: 0,
       bodyTimeout: 0,
     });
+    this.#maxStreams = Math.min(opts.streamConnections ?? 128, Math.max(1, (opts.connections ?? 256) - 16));
+    this.#maxLen = opts.maxMessageLength;
   }
 
   async connect(): Promise<UpstreamSession> {
@@ -94,8 +104,21 @@ export class StreamableHttpUpstream implements Upstream {
     }
     const signal = ctx.signal;
     if (signal.aborted) return Promise.reject(upstreamFailure(undefined, signal));
+    let onFinish: (() => void) | undefined;
+    if (method === "GET") {
+      if (this.#streams >= this.#maxStreams) {
+        return Promise.reject(new GatewayError("STREAM_LIMIT", `the backend's ${this.#maxStreams} stream connections are in use`));
+      }
+      this.#streams++;
+      let released = false;
+      onFinish = () => {
+        if (released) return;
+        released = true;
+        this.#streams--;
+      };
+    }
     return new Promise<UpstreamReply>((resolve, reject) => {
-      const exchange = new BackendExchange(method, signal, onSession, resolve, reject);
+      const exchange = new BackendExchange(method, signal, onSession, resolve, reject, this.#maxLen, onFinish);
       // Never removed: every signal here belongs to one call, and onAbort is a no-op once the request is over.
       signal.addEventListener("abort", exchange.onAbort, { once: true });
       this.#pool.dispatch({ path: this.#path, method, headers, body: body ?? null }, exchange);
@@ -130,6 +153,9 @@ class BackendExchange implements Dispatcher.DispatchHandler {
   #size = 0;
   #errorText = "";
   #sse: ChunkQueue | undefined;
+  readonly #maxLen: number | undefined;
+  /** Called once when the request is over for good (GET streams give back their capacity). */
+  readonly #onFinish: (() => void) | undefined;
 
   constructor(
     method: string,
@@ -137,7 +163,11 @@ class BackendExchange implements Dispatcher.DispatchHandler {
     onSession: ((id: string) => void) | undefined,
     resolve: (r: UpstreamReply) => void,
     reject: (e: GatewayError) => void,
+    maxLen?: number,
+    onFinish?: () => void,
   ) {
+    this.#maxLen = maxLen;
+    this.#onFinish = onFinish;
     this.#method = method;
     this.#signal = signal;
     this.#onSession = onSession;
@@ -178,9 +208,10 @@ class BackendExchange implements Dispatcher.DispatchHandler {
       const queue = new ChunkQueue(controller, () => this.#finished);
       this.#sse = queue;
       const signal = this.#signal;
+      const maxLen = this.#maxLen;
       async function* events(): AsyncGenerator<UpstreamMessage> {
         try {
-          yield* sseMessages(queue);
+          yield* sseMessages(queue, maxLen);
         } catch (e) {
           throw upstreamFailure(e, signal);
         } finally {
@@ -230,6 +261,7 @@ class BackendExchange implements Dispatcher.DispatchHandler {
 
   onResponseError(_controller: Dispatcher.DispatchController | null, err: Error): void {
     this.#finished = true;
+    this.#onFinish?.();
     switch (this.#mode) {
       case "sse":
         this.#sse!.fail(err);
@@ -248,6 +280,7 @@ class BackendExchange implements Dispatcher.DispatchHandler {
 
   #end(): void {
     this.#finished = true;
+    this.#onFinish?.();
     switch (this.#mode) {
       case "accepted":
         this.#settle({ kind: "accepted" });
@@ -289,6 +322,7 @@ class BackendExchange implements Dispatcher.DispatchHandler {
   }
 
   #fail(e: unknown): void {
+    this.#onFinish?.();
     if (this.#settled) return;
     this.#settled = true;
     this.#reject(upstreamFailure(e, this.#signal));

@@ -47,7 +47,7 @@ export interface UpstreamCallContext {
   readonly lastEventId: string | undefined;
   /**
    * Who the call is for ("<iss> <sub>", "" for anonymous): connection-scoped backends never share a
-   * child or connection between owners (issue 10, bug 4).
+   * child or connection between owners (issue 10, bug 4), and per-caller caps count by it.
    */
   readonly owner?: string;
 }
