@@ -65,7 +65,7 @@ export async function startConfiguredGateway(config: GatewayConfig, opts: StartO
     }
     if (tel.enabled) {
       // Loaded only when enabled: with telemetry off the gateway never loads OpenTelemetry.
-      const { startTelemetry } = await import("../../otel/src/index.ts");
+      const { startTelemetry } = await import("./otel/index.ts");
       const t = startTelemetry({ ...tel, logger, gatewayId });
       closers.push(() => t.shutdown());
       const handler = t.metricsHandler;

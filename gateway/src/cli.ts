@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // The `mcp-gateway` command: run the gateway from a YAML config, or validate a config file.
 
-import { readFileSync } from "node:fs";
+import { readFileSync, realpathSync } from "node:fs";
 import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { startConfiguredGateway } from "./assemble.ts";
 import { ConfigError } from "./config/load.ts";
+import { checkReferencedFiles } from "./config/paths.ts";
 import { createLogger } from "./log/logger.ts";
 import { loadConfigFileWithVault } from "./secrets/load-with-vault.ts";
 
@@ -67,6 +69,11 @@ export async function main(argv: string[]): Promise<number> {
     throw e;
   }
   if (command === "validate") {
+    const missing = checkReferencedFiles(config);
+    if (missing.length > 0) {
+      process.stderr.write(`${new ConfigError(`${file}: referenced files`, missing).message}\n`);
+      return 1;
+    }
     process.stdout.write(`${file}: valid (${Object.keys(config.servers).length} servers)\n`);
     return 0;
   }
@@ -93,7 +100,18 @@ export async function main(argv: string[]): Promise<number> {
   return -1; // keep running
 }
 
-const isMain = process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/\\/g, "/").split("/").pop()!);
+// Run when this file is the process's entry point, whatever it is called: `node src/cli.ts`, `node dist/cli.js`,
+// or the `mcp-gateway` bin link npm creates (a symlink, hence realpath on both sides).
+function isEntryPoint(): boolean {
+  const entry = process.argv[1];
+  if (!entry) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+const isMain = isEntryPoint();
 if (isMain) {
   main(process.argv.slice(2)).then(
     (code) => {

@@ -2,11 +2,11 @@
 // gateway/config.schema.json is generated from this file (npm run schema -w gateway) and committed.
 
 import { z } from "zod";
-import { telemetrySchema } from "../../../otel/src/schema.ts";
 import { isLoopbackHost } from "../listener/guards.ts";
 import { authSchema } from "./schema-authn.ts";
 import { authzSchema, serverAuthzSchema } from "./schema-authz.ts";
 import { credentialsSchema, secretCacheSchema, vaultConfigSchema } from "./schema-credentials.ts";
+import { telemetrySchema } from "./schema-telemetry.ts";
 import { plain, secret } from "./secret.ts";
 
 /** A plain string that may have come from a ${…} reference. */

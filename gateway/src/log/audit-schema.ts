@@ -1,4 +1,4 @@
-// Config sub-schema of the audit sink (plugged into `telemetry.audit` by otel/src/schema.ts). It lives
+// Config sub-schema of the audit sink (plugged into `telemetry.audit` by config/schema-telemetry.ts). It lives
 // beside the sink because audit must work without OpenTelemetry; it imports only zod.
 
 import { z } from "zod";
