@@ -20,7 +20,7 @@ import type { ExtraRoute } from "./listener/http-server.ts";
 import { type AuditSink, createAuditSink, startAudit } from "./log/index.ts";
 import { createLogger, type Logger } from "./log/logger.ts";
 import { createSecretCache } from "./secrets/from-config.ts";
-import { createGateway, type Gateway } from "./server.ts";
+import { createGateway, type Gateway, type GatewayOptions } from "./server.ts";
 
 export interface StartOptions {
   /** Directory that relative paths in the config are resolved against (the config file's folder). */
@@ -29,6 +29,8 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv;
   /** Extra filters (tests). */
   filters?: Filter[];
+  /** Hooks of the reloadable runtime (runtime.ts): adopt its socket, reuse unchanged routes' upstreams. */
+  gateway?: Pick<GatewayOptions, "adoptUrl" | "upstreamFor">;
 }
 
 export interface RunningGateway {
@@ -37,6 +39,10 @@ export interface RunningGateway {
   /** Dev-mode text for the operator's terminal (the generated API keys), when auth.dev is on. */
   readonly banner: string | undefined;
   readonly authn: AuthnFilter | undefined;
+  /** GET /metrics (Prometheus), served on the admin listener, when telemetry exports to Prometheus. */
+  readonly metricsHandler: ExtraRoute["handle"] | undefined;
+  /** The audit sink, when audit is on (the runtime records reloads in it). */
+  readonly audit: AuditSink | undefined;
   close(): Promise<void>;
 }
 
@@ -52,11 +58,14 @@ export async function startConfiguredGateway(config: GatewayConfig, opts: StartO
     const extraRoutes: ExtraRoute[] = [];
     // Audit and telemetry keep to this gateway's events even when several share the process.
     const gatewayId = randomUUID();
+    let metricsHandler: ExtraRoute["handle"] | undefined;
 
     // Audit and telemetry subscribe to the diagnostics events before any traffic.
     const tel = config.telemetry;
+    let audit: AuditSink | undefined;
     if (tel.audit.enabled) {
       const sink: AuditSink = createAuditSink(tel.audit);
+      audit = sink;
       const stop = startAudit(sink, { ...tel.audit, serviceName: tel.serviceName, gatewayId });
       closers.push(async () => {
         stop();
@@ -68,8 +77,8 @@ export async function startConfiguredGateway(config: GatewayConfig, opts: StartO
       const { startTelemetry } = await import("./otel/index.ts");
       const t = startTelemetry({ ...tel, logger, gatewayId });
       closers.push(() => t.shutdown());
-      const handler = t.metricsHandler;
-      if (handler) extraRoutes.push({ path: "/metrics", handle: handler });
+      // Served by the admin listener (runtime.ts), not on the MCP port.
+      metricsHandler = t.metricsHandler;
     }
 
     // authn: built once the public URL is known (a port-0 listener learns it at listen time).
@@ -136,6 +145,7 @@ export async function startConfiguredGateway(config: GatewayConfig, opts: StartO
 
     filters.push(...(opts.filters ?? []));
     const gateway = createGateway(config, {
+      ...opts.gateway,
       gatewayId,
       filters,
       logger,
@@ -159,7 +169,7 @@ export async function startConfiguredGateway(config: GatewayConfig, opts: StartO
     });
     closers.push(() => gateway.close());
     const url = await gateway.listen();
-    return { gateway, url, banner: dev?.banner(url), authn, close: closeAll };
+    return { gateway, url, banner: dev?.banner(url), authn, metricsHandler, audit, close: closeAll };
   } catch (e) {
     await closeAll();
     throw e;

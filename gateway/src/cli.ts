@@ -2,13 +2,12 @@
 // The `mcp-gateway` command: run the gateway from a YAML config, or validate a config file.
 
 import { readFileSync, realpathSync } from "node:fs";
-import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { startConfiguredGateway } from "./assemble.ts";
 import { ConfigError } from "./config/load.ts";
 import { checkReferencedFiles } from "./config/paths.ts";
 import { createLogger } from "./log/logger.ts";
+import { type Runtime, startRuntime } from "./runtime.ts";
 import { loadConfigFileWithVault } from "./secrets/load-with-vault.ts";
 
 const HELP = `mcp-gateway — an edge gateway for the Model Context Protocol
@@ -78,25 +77,25 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const logger = createLogger({ level: config.logging.level, serviceName: config.telemetry.serviceName });
-  let running: Awaited<ReturnType<typeof startConfiguredGateway>>;
+  let running: Runtime;
   try {
-    running = await startConfiguredGateway(config, { baseDir: dirname(resolve(file)), logger });
+    // SIGHUP or a change of the file reloads; SIGTERM/SIGINT drain and exit 0.
+    running = await startRuntime(file, { logger, signals: true });
   } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`${e.message}\n`);
+      return 1;
+    }
     process.stderr.write(`mcp-gateway: cannot start: ${(e as Error).message}\n`);
     return 1;
   }
-  const { url, gateway } = running;
+  const { url } = running;
+  const gateway = running.current.gateway;
   process.stdout.write(`mcp-gateway listening on ${url}\n`);
   for (const name of gateway.routes.keys()) process.stdout.write(`  ${name}: ${url}/mcp/${name}\n`);
-  if (running.banner) process.stdout.write(`${running.banner}\n`);
-  logger.info("gateway started", { "url.full": url, servers: [...gateway.routes.keys()] });
-  const stop = async (signal: string) => {
-    logger.info("shutting down", { signal });
-    await running.close();
-    process.exit(0);
-  };
-  process.once("SIGINT", () => void stop("SIGINT"));
-  process.once("SIGTERM", () => void stop("SIGTERM"));
+  if (running.adminUrl) process.stdout.write(`admin (healthz, readyz, metrics, config) on ${running.adminUrl}\n`);
+  if (running.current.banner) process.stdout.write(`${running.current.banner}\n`);
+  logger.info("gateway started", { "url.full": url, servers: [...gateway.routes.keys()], "mcp_gateway.admin.url": running.adminUrl });
   return -1; // keep running
 }
 

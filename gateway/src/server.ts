@@ -27,6 +27,13 @@ export interface GatewayOptions {
   gatewayId?: string;
   /** Runs after the socket is bound and before the gateway reports ready (e.g. stages that need the URL). */
   beforeReady?: (url: string) => Promise<void>;
+  /**
+   * Serve connections handed in with `server.emit("connection", socket)` under this URL instead of binding a
+   * socket (config reload: one listening socket, a new gateway generation behind it; see runtime.ts).
+   */
+  adoptUrl?: string;
+  /** Supplies each route's upstream (config reload reuses the previous generation's for unchanged routes). */
+  upstreamFor?: (name: string, server: ServerConfig, build: () => Upstream) => Upstream;
 }
 
 export interface Gateway {
@@ -74,7 +81,9 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
   const logger = opts.logger ?? jsonLogger(config.logging.level);
   const routes = new Map<string, Route>();
   for (const [name, s] of Object.entries(config.servers)) {
-    routes.set(name, { name, upstream: buildUpstream(name, s, logger), timeoutMs: s.timeoutMs ?? config.limits.requestTimeoutMs });
+    const build = () => buildUpstream(name, s, logger);
+    const upstream = opts.upstreamFor ? opts.upstreamFor(name, s, build) : build();
+    routes.set(name, { name, upstream, timeoutMs: s.timeoutMs ?? config.limits.requestTimeoutMs });
   }
   const sealer = new SessionSealer(config.sessions.key);
   const relayRef: { relay?: Relay } = {};
@@ -111,16 +120,19 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
     routes,
     url: "",
     listen: async () => {
-      await new Promise<void>((resolve, reject) => {
-        server.once("error", reject);
-        server.listen(config.listen.port, config.listen.host, () => {
-          server.off("error", reject);
-          resolve();
+      if (opts.adoptUrl) gw.url = opts.adoptUrl;
+      else {
+        await new Promise<void>((resolve, reject) => {
+          server.once("error", reject);
+          server.listen(config.listen.port, config.listen.host, () => {
+            server.off("error", reject);
+            resolve();
+          });
         });
-      });
-      const a = server.address() as AddressInfo;
-      const host = a.family === "IPv6" ? `[${a.address}]` : a.address;
-      gw.url = `http://${host}:${a.port}`;
+        const a = server.address() as AddressInfo;
+        const host = a.family === "IPv6" ? `[${a.address}]` : a.address;
+        gw.url = `http://${host}:${a.port}`;
+      }
       // Until ready, MCP routes answer 503: nothing is served before every stage is in place.
       await opts.beforeReady?.(gw.url);
       ready = true;
@@ -130,7 +142,7 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
       ready = false;
       listener.closeStreams();
       await Promise.all([...routes.values()].map((r) => r.upstream.close()));
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = opts.adoptUrl ? Promise.resolve() : new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       // Let requests in flight finish (bounded), then cut whatever is left.
       for (let i = 0; i < 100 && listener.inflight > 0; i++) await new Promise((r) => setTimeout(r, 20));

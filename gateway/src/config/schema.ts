@@ -3,6 +3,7 @@
 
 import { z } from "zod";
 import { isLoopbackHost } from "../listener/guards.ts";
+import { adminSchema } from "./schema-admin.ts";
 import { authSchema } from "./schema-authn.ts";
 import { authzSchema, serverAuthzSchema } from "./schema-authz.ts";
 import { credentialsSchema, secretCacheSchema, vaultConfigSchema } from "./schema-credentials.ts";
@@ -112,6 +113,8 @@ export const configSchema = z
     secretCache: secretCacheSchema.optional(),
     /** Traces, metrics and the audit log (docs/observability.md). */
     telemetry: telemetrySchema.prefault({}),
+    /** Operations listener: /healthz, /readyz, /metrics, /config on its own port (loopback by default). */
+    admin: adminSchema.prefault({}),
   })
   .strict()
   .superRefine((c, ctx) => {
