@@ -9,11 +9,13 @@ import { checkReferencedFiles } from "./config/paths.ts";
 import { createLogger } from "./log/logger.ts";
 import { type Runtime, startRuntime } from "./runtime.ts";
 import { loadConfigFileWithVault } from "./secrets/load-with-vault.ts";
+import { isWorker, runPrimary, workerCount } from "./workers.ts";
 
 const HELP = `mcp-gateway — an edge gateway for the Model Context Protocol
 
 Usage:
-  mcp-gateway --config <file.yaml>             run the gateway
+  mcp-gateway --config <file.yaml> [--workers N]   run the gateway (N processes on one port;
+                                                  default: the CPUs, or 1 with stdio/SSE backends or dev mode)
   mcp-gateway validate --config <file.yaml>    check a config file and exit (0 = valid)
   mcp-gateway --help | --version
 
@@ -32,7 +34,12 @@ export async function main(argv: string[]): Promise<number> {
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { config: { type: "string", short: "c" }, help: { type: "boolean", short: "h" }, version: { type: "boolean", short: "v" } },
+      options: {
+        config: { type: "string", short: "c" },
+        workers: { type: "string", short: "w" },
+        help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "v" },
+      },
     });
   } catch (e) {
     process.stderr.write(`${(e as Error).message}\n\n${HELP}`);
@@ -77,6 +84,20 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const logger = createLogger({ level: config.logging.level, serviceName: config.telemetry.serviceName });
+  if (!isWorker()) {
+    let n: number;
+    try {
+      n = workerCount(typeof values.workers === "string" ? values.workers : undefined, config, logger);
+    } catch (e) {
+      process.stderr.write(`${(e as Error).message}\n\n${HELP}`);
+      return 2;
+    }
+    if (n > 1) {
+      process.stdout.write(`mcp-gateway: ${n} workers\n`);
+      runPrimary(n, logger);
+      return -1; // the workers serve; the primary forwards signals
+    }
+  }
   let running: Runtime;
   try {
     // SIGHUP or a change of the file reloads; SIGTERM/SIGINT drain and exit 0.

@@ -177,6 +177,7 @@ export async function startRuntime(configFile: string, opts: RuntimeOptions): Pr
         ready: () => !draining,
         metrics: () => current.running.metricsHandler,
         status: () => ({
+          pid: process.pid,
           file,
           sha256: current.sha256,
           loadedAt: current.loadedAt,
