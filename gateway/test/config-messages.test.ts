@@ -61,6 +61,11 @@ describe("config errors name the mistake", () => {
   it("custom refinement messages are kept", () => {
     expect(messageOf({ ...base, sessions: { key: "short" } })).toContain("sessions.key: session key must be at least 32 characters");
   });
+  it("a valid key inside a longer one is the suggestion (decisionCache → cache)", () => {
+    expect(messageOf({ ...base, auth: { dev: true }, authz: { engine: { type: "wasm" }, decisionCache: {} } })).toContain(
+      'authz: unknown key "decisionCache" (did you mean "cache"?)',
+    );
+  });
   it("closest() ignores case and refuses far-fetched suggestions", () => {
     expect(closest("Comand", ["command", "args"])).toBe("command");
     expect(closest("xyz", ["command", "args"])).toBeUndefined();

@@ -24,8 +24,8 @@ function strict(s: unknown): unknown {
   if (o.properties && o.additionalProperties === undefined) o.additionalProperties = false;
   // int-or-string fields carry no type in the OpenAPI document; JSON Schema must allow both.
   if (o.format === "int-or-string") {
-    delete o.format;
-    o.oneOf = [{ type: "string" }, { type: "integer" }];
+    const { type: _type, format: _format, ...rest } = o;
+    return { ...rest, oneOf: [{ type: "string" }, { type: "integer" }] };
   }
   return o;
 }

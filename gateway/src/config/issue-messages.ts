@@ -27,7 +27,10 @@ export function closest(word: string, candidates: Iterable<string>): string | un
   let best: string | undefined;
   let bestD = max + 1;
   for (const c of candidates) {
-    const d = distance(w, c.toLowerCase(), max);
+    const lc = c.toLowerCase();
+    // A valid key inside the word (decisionCache → cache) or the word a prefix of one (time → timeoutMs) is a near miss.
+    const contained = lc.length >= 3 && (w.endsWith(lc) || w.startsWith(lc) || (w.length >= 3 && lc.startsWith(w)));
+    const d = contained ? 1 : distance(w, lc, max);
     if (d < bestD) {
       best = c;
       bestD = d;
