@@ -126,8 +126,14 @@ export async function startRuntime(configFile: string, opts: RuntimeOptions): Pr
 
   // The MCP socket and its HTTP server stay for the life of the process; each request goes to the generation
   // current when it arrives (a kept-alive connection moves to the new config with its next request).
+  // Until the first generation is built (it needs this socket's URL), requests get 503 like a gateway not ready.
+  let current: Generation | undefined;
   const front: Server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 30_000 }, (req, res) => {
     const gen = current;
+    if (!gen) {
+      res.writeHead(503, { "content-type": "application/json", "retry-after": "1" }).end('{"status":"starting"}');
+      return;
+    }
     if (req.method !== "GET") {
       gen.inflight++;
       res.once("close", () => gen.inflight--);
@@ -164,7 +170,16 @@ export async function startRuntime(configFile: string, opts: RuntimeOptions): Pr
     return { running, config, sha256, loadedAt: new Date().toISOString(), inflight: 0 };
   }
 
-  let current = await startGeneration(first.config, first.sha256);
+  let now: Generation;
+  try {
+    now = await startGeneration(first.config, first.sha256);
+  } catch (e) {
+    await new Promise<void>((r) => front.close(() => r()));
+    throw e;
+  }
+  current = now;
+  /** The generation serving now (set above, replaced by a reload). */
+  const cur = (): Generation => current ?? now;
 
   /** Let a generation's requests finish (bounded), then close it and whatever connections it still holds. */
   async function retire(gen: Generation): Promise<void> {
@@ -172,21 +187,29 @@ export async function startRuntime(configFile: string, opts: RuntimeOptions): Pr
     await gen.running.close();
   }
 
-  const admin: AdminServer | undefined = first.config.admin.enabled
-    ? await startAdminServer(first.config.admin, {
-        ready: () => !draining,
-        metrics: () => current.running.metricsHandler,
-        status: () => ({
-          pid: process.pid,
-          file,
-          sha256: current.sha256,
-          loadedAt: current.loadedAt,
-          servers: Object.keys(current.config.servers),
-          draining,
-          lastReload: lastReload ?? null,
-        }),
-      })
-    : undefined;
+  let admin: AdminServer | undefined;
+  try {
+    admin = first.config.admin.enabled
+      ? await startAdminServer(first.config.admin, {
+          ready: () => !draining,
+          metrics: () => cur().running.metricsHandler,
+          status: () => ({
+            pid: process.pid,
+            file,
+            sha256: cur().sha256,
+            loadedAt: cur().loadedAt,
+            servers: Object.keys(cur().config.servers),
+            draining,
+            lastReload: lastReload ?? null,
+          }),
+        })
+      : undefined;
+  } catch (e) {
+    // The admin port is taken (or refused): nothing may stay running.
+    await now.running.close();
+    await new Promise<void>((r) => front.close(() => r()));
+    throw e;
+  }
 
   function audit(gen: Generation, r: ReloadResult) {
     const rec = {
@@ -212,7 +235,7 @@ export async function startRuntime(configFile: string, opts: RuntimeOptions): Pr
   let reloading: Promise<ReloadResult> | undefined;
   async function doReload(): Promise<ReloadResult> {
     const at = new Date().toISOString();
-    const old = current;
+    const old = cur();
     let next: { config: GatewayConfig; sha256: string };
     try {
       next = await loadChecked(file, opts);
@@ -289,7 +312,7 @@ export async function startRuntime(configFile: string, opts: RuntimeOptions): Pr
       // Stop accepting; requests in flight finish (bounded); then streams close and upstreams stop.
       const closed = new Promise<void>((r) => front.close(() => r()));
       front.closeIdleConnections();
-      await retire(current);
+      await retire(cur());
       // Whatever is still open (long-lived streams were closed by the generation) is cut now.
       front.closeAllConnections();
       await closed;
@@ -315,7 +338,7 @@ export async function startRuntime(configFile: string, opts: RuntimeOptions): Pr
     url,
     adminUrl: admin?.url,
     get current() {
-      return current.running;
+      return cur().running;
     },
     reload,
     close,
