@@ -303,6 +303,8 @@ function pinning(wanted: boolean): { pin: boolean; note: string } {
  * telemetry cost per message.
  */
 const TELEMETRY = process.env.BENCH_TELEMETRY ?? "off";
+/** BENCH_WORKERS: the gateway's --workers (default 1 here: the bench config has a stdio route, which keeps one process). */
+const WORKERS_ARGS = process.env.BENCH_WORKERS ? ["--workers", process.env.BENCH_WORKERS] : [];
 
 function telemetryConfig(otlpEndpoint: string | undefined, auditPath: string): string {
   const q = JSON.stringify;
@@ -504,7 +506,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
         try {
           const gw = await startProcess(
             "gateway",
-            pinned([process.execPath, ...prof, opts.gatewayCli, "--config", cfg], serverCore),
+            pinned([process.execPath, ...prof, opts.gatewayCli, "--config", cfg, ...WORKERS_ARGS], serverCore),
             /listening on (http:\/\/\S+)/,
             20_000,
           );

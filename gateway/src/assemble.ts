@@ -22,7 +22,7 @@ import type { ExtraRoute } from "./listener/http-server.ts";
 import { type AuditSink, createAuditSink, startAudit } from "./log/index.ts";
 import { createLogger, type Logger } from "./log/logger.ts";
 import { createSecretCache } from "./secrets/from-config.ts";
-import { CONFIGURED_STAGES, createGateway, type Gateway } from "./server.ts";
+import { CONFIGURED_STAGES, createGateway, type Gateway, type GatewayOptions } from "./server.ts";
 
 export interface StartOptions {
   /** Directory that relative paths in the config are resolved against (the config file's folder). */
@@ -31,6 +31,8 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv;
   /** Extra filters (tests). */
   filters?: Filter[];
+  /** Hooks of the reloadable runtime (runtime.ts): adopt its socket, reuse unchanged routes' upstreams. */
+  gateway?: Pick<GatewayOptions, "adoptUrl" | "upstreamFor">;
 }
 
 export interface RunningGateway {
@@ -39,6 +41,10 @@ export interface RunningGateway {
   /** Dev-mode text for the operator's terminal (the generated API keys), when auth.dev is on. */
   readonly banner: string | undefined;
   readonly authn: AuthnFilter | undefined;
+  /** GET /metrics (Prometheus), served on the admin listener, when telemetry exports to Prometheus. */
+  readonly metricsHandler: ExtraRoute["handle"] | undefined;
+  /** The audit sink, when audit is on (the runtime records reloads in it). */
+  readonly audit: AuditSink | undefined;
   close(): Promise<void>;
 }
 
@@ -54,11 +60,14 @@ export async function startConfiguredGateway(config: GatewayConfig, opts: StartO
     const extraRoutes: ExtraRoute[] = [];
     // Audit and telemetry keep to this gateway's events even when several share the process.
     const gatewayId = randomUUID();
+    let metricsHandler: ExtraRoute["handle"] | undefined;
 
     // Audit and telemetry subscribe to the diagnostics events before any traffic.
     const tel = config.telemetry;
+    let audit: AuditSink | undefined;
     if (tel.audit.enabled) {
       const sink: AuditSink = createAuditSink(tel.audit);
+      audit = sink;
       const stop = startAudit(sink, { ...tel.audit, serviceName: tel.serviceName, gatewayId });
       closers.push(async () => {
         stop();
@@ -67,11 +76,11 @@ export async function startConfiguredGateway(config: GatewayConfig, opts: StartO
     }
     if (tel.enabled) {
       // Loaded only when enabled: with telemetry off the gateway never loads OpenTelemetry.
-      const { startTelemetry } = await import("../../otel/src/index.ts");
+      const { startTelemetry } = await import("./otel/index.ts");
       const t = startTelemetry({ ...tel, logger, gatewayId });
       closers.push(() => t.shutdown());
-      const handler = t.metricsHandler;
-      if (handler) extraRoutes.push({ path: "/metrics", handle: handler });
+      // Served by the admin listener (runtime.ts), not on the MCP port.
+      metricsHandler = t.metricsHandler;
     }
 
     // authn: built once the public URL is known (a port-0 listener learns it at listen time).
@@ -142,6 +151,7 @@ export async function startConfiguredGateway(config: GatewayConfig, opts: StartO
     // REST bridge (/api/v1, gateway/src/bridge): its calls go through this gateway's own MCP endpoint.
     const bridge = mountRestBridge(config, extraRoutes, () => gateway.url);
     const gateway = createGateway(config, {
+      ...opts.gateway,
       [CONFIGURED_STAGES]: true,
       gatewayId,
       filters,
@@ -168,7 +178,7 @@ export async function startConfiguredGateway(config: GatewayConfig, opts: StartO
     // Closed first (closers run in reverse): its sessions end through the gateway while it still listens.
     if (bridge) closers.push(() => bridge.close());
     const url = await gateway.listen();
-    return { gateway, url, banner: dev?.banner(url), authn, close: closeAll };
+    return { gateway, url, banner: dev?.banner(url), authn, metricsHandler, audit, close: closeAll };
   } catch (e) {
     await closeAll();
     throw e;

@@ -1,18 +1,21 @@
 #!/usr/bin/env node
 // The `mcp-gateway` command: run the gateway from a YAML config, or validate a config file.
 
-import { readFileSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { readFileSync, realpathSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { startConfiguredGateway } from "./assemble.ts";
 import { ConfigError } from "./config/load.ts";
+import { checkReferencedFiles } from "./config/paths.ts";
 import { createLogger } from "./log/logger.ts";
+import { type Runtime, startRuntime } from "./runtime.ts";
 import { loadConfigFileWithVault } from "./secrets/load-with-vault.ts";
+import { isWorker, runPrimary, workerCount } from "./workers.ts";
 
 const HELP = `mcp-gateway — an edge gateway for the Model Context Protocol
 
 Usage:
-  mcp-gateway --config <file.yaml>             run the gateway
+  mcp-gateway --config <file.yaml> [--workers N]   run the gateway (N processes on one port;
+                                                  default: the CPUs, or 1 with stdio/SSE backends or dev mode)
   mcp-gateway validate --config <file.yaml>    check a config file and exit (0 = valid)
   mcp-gateway --help | --version
 
@@ -31,7 +34,12 @@ export async function main(argv: string[]): Promise<number> {
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { config: { type: "string", short: "c" }, help: { type: "boolean", short: "h" }, version: { type: "boolean", short: "v" } },
+      options: {
+        config: { type: "string", short: "c" },
+        workers: { type: "string", short: "w" },
+        help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "v" },
+      },
     });
   } catch (e) {
     process.stderr.write(`${(e as Error).message}\n\n${HELP}`);
@@ -67,33 +75,63 @@ export async function main(argv: string[]): Promise<number> {
     throw e;
   }
   if (command === "validate") {
+    const missing = checkReferencedFiles(config);
+    if (missing.length > 0) {
+      process.stderr.write(`${new ConfigError(`${file}: referenced files`, missing).message}\n`);
+      return 1;
+    }
     process.stdout.write(`${file}: valid (${Object.keys(config.servers).length} servers)\n`);
     return 0;
   }
   const logger = createLogger({ level: config.logging.level, serviceName: config.telemetry.serviceName });
-  let running: Awaited<ReturnType<typeof startConfiguredGateway>>;
+  if (!isWorker()) {
+    let n: number;
+    try {
+      n = workerCount(typeof values.workers === "string" ? values.workers : undefined, config, logger);
+    } catch (e) {
+      process.stderr.write(`${(e as Error).message}\n\n${HELP}`);
+      return 2;
+    }
+    if (n > 1) {
+      process.stdout.write(`mcp-gateway: ${n} workers\n`);
+      runPrimary(n, logger);
+      return -1; // the workers serve; the primary forwards signals
+    }
+  }
+  let running: Runtime;
   try {
-    running = await startConfiguredGateway(config, { baseDir: dirname(resolve(file)), logger });
+    // SIGHUP or a change of the file reloads; SIGTERM/SIGINT drain and exit 0.
+    running = await startRuntime(file, { logger, signals: true });
   } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`${e.message}\n`);
+      return 1;
+    }
     process.stderr.write(`mcp-gateway: cannot start: ${(e as Error).message}\n`);
     return 1;
   }
-  const { url, gateway } = running;
+  const { url } = running;
+  const gateway = running.current.gateway;
   process.stdout.write(`mcp-gateway listening on ${url}\n`);
   for (const name of gateway.routes.keys()) process.stdout.write(`  ${name}: ${url}/mcp/${name}\n`);
-  if (running.banner) process.stdout.write(`${running.banner}\n`);
-  logger.info("gateway started", { "url.full": url, servers: [...gateway.routes.keys()] });
-  const stop = async (signal: string) => {
-    logger.info("shutting down", { signal });
-    await running.close();
-    process.exit(0);
-  };
-  process.once("SIGINT", () => void stop("SIGINT"));
-  process.once("SIGTERM", () => void stop("SIGTERM"));
+  if (running.adminUrl) process.stdout.write(`admin (healthz, readyz, metrics, config) on ${running.adminUrl}\n`);
+  if (running.current.banner) process.stdout.write(`${running.current.banner}\n`);
+  logger.info("gateway started", { "url.full": url, servers: [...gateway.routes.keys()], "mcp_gateway.admin.url": running.adminUrl });
   return -1; // keep running
 }
 
-const isMain = process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/\\/g, "/").split("/").pop()!);
+// Run when this file is the process's entry point, whatever it is called: `node src/cli.ts`, `node dist/cli.js`,
+// or the `mcp-gateway` bin link npm creates (a symlink, hence realpath on both sides).
+function isEntryPoint(): boolean {
+  const entry = process.argv[1];
+  if (!entry) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+const isMain = isEntryPoint();
 if (isMain) {
   main(process.argv.slice(2)).then(
     (code) => {

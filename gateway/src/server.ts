@@ -56,6 +56,13 @@ export interface GatewayOptions {
   gatewayId?: string;
   /** Runs after the socket is bound and before the gateway reports ready (e.g. stages that need the URL). */
   beforeReady?: (url: string) => Promise<void>;
+  /**
+   * Serve connections handed in with `server.emit("connection", socket)` under this URL instead of binding a
+   * socket (config reload: one listening socket, a new gateway generation behind it; see runtime.ts).
+   */
+  adoptUrl?: string;
+  /** Supplies each route's upstream (config reload reuses the previous generation's for unchanged routes). */
+  upstreamFor?: (name: string, server: ServerConfig, build: () => Upstream) => Upstream;
 }
 
 export interface Gateway {
@@ -67,9 +74,10 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-function revealAll(h: Record<string, Secret> | undefined): Record<string, string> {
+/** Header names are case-insensitive (lower-cased, as undici sends them); environment names are not. */
+function revealAll(h: Record<string, Secret> | undefined, lowerCase = true): Record<string, string> {
   const out: Record<string, string> = {};
-  if (h) for (const [k, v] of Object.entries(h)) out[k.toLowerCase()] = v.reveal();
+  if (h) for (const [k, v] of Object.entries(h)) out[lowerCase ? k.toLowerCase() : k] = v.reveal();
   return out;
 }
 
@@ -89,7 +97,7 @@ function buildUpstream(name: string, s: ServerConfig, logger: Logger, maxMessage
         server: name,
         command: c.command,
         args: c.args,
-        env: revealAll(c.env),
+        env: revealAll(c.env, false),
         inheritEnv: c.inheritEnv,
         cwd: c.cwd,
         idleTimeoutMs: c.idleTimeoutMs,
@@ -115,11 +123,9 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
   const logger = opts.logger ?? jsonLogger(config.logging.level);
   const routes = new Map<string, Route>();
   for (const [name, s] of Object.entries(config.servers)) {
-    routes.set(name, {
-      name,
-      upstream: buildUpstream(name, s, logger, config.limits.maxBackendMessageBytes),
-      timeoutMs: s.timeoutMs ?? config.limits.requestTimeoutMs,
-    });
+    const build = () => buildUpstream(name, s, logger, config.limits.maxBackendMessageBytes);
+    const upstream = opts.upstreamFor ? opts.upstreamFor(name, s, build) : build();
+    routes.set(name, { name, upstream, timeoutMs: s.timeoutMs ?? config.limits.requestTimeoutMs });
   }
   const sealer = new SessionSealer(config.sessions.key);
   // Shared state (Redis) when replicas must agree: ended sessions, and the limits stage's counters.
@@ -173,16 +179,19 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
     routes,
     url: "",
     listen: async () => {
-      await new Promise<void>((resolve, reject) => {
-        server.once("error", reject);
-        server.listen(config.listen.port, config.listen.host, () => {
-          server.off("error", reject);
-          resolve();
+      if (opts.adoptUrl) gw.url = opts.adoptUrl;
+      else {
+        await new Promise<void>((resolve, reject) => {
+          server.once("error", reject);
+          server.listen(config.listen.port, config.listen.host, () => {
+            server.off("error", reject);
+            resolve();
+          });
         });
-      });
-      const a = server.address() as AddressInfo;
-      const host = a.family === "IPv6" ? `[${a.address}]` : a.address;
-      gw.url = `http://${host}:${a.port}`;
+        const a = server.address() as AddressInfo;
+        const host = a.family === "IPv6" ? `[${a.address}]` : a.address;
+        gw.url = `http://${host}:${a.port}`;
+      }
       // Until ready, MCP routes answer 503: nothing is served before every stage is in place.
       await shared?.ready();
       await opts.beforeReady?.(gw.url);
@@ -193,7 +202,7 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
       ready = false;
       listener.closeStreams();
       await Promise.all([...routes.values()].map((r) => r.upstream.close()));
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = opts.adoptUrl ? Promise.resolve() : new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       // Let requests in flight finish (bounded), then cut whatever is left.
       for (let i = 0; i < 100 && listener.inflight > 0; i++) await new Promise((r) => setTimeout(r, 20));

@@ -8,7 +8,7 @@ import type { Exchange } from "../../gateway/src/chain/types.ts";
 import { toMessage } from "../../gateway/src/codec/jsonrpc.ts";
 import { channels, type MessageEvent, type StageEvent, type UpstreamEvent } from "../../gateway/src/diagnostics.ts";
 import { createAuditSink, startAudit } from "../../gateway/src/log/audit.ts";
-import { startTelemetry } from "../src/index.ts";
+import { startTelemetry } from "../../gateway/src/otel/index.ts";
 
 const N = Number(process.env.BENCH_MESSAGES ?? 20_000);
 const YIELD_EVERY = 64;

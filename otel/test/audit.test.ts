@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { type AuditRecord, createAuditSink, startAudit } from "../../gateway/src/log/audit.ts";
 import { StreamLineWriter } from "../../gateway/src/log/line-writer.ts";
 import { hashSessionId } from "../../gateway/src/log/message-facts.ts";
-import { startTelemetry } from "../src/index.ts";
+import { startTelemetry } from "../../gateway/src/otel/index.ts";
 import { realisticSession, SESSION_ID } from "./helpers/synthetic.ts";
 
 const cleanups: Array<() => unknown> = [];

@@ -14,8 +14,8 @@ import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTelemetry, type Telemetry } from "../../gateway/src/otel/index.ts";
 import { freePort } from "../../policies/test/opa.ts";
-import { startTelemetry, type Telemetry } from "../src/index.ts";
 import { BEARER, realisticSession } from "./helpers/synthetic.ts";
 
 const CONFIG = new URL("../collector.yaml", import.meta.url).pathname;

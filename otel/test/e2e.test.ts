@@ -66,7 +66,7 @@ describe.skipIf(!RELAY)("end to end through the relay", () => {
 
   beforeAll(async () => {
     helpers = await import("../../gateway/test/helpers.ts");
-    const { startTelemetry } = await import("../src/index.ts");
+    const { startTelemetry } = await import("../../gateway/src/otel/index.ts");
     const { createAuditSink, startAudit } = await import("../../gateway/src/log/audit.ts");
     rx = await startReceiver();
     backend = await startBackend();

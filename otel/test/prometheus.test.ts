@@ -5,7 +5,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { channels } from "../../gateway/src/diagnostics.ts";
-import { startTelemetry, type Telemetry } from "../src/index.ts";
+import { startTelemetry, type Telemetry } from "../../gateway/src/otel/index.ts";
 import { realisticSession } from "./helpers/synthetic.ts";
 
 let t: Telemetry;

@@ -1,4 +1,4 @@
-// The deferred hand-over of spans to the SDK (otel/src/recorder.ts): the SDK's spans carry exactly the
+// The deferred hand-over of spans to the SDK (gateway/src/otel/recorder.ts): the SDK's spans carry exactly the
 // ids that were propagated upstream, they reach the span processors without anyone flushing, a full
 // queue is fed at once, sampling decided on the request path matches the SDK's, and a stage that passed
 // silently makes no span while one that refused does.
@@ -14,8 +14,8 @@ import {
 } from "@opentelemetry/sdk-trace";
 import { afterEach, describe, expect, it } from "vitest";
 import { parseTraceparent } from "../../gateway/src/log/message-facts.ts";
-import { startTelemetry, type Telemetry } from "../src/index.ts";
-import { newSpanId, newTraceId, PresetIdGenerator, Recorder } from "../src/recorder.ts";
+import { startTelemetry, type Telemetry } from "../../gateway/src/otel/index.ts";
+import { newSpanId, newTraceId, PresetIdGenerator, Recorder } from "../../gateway/src/otel/recorder.ts";
 import { ALLOW, AUTHN, exchange, rpc, SESSION, send } from "./helpers/synthetic.ts";
 
 let t: Telemetry | undefined;

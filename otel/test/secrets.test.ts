@@ -9,7 +9,7 @@ import { Secret } from "../../gateway/src/config/secret.ts";
 import { channels } from "../../gateway/src/diagnostics.ts";
 import { createAuditSink, startAudit } from "../../gateway/src/log/audit.ts";
 import { createLogger } from "../../gateway/src/log/logger.ts";
-import { startTelemetry } from "../src/index.ts";
+import { startTelemetry } from "../../gateway/src/otel/index.ts";
 import { attr, KIND, type Receiver, startReceiver } from "./helpers/otlp-receiver.ts";
 import { BEARER, exchange, realisticSession, SESSION_ID } from "./helpers/synthetic.ts";
 

@@ -4,7 +4,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { channels } from "../../gateway/src/diagnostics.ts";
 import { hashSessionId, parseTraceparent } from "../../gateway/src/log/message-facts.ts";
-import { startTelemetry, type Telemetry } from "../src/index.ts";
+import { startTelemetry, type Telemetry } from "../../gateway/src/otel/index.ts";
 import { attr, KIND, type OtlpSpan, type Receiver, STATUS_ERROR, startReceiver } from "./helpers/otlp-receiver.ts";
 import { realisticSession, SESSION_ID } from "./helpers/synthetic.ts";
 

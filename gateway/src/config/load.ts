@@ -4,6 +4,8 @@ import { readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { parse as parseYaml } from "yaml";
 import type { z } from "zod";
+import { configErrorMap, formatConfigIssues } from "./issue-messages.ts";
+import { resolveConfigPaths } from "./paths.ts";
 import { builtinResolvers, ConfigReferenceError, type ReferenceResolver, resolveReferences } from "./references.ts";
 import { configSchema, type GatewayConfig } from "./schema.ts";
 
@@ -16,14 +18,8 @@ export class ConfigError extends Error {
   }
 }
 
-function formatPath(path: ReadonlyArray<PropertyKey>): string {
-  let out = "";
-  for (const p of path) out += typeof p === "number" ? `[${p}]` : out ? `.${String(p)}` : String(p);
-  return out || "(root)";
-}
-
 export function formatIssues(err: z.ZodError): string[] {
-  return err.issues.map((i) => `${formatPath(i.path)}: ${i.message}`);
+  return formatConfigIssues(err.issues);
 }
 
 export interface LoadOptions {
@@ -41,9 +37,9 @@ export function parseConfig(tree: unknown, baseDir: string, opts: LoadOptions = 
     if (e instanceof ConfigReferenceError) throw new ConfigError("invalid configuration", [e.message]);
     throw e;
   }
-  const r = configSchema.safeParse(resolved);
+  const r = configSchema.safeParse(resolved, { error: configErrorMap });
   if (!r.success) throw new ConfigError("invalid configuration", formatIssues(r.error));
-  return r.data;
+  return resolveConfigPaths(r.data, baseDir);
 }
 
 /** Read and parse a YAML config file (start-up only); errors are ConfigErrors naming the file. */

@@ -2,13 +2,14 @@
 // gateway/config.schema.json is generated from this file (npm run schema -w gateway) and committed.
 
 import { z } from "zod";
-import { telemetrySchema } from "../../../otel/src/schema.ts";
 import { restBridgeSchema } from "../bridge/config.ts";
 import { limitsStageFields } from "../filters/limits/schema.ts";
 import { isLoopbackHost } from "../listener/guards.ts";
+import { adminSchema } from "./schema-admin.ts";
 import { authSchema } from "./schema-authn.ts";
 import { authzSchema, serverAuthzSchema } from "./schema-authz.ts";
 import { credentialsSchema, secretCacheSchema, vaultConfigSchema } from "./schema-credentials.ts";
+import { telemetrySchema } from "./schema-telemetry.ts";
 import { plain, secret } from "./secret.ts";
 
 /** A plain string that may have come from a ${…} reference. */
@@ -163,6 +164,8 @@ export const configSchema = z
     telemetry: telemetrySchema.prefault({}),
     /** REST endpoints under /api/v1 for non-MCP clients, through the same chain (docs/rest-bridge.md). */
     restBridge: restBridgeSchema.optional(),
+    /** Operations listener: /healthz, /readyz, /metrics, /config on its own port (loopback by default). */
+    admin: adminSchema.prefault({}),
   })
   .strict()
   .superRefine((c, ctx) => {

@@ -203,9 +203,7 @@ export class Listener {
     const url = req.url ?? "/";
     const q = url.indexOf("?");
     const path = q === -1 ? url : url.slice(0, q);
-    if (path === "/healthz") return sendJson(res, 200, '{"status":"ok"}');
-    if (path === "/readyz")
-      return this.#o.isReady() ? sendJson(res, 200, '{"status":"ready"}') : sendJson(res, 503, '{"status":"not ready"}');
+    // /healthz, /readyz and /metrics are on the admin listener (admin-server.ts): this port serves MCP only.
     const g = this.#o.guards;
     if (!g.hostAllowed(req.headers.host)) return sendError(res, { error: new GatewayError("HOST_FORBIDDEN") });
     // Extra endpoints (OAuth metadata, /metrics) are not MCP: they answer any Origin (no credentials involved).

@@ -1,7 +1,8 @@
-// Config sub-schema of the audit sink (plugged into `telemetry.audit` by otel/src/schema.ts). It lives
+// Config sub-schema of the audit sink (plugged into `telemetry.audit` by config/schema-telemetry.ts). It lives
 // beside the sink because audit must work without OpenTelemetry; it imports only zod.
 
 import { z } from "zod";
+import { plain } from "../config/secret.ts";
 import { compileJsonPath } from "./redact.ts";
 
 export const jsonPathSchema = z.string().superRefine((p, ctx) => {
@@ -16,8 +17,8 @@ export const auditSchema = z
   .object({
     enabled: z.boolean().default(true).describe("One audit record per relayed message"),
     sink: z.enum(["stdout", "file"]).default("stdout"),
-    /** Required when sink is "file". */
-    path: z.string().min(1).optional(),
+    /** Required when sink is "file". May come from ${env:…} / ${file:…} (a path is not secret: plain string). */
+    path: z.preprocess(plain, z.string().min(1)).optional(),
     /** Rotate the file when it would exceed this size (bytes). */
     maxBytes: z
       .number()

@@ -10,6 +10,7 @@ import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { type RunningGateway, startConfiguredGateway } from "../../src/assemble.ts";
 import { parseConfig } from "../../src/config/load.ts";
+import { startAdminServer } from "../../src/listener/admin-server.ts";
 import { createLogger } from "../../src/log/logger.ts";
 import type { Idp } from "../fixtures/idp.ts";
 import { readAll, serveFetch } from "../fixtures/modern-server.ts";
@@ -197,6 +198,8 @@ export function idpAccounts(): Record<string, Record<string, unknown>> {
 export interface StartedGateway extends RunningGateway {
   /** Every log line the gateway wrote (ECS JSON). */
   readonly logs: string[];
+  /** The admin listener (GET /metrics). */
+  readonly adminUrl: string;
 }
 
 /** A Writable that collects lines (for createLogger({ stream })). */
@@ -218,9 +221,11 @@ export async function startFromYaml(
   const logs: string[] = [];
   const logger = createLogger({ level: o.level ?? "debug", stream: lineCollector(logs) });
   const gw = await startConfiguredGateway(config, { baseDir: o.baseDir, logger, env: o.env ?? {} });
+  // /metrics is on the admin listener (the runtime's; here the same module on its own).
+  const admin = await startAdminServer(config.admin, { ready: () => true, metrics: () => gw.metricsHandler, status: () => ({}) });
   // Idempotent close: a test may close early to flush audit/telemetry; afterAll closes again.
   let closing: Promise<void> | undefined;
-  return { ...gw, logs, close: () => (closing ??= gw.close()) };
+  return { ...gw, logs, adminUrl: admin.url, close: () => (closing ??= Promise.all([gw.close(), admin.close()]).then(() => {})) };
 }
 
 /** An IdP issuer block for YAML, with the loopback allowance tests need. */

@@ -262,7 +262,7 @@ describe("spans and metrics of a real session through the configured stages", ()
   });
 
   it("/metrics exposes mcp.server.operation.duration (and the client histogram, decisions) after traffic", async () => {
-    const text = await (await fetch(`${gw.url}/metrics`)).text();
+    const text = await (await fetch(`${gw.adminUrl}/metrics`)).text();
     expect(text).toMatch(/^mcp_server_operation_duration_bucket\{[^}]*mcp_method_name="tools\/call"[^}]*\} \d+/m);
     expect(text).toMatch(/^mcp_server_operation_duration_count\{[^}]*mcp_gateway_server="servicenow"[^}]*\} [1-9]/m);
     expect(text).toMatch(/^mcp_server_operation_duration_count\{[^}]*error_type="-32080"[^}]*\} [1-9]/m);

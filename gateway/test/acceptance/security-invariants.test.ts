@@ -357,7 +357,7 @@ describe("a real session through the whole stack", () => {
   });
 
   it("no secret anywhere the gateway wrote: logs, audit file, decision log, OTLP spans and metrics, /metrics, replies", async () => {
-    metricsText = await (await fetch(`${gw.url}/metrics`)).text();
+    metricsText = await (await fetch(`${gw.adminUrl}/metrics`)).text();
     expect(metricsText).toMatch(/mcp_server_operation_duration/);
     // Close first: telemetry and audit flush everything they buffered.
     closed = true;

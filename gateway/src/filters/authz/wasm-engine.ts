@@ -1,7 +1,7 @@
 // The embedded engine: the policy compiled by `opa build -t wasm`, evaluated in-process with
 // @open-policy-agent/opa-wasm, and hot-reloaded when the bundle file changes (last good kept).
 
-import { type FSWatcher, watch } from "node:fs";
+import { existsSync, type FSWatcher, watch } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { basename, dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -20,8 +20,14 @@ import {
   toTargetSet,
 } from "./types.ts";
 
-/** The bundle committed in the repository (built by policies/scripts/build.sh). */
-export const DEFAULT_BUNDLE_PATH = fileURLToPath(new URL("../../../../policies/bundle/bundle.tar.gz", import.meta.url));
+/**
+ * The default bundle: the copy the build puts in the package (gateway/dist/policy/), else the one committed
+ * in the repository (built by policies/scripts/build.sh) when running from source.
+ */
+const PACKAGED_BUNDLE = fileURLToPath(new URL("../../policy/bundle.tar.gz", import.meta.url));
+export const DEFAULT_BUNDLE_PATH = existsSync(PACKAGED_BUNDLE)
+  ? PACKAGED_BUNDLE
+  : fileURLToPath(new URL("../../../../policies/bundle/bundle.tar.gz", import.meta.url));
 
 export const DECISION_ENTRYPOINT = "mcp/authz/decision";
 export const FILTER_ENTRYPOINT = "mcp/authz/filter";

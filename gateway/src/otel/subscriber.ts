@@ -6,19 +6,27 @@
 import type { Channel } from "node:diagnostics_channel";
 import { basename } from "node:path";
 import { type Attributes, type Context, type Link, type SpanContext, SpanKind, SpanStatusCode, TraceFlags } from "@opentelemetry/api";
-import type { Exchange } from "../../gateway/src/chain/types.ts";
-import type { RpcMessage } from "../../gateway/src/codec/jsonrpc.ts";
 import {
   channels,
+  compileRedactor,
+  ERRORS,
   type ErrorEvent,
+  type Exchange,
+  errorTypeOf,
+  hashSessionId,
+  isSensitiveKey,
   type MessageEvent,
+  metaOf,
+  type PayloadRedactor,
+  REDACTED,
+  type RpcMessage,
+  redactString,
+  rpcErrorOf,
   type SessionEvent,
+  STATELESS_ERA,
   type StageEvent,
   type UpstreamEvent,
-} from "../../gateway/src/diagnostics.ts";
-import { ERRORS } from "../../gateway/src/errors.ts";
-import { errorTypeOf, hashSessionId, metaOf, rpcErrorOf, STATELESS_ERA } from "../../gateway/src/log/message-facts.ts";
-import { compileRedactor, isSensitiveKey, type PayloadRedactor, REDACTED, redactString } from "../../gateway/src/log/redact.ts";
+} from "../diagnostics-contract.ts";
 import * as A from "./attributes.ts";
 import type { Instruments } from "./metrics.ts";
 import { type Extracted, extractFromHeaders, extractFromMeta, injectRecord } from "./propagation.ts";

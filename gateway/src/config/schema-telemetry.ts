@@ -2,8 +2,8 @@
 // it imports zod and the gateway's audit sub-schema only, never OpenTelemetry, so loading config stays cheap.
 
 import { z } from "zod";
-import { plain, Secret } from "../../gateway/src/config/secret.ts";
-import { auditSchema, jsonPathSchema } from "../../gateway/src/log/audit-schema.ts";
+import { auditSchema, jsonPathSchema } from "../log/audit-schema.ts";
+import { plain, Secret } from "./secret.ts";
 
 // Same shape as `secret()` in gateway/src/config/schema.ts. Not imported from there: that file will import
 // this one to plug `telemetry` in, and a module cycle would leave the helper undefined at load time.

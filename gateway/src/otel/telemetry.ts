@@ -11,11 +11,10 @@ import { OTLPTraceExporter as OTLPProtoTraceExporter } from "@opentelemetry/expo
 import { defaultResource, detectResources, envDetector, type Resource, resourceFromAttributes } from "@opentelemetry/resources";
 import { type IMetricReader, MeterProvider, PeriodicExportingMetricReader } from "@opentelemetry/sdk-metrics";
 import { BatchSpanProcessor, type SpanExporter, type SpanProcessor, TracerProvider } from "@opentelemetry/sdk-trace";
-import type { Logger } from "../../gateway/src/log/logger.ts";
+import { type Logger, type TelemetryConfig, type TelemetryConfigInput, telemetrySchema } from "../diagnostics-contract.ts";
 import { createInstruments } from "./metrics.ts";
 import { PresetIdGenerator, Recorder } from "./recorder.ts";
 import { buildSampler } from "./sampler.ts";
-import { type TelemetryConfig, type TelemetryConfigInput, telemetrySchema } from "./schema.ts";
 import { TelemetrySubscriber } from "./subscriber.ts";
 
 export const INSTRUMENTATION_SCOPE = "@mcp-edge/otel";
