@@ -7,7 +7,7 @@ import { Agent, request } from "node:http";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { startHttpDemo } from "../../../examples/demo-server/server.ts";
 import { INIT, post, startGateway, type TestGateway } from "../helpers.ts";
-import { headerAuthn } from "./fixtures.ts";
+import { gatewayCode, headerAuthn } from "./fixtures.ts";
 
 const COUNT = Number(process.env.FUZZ_COUNT ?? 2000);
 const SEED = Number(process.env.FUZZ_SEED ?? 11);
@@ -301,8 +301,11 @@ it(`${COUNT} mutated requests: no 5xx without a JSON-RPC body, no hang`, { timeo
     stats.bad5xx.map((b) => ({ ...b.c, body: b.c.body?.slice(0, 200), status: b.res.status, answer: b.res.body.slice(0, 200) })),
   ).toEqual([]);
   expect(stats.hangs.map((c) => ({ ...c, body: c.body?.slice(0, 200) }))).toEqual([]);
-  // The gateway is still healthy and serves a real session.
-  expect((await fetch(`${gw.url}/healthz`)).status).toBe(200);
+  // The gateway is still itself (health lives on the admin listener: the MCP port answers an unknown route)
+  // and serves a real session.
+  const alive = await fetch(`${gw.url}/mcp/nope`);
+  expect(alive.status).toBe(404);
+  expect(gatewayCode(await alive.text())).toBe("UNKNOWN_SERVER");
   // (The fuzzed session may have been DELETEd by a mutated request: a new one must open and answer.)
   const init = await post(`${gw.url}/mcp/demo`, INIT, { "x-test-user": "fuzz" });
   expect(init.status).toBe(200);

@@ -126,7 +126,7 @@ describe("item 14: every backend frame is bounded", () => {
     expect(e.error.code).toBe(-32064);
     await until(() => closed.post > before);
     // The gateway is still itself.
-    expect((await fetch(`${gw.url}/healthz`)).status).toBe(200);
+    expect((await fetch(`${gw.url}/mcp/nope`)).status).toBe(404);
     const ping = await post(`${gw.url}/mcp/hostile`, { jsonrpc: "2.0", id: 6, method: "ping" }, h);
     expect(ping.status).toBe(200);
   });

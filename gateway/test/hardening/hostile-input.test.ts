@@ -178,8 +178,10 @@ describe("item 9: media types and Host parsed by real parsers", () => {
       expect(r.status, host).toBe(403);
       expect(gatewayCode(r.body), host).toBe("HOST_FORBIDDEN");
     }
-    const ok = await raw(gw.url, { method: "GET", path: "/healthz", headers: { host: `LOCALHOST:${port}` } });
-    expect(ok.status).toBe(200);
+    // Past the host guard: an unknown route is answered as such (not HOST_FORBIDDEN).
+    const ok = await raw(gw.url, { method: "GET", path: "/mcp/nope", headers: { host: `LOCALHOST:${port}` } });
+    expect(ok.status).toBe(404);
+    expect(gatewayCode(ok.body)).toBe("UNKNOWN_SERVER");
     const ok2 = await raw(gw.url, {
       method: "POST",
       path: "/mcp/demo",
