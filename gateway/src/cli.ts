@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { startConfiguredGateway } from "./assemble.ts";
+import { GOVERNANCE_HELP, runGovernanceCommand } from "./cli-governance.ts";
 import { ConfigError } from "./config/load.ts";
 import { createLogger } from "./log/logger.ts";
 import { loadConfigFileWithVault } from "./secrets/load-with-vault.ts";
@@ -16,6 +17,7 @@ Usage:
   mcp-gateway validate --config <file.yaml>    check a config file and exit (0 = valid)
   mcp-gateway --help | --version
 
+${GOVERNANCE_HELP}
 Each configured server is served at /mcp/<name> (Streamable HTTP) and /mcp/<name>/sse (legacy SSE).
 Config reference: gateway/config.schema.json and docs/configuration.md.
 `;
@@ -26,6 +28,7 @@ function version(): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === "tools" || argv[0] === "policy") return runGovernanceCommand(argv);
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({

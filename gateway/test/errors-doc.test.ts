@@ -10,9 +10,9 @@ it("docs/errors.md lists every error code with its JSON-RPC code and HTTP status
   for (const [code, s] of Object.entries(ERRORS)) expect(doc).toContain(`| \`${code}\` | ${s.rpc} | ${s.http} |`);
 });
 
-it("gateway codes are unique within the gateway range", () => {
+it("gateway codes are unique within the gateway ranges (-32070..-32099)", () => {
   const own = Object.values(ERRORS)
     .map((s) => s.rpc)
-    .filter((c) => c <= -32080 && c >= -32099);
+    .filter((c) => c <= -32070 && c >= -32099);
   expect(new Set(own).size).toBe(own.length);
 });

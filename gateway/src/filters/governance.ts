@@ -1,0 +1,50 @@
+// Builds the tool-governance stages from config: one tool catalog and pin store shared by the pins
+// and validation stages, and the approval stage. docs/governance.md.
+
+import type { Filter } from "../chain/types.ts";
+import type { GatewayConfig } from "../config/schema.ts";
+import type { Logger } from "../log/logger.ts";
+import { createPinsFilter, type PinMode } from "./pins/filter.ts";
+import { openPinStore } from "./pins/from-config.ts";
+import type { PinStore } from "./pins/store.ts";
+import { ToolCatalog } from "./tool-catalog/catalog.ts";
+import { createValidationFilter } from "./validation/filter.ts";
+
+export interface Governance {
+  readonly filters: Filter[];
+  readonly store: PinStore;
+  readonly catalog: ToolCatalog;
+  close(): Promise<void>;
+}
+
+export async function startGovernance(
+  config: GatewayConfig,
+  opts: { baseDir: string; gatewayId: string; logger: Logger },
+): Promise<Governance> {
+  const g = config.governance;
+  const servers = Object.entries(config.servers);
+  const pinModes: Record<string, PinMode> = Object.fromEntries(servers.map(([n, s]) => [n, s.tools.pins]));
+  const validationModes = Object.fromEntries(servers.map(([n, s]) => [n, s.tools.validation]));
+  const logger = opts.logger;
+  const store = await openPinStore(g.pins, {
+    baseDir: opts.baseDir,
+    origin: opts.gatewayId,
+    reload: true,
+    onError: (message, e) => logger.error(message, { "error.message": (e as Error).message }),
+  });
+  const catalog = new ToolCatalog();
+  const pins = createPinsFilter({
+    routes: pinModes,
+    store,
+    catalog,
+    gatewayId: opts.gatewayId,
+    warn: (message, fields) => logger.warn(message, fields),
+  });
+  const validation = createValidationFilter({ routes: validationModes, lookup: (r, t) => pins.lookup(r, t), ...g.validation });
+  return {
+    filters: [pins, validation],
+    store,
+    catalog,
+    close: () => store.close(),
+  };
+}

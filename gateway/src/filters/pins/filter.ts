@@ -1,0 +1,113 @@
+// The pins stage: the first definition of each tool seen per route is pinned; a later, different one
+// is hidden from tools/list and its calls refused (mode enforce) until an operator approves it.
+
+import type { Filter } from "../../chain/types.ts";
+import { isObject, type RpcMessage } from "../../codec/jsonrpc.ts";
+import { channels, type GovernanceEvent } from "../../diagnostics.ts";
+import { GatewayError } from "../../errors.ts";
+import type { KnownTool, ToolCatalog } from "../tool-catalog/catalog.ts";
+import type { PinEvent } from "./state.ts";
+import type { PinStore } from "./store.ts";
+
+export type PinMode = "off" | "warn" | "enforce";
+
+export interface PinsFilterOptions {
+  /** Route → mode (config servers.<name>.tools.pins); a route not listed is enforced. */
+  routes: Readonly<Record<string, PinMode>>;
+  store: PinStore;
+  catalog: ToolCatalog;
+  gatewayId?: string;
+  warn?: (message: string, fields: Record<string, unknown>) => void;
+}
+
+export interface PinsFilter extends Filter {
+  /** The definition calls are validated against: the one served now, else the pin (validation stage). */
+  lookup(route: string, tool: string): KnownTool | undefined;
+}
+
+const EVENT_TYPE: Record<PinEvent["type"], GovernanceEvent["type"]> = {
+  pinned: "tool.pinned",
+  changed: "tool.changed",
+  approved: "tool.approved",
+};
+
+export function publishPinEvent(e: PinEvent, gatewayId: string | undefined): void {
+  if (!channels.governance.hasSubscribers) return;
+  const ev: GovernanceEvent = {
+    gatewayId,
+    type: EVENT_TYPE[e.type],
+    server: e.route,
+    tool: e.tool,
+    hash: e.hash,
+    ...(e.previousHash ? { previousHash: e.previousHash } : {}),
+    ...(e.by ? { by: e.by } : {}),
+  };
+  channels.governance.publish(ev);
+}
+
+export function createPinsFilter(o: PinsFilterOptions): PinsFilter {
+  const mode = (route: string): PinMode => o.routes[route] ?? "enforce";
+  o.store.onExternalEvent((e) => publishPinEvent(e, o.gatewayId));
+
+  function listed(route: string, msg: RpcMessage): RpcMessage {
+    const result = msg.raw.result;
+    if (!isObject(result) || !Array.isArray(result.tools)) return msg;
+    const m = mode(route);
+    const list = result.tools as unknown[];
+    let kept: unknown[] | undefined;
+    for (let i = 0; i < list.length; i++) {
+      const known = o.catalog.learn(route, list[i]);
+      if (m === "off" || !known) {
+        kept?.push(list[i]);
+        continue;
+      }
+      for (const e of o.store.observe(route, known)) {
+        publishPinEvent(e, o.gatewayId);
+        if (e.type === "changed") {
+          o.warn?.(m === "enforce" ? "tool definition changed; hidden until approved" : "tool definition changed (pins: warn)", {
+            "mcp_gateway.server": route,
+            "gen_ai.tool.name": e.tool,
+            "mcp_gateway.pin.hash": e.previousHash,
+            "mcp_gateway.pin.served_hash": e.hash,
+          });
+        }
+      }
+      const pin = o.store.pinned(route, known.definition.name);
+      const hide = m === "enforce" && pin !== undefined && pin.hash !== known.hash;
+      if (hide) kept ??= list.slice(0, i);
+      else kept?.push(list[i]);
+    }
+    if (!kept) return msg;
+    return { ...msg, raw: { ...msg.raw, result: { ...result, tools: kept } } };
+  }
+
+  return {
+    name: "pins",
+    stage: "pins",
+    lookup(route, tool) {
+      const current = o.catalog.current(route, tool);
+      if (current) return current;
+      const pin = o.store.pinned(route, tool);
+      return pin ? { hash: pin.hash, definition: pin.definition } : undefined;
+    },
+    onMessage(ex, msg) {
+      if (msg.method !== "tools/call" || msg.kind !== "request" || msg.target === undefined) return undefined;
+      if (mode(ex.server) !== "enforce") return undefined;
+      const current = o.catalog.current(ex.server, msg.target);
+      if (!current) return undefined;
+      const pin = o.store.pinned(ex.server, msg.target);
+      if (!pin || pin.hash === current.hash) return undefined;
+      return {
+        error: new GatewayError("TOOL_DEFINITION_CHANGED", `tool "${msg.target.slice(0, 64)}"`).withData({
+          tool: msg.target,
+          pinned: pin.hash,
+          served: current.hash,
+        }),
+      };
+    },
+    onUpstreamMessage(ex, msg, request) {
+      if (msg.kind !== "response" || request?.method !== "tools/list") return msg;
+      return listed(ex.server, msg);
+    },
+  };
+}
