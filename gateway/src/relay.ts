@@ -28,6 +28,7 @@ import { channels, type MessageEvent, type UpstreamEvent } from "./diagnostics.t
 import { GatewayError } from "./errors.ts";
 import { traceFields } from "./log/message-facts.ts";
 import type { Logger } from "./logger.ts";
+import { ClientRequests, declaresFormElicitation } from "./relay-client-requests.ts";
 import type { SessionClaims, SessionSealer } from "./session/sealed-session.ts";
 import { BodyMessages } from "./upstream/body.ts";
 import type { Upstream, UpstreamCallContext, UpstreamMessage, UpstreamReply, UpstreamSession } from "./upstream/types.ts";
@@ -67,6 +68,7 @@ export class ExchangeImpl implements Exchange {
   upstreamSession: UpstreamSession | undefined = undefined;
   traceEvent: MessageEvent | undefined = undefined;
   telemetrySlot: unknown = undefined;
+  askClient: Exchange["askClient"] = undefined;
 
   constructor(
     server: string,
@@ -198,9 +200,13 @@ export class Relay {
   readonly #o: RelayOptions;
   /** Sessions this process saw end (DELETE, or lost by the backend): refused from then on. Other replicas learn from the backend's 404. Bounded. */
   readonly #ended = new Set<string>();
+  /** Requests the gateway itself sends to clients (approval stage), and whether any stage may send one. */
+  readonly #clientRequests = new ClientRequests();
+  readonly #asks: boolean;
 
   constructor(o: RelayOptions) {
     this.#o = o;
+    this.#asks = o.chain.filters.some((f) => f.stage === "approval");
   }
 
   /**
@@ -324,7 +330,19 @@ export class Relay {
   }
 
   /** POST: relay the messages of one request body. */
-  async post(ex: ExchangeImpl, route: Route, bodyText: string, clientGone?: AbortSignal, parseError?: GatewayError): Promise<Outcome> {
+  post(ex: ExchangeImpl, route: Route, bodyText: string, clientGone?: AbortSignal, parseError?: GatewayError): Promise<Outcome> {
+    // A single tools/call over Streamable HTTP may need to ask the client first (approval stage): its
+    // answer then becomes an SSE stream that carries the gateway's request before the call's own answer.
+    const m = ex.messages[0];
+    if (this.#asks && !parseError && !ex.modern && !ex.batch && ex.downstream === "streamable-http" && m?.method === "tools/call") {
+      if (m.kind === "request" && ex.messages.length === 1) {
+        return this.#clientRequests.offer(ex, clientGone).run(this.#post(ex, route, bodyText, clientGone, parseError));
+      }
+    }
+    return this.#post(ex, route, bodyText, clientGone, parseError);
+  }
+
+  async #post(ex: ExchangeImpl, route: Route, bodyText: string, clientGone?: AbortSignal, parseError?: GatewayError): Promise<Outcome> {
     const chain = this.#o.chain;
     if (parseError) {
       // An unparseable body still meets authn first: an anonymous caller learns nothing but 401.
@@ -359,6 +377,11 @@ export class Relay {
     for (let i = 0; i < ex.messages.length; i++) {
       const msg = ex.messages[i]!;
       const ev = msgEvents[i];
+      // The client's answer to a request the gateway sent it: consumed here, never relayed upstream.
+      if (msg.kind === "response" && this.#clientRequests.answer(ex, msg)) {
+        endMessage(ev, undefined);
+        continue;
+      }
       let v = chain.runMessage(ex, msg);
       if (v instanceof Promise) v = await v;
       if (v) {
@@ -717,6 +740,7 @@ export class Relay {
     const upId = st.up ?? upstreamSessionId;
     if (upId !== undefined) claims.up = upId;
     if (st.bind !== undefined) claims.bind = st.bind;
+    if (declaresFormElicitation(ex.messages[0])) claims.el = 1;
     if (ex.principal) {
       claims.sub = ex.principal.sub;
       claims.iss = ex.principal.iss;

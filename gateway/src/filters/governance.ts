@@ -4,6 +4,7 @@
 import type { Filter } from "../chain/types.ts";
 import type { GatewayConfig } from "../config/schema.ts";
 import type { Logger } from "../log/logger.ts";
+import { createApprovalFilter } from "./approval/filter.ts";
 import { createPinsFilter, type PinMode } from "./pins/filter.ts";
 import { openPinStore } from "./pins/from-config.ts";
 import type { PinStore } from "./pins/store.ts";
@@ -41,8 +42,11 @@ export async function startGovernance(
     warn: (message, fields) => logger.warn(message, fields),
   });
   const validation = createValidationFilter({ routes: validationModes, lookup: (r, t) => pins.lookup(r, t), ...g.validation });
+  const filters: Filter[] = [pins, validation];
+  // Approval follows a policy decision (require_approval): without a policy there is nothing to ask.
+  if (config.authz) filters.push(createApprovalFilter({ ...g.approval, gatewayId: opts.gatewayId }));
   return {
-    filters: [pins, validation],
+    filters,
     store,
     catalog,
     close: () => store.close(),
