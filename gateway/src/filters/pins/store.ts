@@ -172,12 +172,17 @@ export class FilePinStore extends MemoryPinStore {
   async #lock(): Promise<() => Promise<void>> {
     const lock = `${this.path}.lock`;
     const deadline = Date.now() + (this.#o.lockTimeoutMs ?? 5000);
+    // A token of ours in the lock: release removes the lock only while it is still ours (a writer that
+    // took over a lock it judged stale must not lose its own to us).
+    const token = `${process.pid}.${randomBytes(8).toString("hex")}`;
     for (let attempt = 0; ; attempt++) {
       try {
         const h = await open(lock, "wx", 0o600);
-        await h.writeFile(String(process.pid));
+        await h.writeFile(token);
         await h.close();
-        return () => unlink(lock).catch(() => {});
+        return async () => {
+          if ((await readFile(lock, "utf8").catch(() => "")) === token) await unlink(lock).catch(() => {});
+        };
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
         const st = await stat(lock).catch(() => undefined);
