@@ -244,7 +244,8 @@ describe("pins filter", () => {
     raw: { jsonrpc: "2.0", id: 1, result: { tools, nextCursor: "c" } },
   });
   const req = { kind: "request", id: 1, method: "tools/list" } as RpcMessage;
-  const names = (m: RpcMessage | undefined) => ((m?.raw.result as { tools: Array<{ name: string }> }).tools ?? []).map((t) => t.name);
+  const names = (m: RpcMessage | undefined) =>
+    ((m?.raw.result ?? {}) as { tools?: Array<{ name: string }> }).tools?.map((t) => t.name) ?? [];
 
   it("enforce hides and refuses a changed tool, warn serves it, off pins nothing", async () => {
     const store = new MemoryPinStore("g");
