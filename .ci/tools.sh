@@ -14,3 +14,4 @@ fi
 bash "$root/policies/scripts/install-opa.sh" >/dev/null
 bash "$root/tools/openbao/install-bao.sh" >/dev/null
 bash "$root/otel/scripts/install-otelcol.sh" >/dev/null
+bash "$root/.ci/install-redis.sh"

@@ -7,6 +7,7 @@ import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
 import { formatIssues } from "./config/load.ts";
+import { builtinResolvers, resolveReferences } from "./config/references.ts";
 import { type GovernanceConfig, governanceSchema } from "./config/schema-governance.ts";
 import { definitionDiff } from "./filters/pins/diff.ts";
 import { openPinStore } from "./filters/pins/from-config.ts";
@@ -38,8 +39,14 @@ export function readGovernance(file: string): GovernanceConfig {
   } catch (e) {
     throw new PinStateError(`${file}: ${(e as Error).message}`);
   }
-  const g = typeof tree === "object" && tree !== null ? (tree as Record<string, unknown>).governance : undefined;
-  const r = governanceSchema.safeParse(g ?? {});
+  let g = typeof tree === "object" && tree !== null ? (tree as Record<string, unknown>).governance : undefined;
+  try {
+    // ${env:…} and ${file:…} in the governance block (a Redis URL with a password) resolve as for the gateway.
+    g = resolveReferences(g ?? {}, builtinResolvers(dirname(resolve(file)), process.env));
+  } catch (e) {
+    throw new PinStateError(`${file}: governance: ${(e as Error).message}`);
+  }
+  const r = governanceSchema.safeParse(g);
   if (!r.success) throw new PinStateError(`${file}: governance: ${formatIssues(r.error).join("; ")}`);
   return r.data;
 }
@@ -48,7 +55,7 @@ async function withStore(file: string, io: Io, fn: (s: PinStore) => Promise<numb
   const g = readGovernance(file);
   if (g.pins.store.type === "memory") {
     io.err(
-      `${file}: pins are kept in the gateway's memory (governance.pins.store); configure a file store to review and approve changes\n`,
+      `${file}: pins are kept in the gateway's memory (governance.pins.store); configure a file or Redis store to review and approve changes\n`,
     );
     return 1;
   }

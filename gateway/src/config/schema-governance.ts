@@ -2,9 +2,11 @@
 // approval (the top-level `governance` block, and `servers.<name>.tools` per route). docs/governance.md.
 
 import { z } from "zod";
-import { plain } from "./secret.ts";
+import { plain, secret } from "./secret.ts";
 
 const str = () => z.preprocess(plain, z.string());
+// schema.ts imports this file (ESM cycle, as schema-authz.ts): the secret schema is built at parse time.
+const secretField = () => z.lazy(() => secret());
 
 /** off: nothing is pinned; warn: changes are audited but served; enforce: a changed tool is hidden and refused until approved. */
 export const pinModeSchema = z.enum(["off", "warn", "enforce"]);
@@ -26,6 +28,19 @@ const fileStore = z
     path: str().pipe(z.string().min(1)),
   })
   .strict();
+
+const redisStore = z
+  .object({
+    type: z.literal("redis"),
+    /** redis://[user:password@]host:port[/db] or rediss://… (may be a ${…} reference). */
+    url: secretField().optional(),
+    /** Unix socket path of the Redis server, instead of url. */
+    socketPath: str().optional(),
+    /** Keys used: <keyPrefix>state (the pins, pending changes and history) and <keyPrefix>seq. */
+    keyPrefix: z.string().min(1).default("mcp-gateway:pins:"),
+  })
+  .strict()
+  .refine((r) => (r.url === undefined) !== (r.socketPath === undefined), "give exactly one of url and socketPath");
 
 export const governanceSchema = z
   .object({
@@ -53,9 +68,9 @@ export const governanceSchema = z
       .prefault({}),
     pins: z
       .object({
-        /** Where pins live. memory: for this process only (nothing can be approved from the CLI). */
-        store: z.union([memoryStore, fileStore]).default({ type: "memory" }),
-        /** How often the gateway re-reads a file store for approvals made by `mcp-gateway tools approve` (ms). */
+        /** Where pins live. memory: for this process only (nothing can be approved from the CLI); file or redis: shared. */
+        store: z.union([memoryStore, fileStore, redisStore]).default({ type: "memory" }),
+        /** How often the gateway re-reads a shared store for approvals made by `mcp-gateway tools approve` (ms). */
         reloadMs: z.number().int().min(50).max(600_000).default(1000),
       })
       .strict()

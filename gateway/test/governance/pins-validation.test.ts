@@ -130,7 +130,10 @@ describe("pinned tool definitions (pins stage)", () => {
     const first = await session();
     await first.listTools();
     await first.close();
-    const pinned = (await auditRecords()).filter((r) => r["event.action"] === "tool.pinned" && r["mcp_gateway.server"] === "ops");
+    const pinned = await until("the pins in the audit log", async () => {
+      const p = (await auditRecords()).filter((r) => r["event.action"] === "tool.pinned" && r["mcp_gateway.server"] === "ops");
+      return p.length >= 2 ? p : undefined;
+    });
     expect(pinned.map((r) => r["gen_ai.tool.name"]).sort()).toEqual(["deploy_template", "echo"]);
 
     // The rug pull: the backend serves another description to the next session.
@@ -248,7 +251,7 @@ describe("pinned tool definitions (pins stage)", () => {
     await writeFile(mem, "servers: {}\n");
     const r = await cli("tools", "diff", "--config", mem);
     expect(r.code).toBe(1);
-    expect(r.err).toContain("configure a file store");
+    expect(r.err).toContain("configure a file or Redis store");
     expect((await cli("tools", "approve", "--config", configFile)).code).toBe(2);
     expect((await cli("tools", "frobnicate", "--config", configFile)).code).toBe(2);
     await writeFile(mem, "governance: { pins: { store: { type: nope } } }\n");

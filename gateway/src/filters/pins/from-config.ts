@@ -3,6 +3,7 @@
 
 import { resolve } from "node:path";
 import type { GovernanceConfig } from "../../config/schema-governance.ts";
+import { RedisPinStore } from "./redis-store.ts";
 import { FilePinStore, MemoryPinStore, type PinStore } from "./store.ts";
 
 export async function openPinStore(
@@ -13,6 +14,16 @@ export async function openPinStore(
   if (store.type === "file") {
     return FilePinStore.open({
       path: resolve(opts.baseDir, store.path),
+      origin: opts.origin,
+      reloadMs: opts.reload ? cfg.reloadMs : 0,
+      ...(opts.onError ? { onError: opts.onError } : {}),
+    });
+  }
+  if (store.type === "redis") {
+    return RedisPinStore.open({
+      url: store.url?.reveal(),
+      socketPath: store.socketPath === undefined ? undefined : resolve(opts.baseDir, store.socketPath),
+      keyPrefix: store.keyPrefix,
       origin: opts.origin,
       reloadMs: opts.reload ? cfg.reloadMs : 0,
       ...(opts.onError ? { onError: opts.onError } : {}),

@@ -7,7 +7,7 @@ import type { KnownTool } from "../tool-catalog/catalog.ts";
 import { approve, emptyState, observe, type PendingChange, type PinEvent, type PinRecord, type PinState, parseState } from "./state.ts";
 
 export interface PinStore {
-  readonly kind: "memory" | "file";
+  readonly kind: "memory" | "file" | "redis";
   pinned(route: string, tool: string): PinRecord | undefined;
   pending(route: string, tool: string): PendingChange | undefined;
   /** A backend served `known`: pin on first sight or record a change. Events are returned at once; persisting follows. */
@@ -24,10 +24,18 @@ export interface PinStore {
 const nowIso = () => new Date().toISOString();
 
 export class MemoryPinStore implements PinStore {
-  readonly kind: "memory" | "file" = "memory";
+  readonly kind: PinStore["kind"] = "memory";
   protected state: PinState = emptyState();
   protected readonly origin: string;
   protected readonly listeners = new Set<(e: PinEvent) => void>();
+  /** Highest event sequence number this store has taken in (shared stores). */
+  protected lastSeq = 0;
+  /**
+   * Observations made in memory and not yet written to the shared store, in order. They are
+   * idempotent, so they are re-applied to every state read back until they are written: a state read
+   * while they wait never makes this process forget a pin it has already enforced.
+   */
+  protected readonly unsynced: Array<(s: PinState) => void> = [];
 
   constructor(origin: string) {
     this.origin = origin;
@@ -62,6 +70,23 @@ export class MemoryPinStore implements PinStore {
   async close(): Promise<void> {
     this.listeners.clear();
   }
+
+  /** Take a state read from the shared store as ours, and tell listeners about the events other writers recorded. */
+  protected adopt(s: PinState): void {
+    this.state = s;
+    for (const e of s.history) {
+      if (e.seq > this.lastSeq && e.origin !== this.origin) for (const l of this.listeners) l(e);
+    }
+    this.lastSeq = Math.max(this.lastSeq, s.seq);
+    for (const op of this.unsynced) op(this.state);
+  }
+
+  /** Apply the waiting observations to `s` (about to be written); returns how many, to drop once written. */
+  protected applyUnsynced(s: PinState): number {
+    const n = this.unsynced.length;
+    for (let i = 0; i < n; i++) this.unsynced[i]!(s);
+    return n;
+  }
 }
 
 export interface FilePinStoreOptions {
@@ -89,7 +114,6 @@ export class FilePinStore extends MemoryPinStore {
   #queue: Promise<void> = Promise.resolve();
   #timer: NodeJS.Timeout | undefined;
   #seen = { mtimeMs: -1, size: -1 };
-  #lastSeq = 0;
 
   private constructor(o: FilePinStoreOptions) {
     super(o.origin);
@@ -101,7 +125,7 @@ export class FilePinStore extends MemoryPinStore {
   static async open(o: FilePinStoreOptions): Promise<FilePinStore> {
     const s = new FilePinStore(o);
     s.state = await s.#read();
-    s.#lastSeq = s.state.seq;
+    s.lastSeq = s.state.seq;
     if (o.reloadMs > 0) {
       s.#timer = setInterval(() => void s.#poll(), o.reloadMs);
       s.#timer.unref();
@@ -129,7 +153,16 @@ export class FilePinStore extends MemoryPinStore {
   override observe(route: string, known: KnownTool): PinEvent[] {
     const events = super.observe(route, known);
     // Re-applied to the file's current state under the lock: another writer may have pinned first.
-    if (events.length > 0) this.#persist((s) => void observe(s, route, known, this.origin, nowIso()));
+    if (events.length > 0) {
+      this.unsynced.push((s) => void observe(s, route, known, this.origin, nowIso()));
+      let n = 0;
+      void this.#mutate(
+        (s) => {
+          n = this.applyUnsynced(s);
+        },
+        () => void this.unsynced.splice(0, n),
+      ).catch((e) => this.#o.onError?.("pins: could not write the pin file", e));
+    }
     return events;
   }
 
@@ -141,12 +174,8 @@ export class FilePinStore extends MemoryPinStore {
     return this.#queue;
   }
 
-  #persist(fn: (s: PinState) => void): void {
-    void this.#mutate(fn).catch((e) => this.#o.onError?.("pins: could not write the pin file", e));
-  }
-
   /** Serialised read-modify-write under the lock; the in-memory snapshot becomes the written state. */
-  #mutate<T>(fn: (s: PinState) => T): Promise<T> {
+  #mutate<T>(fn: (s: PinState) => T, written?: () => void): Promise<T> {
     const run = async (): Promise<T> => {
       const release = await this.#lock();
       try {
@@ -155,7 +184,8 @@ export class FilePinStore extends MemoryPinStore {
         const tmp = `${this.path}.tmp.${process.pid}.${randomBytes(4).toString("hex")}`;
         await writeFile(tmp, `${JSON.stringify(s, null, 2)}\n`, { mode: 0o600 });
         await rename(tmp, this.path);
-        this.#adopt(s);
+        written?.();
+        this.adopt(s);
         return out;
       } finally {
         await release();
@@ -193,15 +223,6 @@ export class FilePinStore extends MemoryPinStore {
     }
   }
 
-  /** Take a state read from the file as ours, and tell listeners about the events other writers recorded. */
-  #adopt(s: PinState): void {
-    this.state = s;
-    for (const e of s.history) {
-      if (e.seq > this.#lastSeq && e.origin !== this.origin) for (const l of this.listeners) l(e);
-    }
-    this.#lastSeq = Math.max(this.#lastSeq, s.seq);
-  }
-
   async #poll(): Promise<void> {
     try {
       const st = await stat(this.path).catch(() => undefined);
@@ -212,7 +233,7 @@ export class FilePinStore extends MemoryPinStore {
       await q;
       const s = await this.#read();
       // A change of ours was queued meanwhile: its write adopts the file's state, this read is stale.
-      if (this.#queue === q) this.#adopt(s);
+      if (this.#queue === q) this.adopt(s);
     } catch (e) {
       this.#o.onError?.("pins: could not re-read the pin file; keeping the last good state", e);
     }
