@@ -1,8 +1,10 @@
-// Human approval end to end: the default policy (built with the real `opa` with require_approval for
-// deploy_*) marks a call; the gateway asks the calling user through MCP elicitation on the call's own
-// stream; real SDK clients accept, decline, ignore it, or cannot be asked. Nothing unapproved reaches the backend.
+// Human approval end to end through an authenticated gateway (API keys, the authn stage as configured): the
+// default policy (built with the real `opa`, require_approval for deploy_*) marks a call; the gateway asks the
+// calling user through MCP elicitation on the call's own stream; real SDK clients accept, decline, ignore it,
+// or cannot be asked. Nothing unapproved reaches the backend.
 
 import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,22 +15,15 @@ import { type ElicitRequest, ElicitRequestSchema, type ElicitResult, McpError } 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findOpa, REGO_DIR } from "../../../policies/test/opa.ts";
 import { type RunningGateway, startConfiguredGateway } from "../../src/assemble.ts";
-import type { Filter } from "../../src/chain/types.ts";
 import { parseConfig } from "../../src/config/load.ts";
+import { hashApiKey } from "../../src/filters/authn/api-keys.ts";
 import { silentLogger } from "../../src/log/logger.ts";
-import { post, TEST_KEY } from "../helpers.ts";
+import { messagesOf, post, TEST_KEY } from "../helpers.ts";
 import { type ChangingBackend, startChangingBackend } from "./backend.ts";
 
-const headerAuthn: Filter = {
-  name: "test-authn",
-  stage: "authn",
-  onRequest(ex) {
-    const u = ex.headers["x-test-user"];
-    if (typeof u !== "string") return undefined;
-    ex.principal = { sub: u, iss: "https://idp.test", groups: ["admin"], scopes: [], amr: ["pwd", "mfa"], claims: {} };
-    return undefined;
-  },
-};
+const USERS = ["alice", "bob", "carol", "dave", "erin", "mallory"];
+/** One random API key per user (the gateway stores only its SHA-256). */
+const KEYS = Object.fromEntries(USERS.map((u) => [u, randomBytes(24).toString("base64url")]));
 
 const TIMEOUT_MS = 1500;
 let dir: string;
@@ -42,6 +37,8 @@ beforeAll(async () => {
   await cp(REGO_DIR, rego, { recursive: true });
   const data = JSON.parse(await readFile(join(rego, "data.json"), "utf8"));
   data.mcp.config.require_approval = { "catalyst-center": ["deploy_*"] };
+  // API-key callers have no MFA: the test policy asks approval instead of MFA for executes.
+  data.mcp.config.mfa.actions = [];
   await writeFile(join(rego, "data.json"), JSON.stringify(data));
   const bundle = join(dir, "bundle.tar.gz");
   execFileSync(findOpa(), [
@@ -64,11 +61,12 @@ beforeAll(async () => {
     sessions: { key: TEST_KEY },
     logging: { level: "silent" },
     servers: { "catalyst-center": { url: backend.url } },
+    auth: { apiKeys: USERS.map((u) => ({ id: `${u}-key`, sha256: hashApiKey(KEYS[u]!), subject: u, groups: ["admin"] })) },
     authz: { engine: { type: "wasm", bundle, watch: false }, decisionLog: { enabled: false } },
     governance: { approval: { timeoutMs: TIMEOUT_MS } },
     telemetry: { audit: { sink: "file", path: audit() } },
   };
-  gw = await startConfiguredGateway(parseConfig(tree, dir), { baseDir: dir, logger: silentLogger, filters: [headerAuthn] });
+  gw = await startConfiguredGateway(parseConfig(tree, dir), { baseDir: dir, logger: silentLogger });
 }, 120_000);
 
 afterAll(async () => {
@@ -84,7 +82,7 @@ async function client(user: string, onElicit: Handler | undefined, legacy = fals
   if (onElicit) c.setRequestHandler(ElicitRequestSchema, (req, extra) => onElicit(req, extra));
   const f: typeof fetch = (input, init) => {
     const h = new Headers(init?.headers);
-    h.set("x-test-user", user);
+    h.set("authorization", `Bearer ${KEYS[user]}`);
     return fetch(input, { ...init, headers: h });
   };
   const url = new URL(`${gw.url}/mcp/catalyst-center${legacy ? "/sse" : ""}`);
@@ -193,7 +191,7 @@ describe("human approval (approval stage)", () => {
         method: "initialize",
         params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "x", version: "1" } },
       },
-      { "x-test-user": "mallory" },
+      { authorization: `Bearer ${KEYS.mallory}` },
     );
     await init.text();
     const forgerSession = init.headers.get("mcp-session-id")!;
@@ -202,7 +200,7 @@ describe("human approval (approval stage)", () => {
       const r = await post(
         `${gw.url}/mcp/catalyst-center`,
         { jsonrpc: "2.0", id: extra.requestId, result: { action: "accept", content: { approve: true } } },
-        { "x-test-user": "mallory", "mcp-session-id": forgerSession, "mcp-protocol-version": "2025-06-18" },
+        { authorization: `Bearer ${KEYS.mallory}`, "mcp-session-id": forgerSession, "mcp-protocol-version": "2025-06-18" },
       );
       forged = r.status;
       await r.text();
@@ -239,20 +237,42 @@ describe("human approval (approval stage)", () => {
     }
   });
 
+  it("2026-07-28 has no server→client requests: refused, saying so, before anything reaches the backend", async () => {
+    const before = backend.calls.length;
+    const meta = {
+      "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+      "io.modelcontextprotocol/clientCapabilities": { elicitation: {} },
+    };
+    const r = await post(
+      `${gw.url}/mcp/catalyst-center`,
+      { jsonrpc: "2.0", id: 5, method: "tools/call", params: { ...DEPLOY, _meta: meta } },
+      {
+        authorization: `Bearer ${KEYS.mallory}`,
+        "mcp-protocol-version": "2026-07-28",
+        "mcp-method": "tools/call",
+        "mcp-name": "deploy_template",
+      },
+    );
+    const [m] = await messagesOf(r);
+    expect(m?.error).toMatchObject({ code: -32075, data: { gatewayCode: "APPROVAL_UNSUPPORTED" } });
+    expect(String((m?.error as { message: string }).message)).toContain("2026-07-28");
+    expect(backend.calls.length).toBe(before);
+  });
+
   it("every question and answer is audited with the user who was asked", async () => {
     const end = Date.now() + 10_000;
     let recs: Array<Record<string, unknown>> = [];
     while (Date.now() < end) {
       recs = await auditActions();
-      if (recs.filter((r) => r["event.action"] === "approval.unsupported").length >= 2) break;
+      if (recs.filter((r) => r["event.action"] === "approval.unsupported").length >= 3) break;
       await new Promise((r) => setTimeout(r, 50));
     }
     const by = (a: string) => recs.filter((r) => r["event.action"] === a).map((r) => r["user.id"]);
     expect(by("approval.accepted")).toEqual(["alice"]);
     expect(by("approval.declined")).toEqual(["bob", "bob", "bob", "dave"]);
     expect(by("approval.timeout")).toEqual(["carol"]);
-    expect(by("approval.unsupported")).toEqual(["erin", "erin"]);
-    expect(by("approval.requested").length).toBe(8);
+    expect(by("approval.unsupported")).toEqual(["erin", "erin", "mallory"]);
+    expect(by("approval.requested").length).toBe(9);
     expect(recs.find((r) => r["event.action"] === "approval.accepted")).toMatchObject({
       "gen_ai.tool.name": "deploy_template",
       "mcp_gateway.server": "catalyst-center",
