@@ -1,7 +1,8 @@
-// Pinned tool definitions and argument validation end to end: a gateway started from config
-// (startConfiguredGateway, file pin store, file audit log) in front of a real SDK backend whose
+// Pinned tool definitions and argument validation end to end: an authenticated gateway started from config
+// (startConfiguredGateway, API keys, file pin store, file audit log) in front of a real SDK backend whose
 // deploy_template description changes between two sessions; real SDK clients; the real CLI commands.
 
+import { randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningGateway, startConfiguredGateway } from "../../src/assemble.ts";
 import { runGovernanceCommand } from "../../src/cli-governance.ts";
 import { parseConfig } from "../../src/config/load.ts";
+import { hashApiKey } from "../../src/filters/authn/api-keys.ts";
 import { silentLogger } from "../../src/log/logger.ts";
 import { TEST_KEY } from "../helpers.ts";
 import { type ChangingBackend, startChangingBackend } from "./backend.ts";
@@ -22,6 +24,7 @@ let gw: RunningGateway;
 let configFile: string;
 
 const auditPath = () => join(dir, "audit.jsonl");
+const KEY = randomBytes(24).toString("base64url");
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "pins-e2e-"));
@@ -31,6 +34,8 @@ beforeAll(async () => {
     sessions: { key: TEST_KEY },
     logging: { level: "silent" },
     servers: { ops: { url: backend.url }, lax: { url: backend.url, tools: { pins: "warn" } } },
+    auth: { apiKeys: [{ id: "agent-key", sha256: hashApiKey(KEY), subject: "agent" }] },
+    authz: false,
     governance: { pins: { store: { type: "file", path: "pins.json" }, reloadMs: 50 } },
     telemetry: { audit: { sink: "file", path: auditPath() } },
   };
@@ -50,7 +55,9 @@ afterAll(async () => {
 
 async function session(route = "ops"): Promise<Client> {
   const c = new Client({ name: "pins-e2e", version: "1" });
-  await c.connect(new StreamableHTTPClientTransport(new URL(`${gw.url}/mcp/${route}`)));
+  await c.connect(
+    new StreamableHTTPClientTransport(new URL(`${gw.url}/mcp/${route}`), { requestInit: { headers: { authorization: `Bearer ${KEY}` } } }),
+  );
   return c;
 }
 
@@ -213,7 +220,7 @@ describe("pinned tool definitions (pins stage)", () => {
     });
     const changed = recs.find((r) => r["event.action"] === "tool.changed" && r["mcp_gateway.server"] === "ops")!;
     const approved = recs.find((r) => r["event.action"] === "tool.approved")!;
-    expect(changed).toMatchObject({ "gen_ai.tool.name": "deploy_template", "event.outcome": "unknown" });
+    expect(changed).toMatchObject({ "gen_ai.tool.name": "deploy_template", "event.outcome": "unknown", "user.id": "agent" });
     expect(approved).toMatchObject({
       "gen_ai.tool.name": "deploy_template",
       "mcp_gateway.pin.approved_by": "sec-ops",
@@ -221,7 +228,7 @@ describe("pinned tool definitions (pins stage)", () => {
       "mcp_gateway.pin.previous_hash": changed["mcp_gateway.pin.previous_hash"],
     });
     const refusal = recs.find((r) => r["error.code"] === "TOOL_DEFINITION_CHANGED");
-    expect(refusal).toMatchObject({ "gen_ai.tool.name": "deploy_template", "mcp_gateway.refused_by": "pins" });
+    expect(refusal).toMatchObject({ "gen_ai.tool.name": "deploy_template", "mcp_gateway.refused_by": "pins", "user.id": "agent" });
     const list = await cli("tools", "list", "--config", configFile, "--route", "ops");
     expect(list.out).toMatch(/ops\tdeploy_template\t[0-9a-f]{12}\tpinned .* by sec-ops/);
   });

@@ -1,7 +1,7 @@
 // The pins stage: the first definition of each tool seen per route is pinned; a later, different one
 // is hidden from tools/list and its calls refused (mode enforce) until an operator approves it.
 
-import type { Filter } from "../../chain/types.ts";
+import type { Exchange, Filter } from "../../chain/types.ts";
 import { isObject, type RpcMessage } from "../../codec/jsonrpc.ts";
 import { channels, type GovernanceEvent } from "../../diagnostics.ts";
 import { GatewayError } from "../../errors.ts";
@@ -31,7 +31,8 @@ const EVENT_TYPE: Record<PinEvent["type"], GovernanceEvent["type"]> = {
   approved: "tool.approved",
 };
 
-export function publishPinEvent(e: PinEvent, gatewayId: string | undefined): void {
+/** `exchange`: the request whose tools/list showed the definition (its user is audited as who saw the change). */
+export function publishPinEvent(e: PinEvent, gatewayId: string | undefined, exchange?: Exchange): void {
   if (!channels.governance.hasSubscribers) return;
   const ev: GovernanceEvent = {
     gatewayId,
@@ -41,6 +42,7 @@ export function publishPinEvent(e: PinEvent, gatewayId: string | undefined): voi
     hash: e.hash,
     ...(e.previousHash ? { previousHash: e.previousHash } : {}),
     ...(e.by ? { by: e.by } : {}),
+    ...(exchange ? { exchange } : {}),
   };
   channels.governance.publish(ev);
 }
@@ -49,7 +51,8 @@ export function createPinsFilter(o: PinsFilterOptions): PinsFilter {
   const mode = (route: string): PinMode => o.routes[route] ?? "enforce";
   o.store.onExternalEvent((e) => publishPinEvent(e, o.gatewayId));
 
-  function listed(route: string, msg: RpcMessage): RpcMessage {
+  function listed(ex: Exchange, msg: RpcMessage): RpcMessage {
+    const route = ex.server;
     const result = msg.raw.result;
     if (!isObject(result) || !Array.isArray(result.tools)) return msg;
     const m = mode(route);
@@ -62,7 +65,7 @@ export function createPinsFilter(o: PinsFilterOptions): PinsFilter {
         continue;
       }
       for (const e of o.store.observe(route, known)) {
-        publishPinEvent(e, o.gatewayId);
+        publishPinEvent(e, o.gatewayId, ex);
         if (e.type === "changed") {
           o.warn?.(m === "enforce" ? "tool definition changed; hidden until approved" : "tool definition changed (pins: warn)", {
             "mcp_gateway.server": route,
@@ -107,7 +110,7 @@ export function createPinsFilter(o: PinsFilterOptions): PinsFilter {
     },
     onUpstreamMessage(ex, msg, request) {
       if (msg.kind !== "response" || request?.method !== "tools/list") return msg;
-      return listed(ex.server, msg);
+      return listed(ex, msg);
     },
   };
 }
