@@ -254,8 +254,9 @@ describe("human approval (approval stage)", () => {
       },
     );
     const [m] = await messagesOf(r);
-    expect(m?.error).toMatchObject({ code: -32075, data: { gatewayCode: "APPROVAL_UNSUPPORTED" } });
-    expect(String((m?.error as { message: string }).message)).toContain("2026-07-28");
+    const error = (m?.error ?? {}) as { message?: string };
+    expect(error).toMatchObject({ code: -32075, data: { gatewayCode: "APPROVAL_UNSUPPORTED" } });
+    expect(error.message).toContain("2026-07-28");
     expect(backend.calls.length).toBe(before);
   });
 
