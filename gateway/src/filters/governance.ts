@@ -33,6 +33,11 @@ export async function startGovernance(
     reload: true,
     onError: (message, e) => logger.error(message, { "error.message": (e as Error).message }),
   });
+  if (store.kind === "memory" && Object.values(pinModes).some((m) => m !== "off")) {
+    logger.info("tool pins are kept in memory: they start again from first sight after a restart and cannot be approved from the CLI", {
+      "mcp_gateway.pins.store": "memory",
+    });
+  }
   const catalog = new ToolCatalog();
   const pins = createPinsFilter({
     routes: pinModes,
