@@ -94,7 +94,8 @@ export function createValidationFilter(o: ValidationFilterOptions): ValidationFi
       const r = check(ex.server, msg);
       if (typeof r === "object") return r;
       ex.vars.set(VALIDATION_RESULT, r);
-      if (channels.stageEnd.hasSubscribers) ex.vars.set(STAGE_ATTRIBUTES, { validation: r });
+      // Only the notable outcome gets stage attributes (and so a stage span): a call forwarded unchecked.
+      if (r === "unchecked" && channels.stageEnd.hasSubscribers) ex.vars.set(STAGE_ATTRIBUTES, { validation: r });
       return undefined;
     },
   };
