@@ -7,6 +7,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -15,7 +16,7 @@ import { runGovernanceCommand } from "../../src/cli-governance.ts";
 import { parseConfig } from "../../src/config/load.ts";
 import { hashApiKey } from "../../src/filters/authn/api-keys.ts";
 import { silentLogger } from "../../src/log/logger.ts";
-import { TEST_KEY } from "../helpers.ts";
+import { stdioDemo, TEST_KEY } from "../helpers.ts";
 import { type ChangingBackend, startChangingBackend } from "./backend.ts";
 
 let dir: string;
@@ -33,7 +34,7 @@ beforeAll(async () => {
     listen: { host: "127.0.0.1", port: 0 },
     sessions: { key: TEST_KEY },
     logging: { level: "silent" },
-    servers: { ops: { url: backend.url }, lax: { url: backend.url, tools: { pins: "warn" } } },
+    servers: { ops: { url: backend.url }, lax: { url: backend.url, tools: { pins: "warn" } }, local: stdioDemo() },
     auth: { apiKeys: [{ id: "agent-key", sha256: hashApiKey(KEY), subject: "agent" }] },
     authz: false,
     governance: { pins: { store: { type: "file", path: "pins.json" }, reloadMs: 50 } },
@@ -126,6 +127,25 @@ describe("argument validation (validation stage)", () => {
       expect(tooDeep.data).toMatchObject({ gatewayCode: "ARGUMENTS_TOO_COMPLEX" });
       expect(tooDeep.message).toContain("nested deeper than 32 levels");
       expect(backend.calls.length).toBe(before);
+    } finally {
+      await c.close();
+    }
+  });
+
+  it("the same checks for a legacy HTTP+SSE client in front of a stdio backend", async () => {
+    const c = new Client({ name: "pins-e2e-legacy", version: "1" });
+    const auth = { authorization: `Bearer ${KEY}` };
+    const f: typeof fetch = (input, init) => {
+      const h = new Headers(init?.headers);
+      h.set("authorization", auth.authorization);
+      return fetch(input, { ...init, headers: h });
+    };
+    await c.connect(new SSEClientTransport(new URL(`${gw.url}/mcp/local/sse`), { fetch: f, eventSourceInit: { fetch: f } }));
+    try {
+      await c.listTools();
+      expect(await c.callTool({ name: "add", arguments: { a: 1, b: 2 } })).toMatchObject({ structuredContent: { sum: 3 } });
+      const e = await rpcError(c.callTool({ name: "add", arguments: { a: 1, b: "2" } }));
+      expect(e.data).toMatchObject({ gatewayCode: "ARGUMENTS_INVALID", tool: "add", path: "/b", keyword: "type" });
     } finally {
       await c.close();
     }
@@ -250,6 +270,21 @@ describe("pinned tool definitions (pins stage)", () => {
     await until("the warn-mode change in the audit log", async () =>
       (await auditRecords()).some((r) => r["event.action"] === "tool.changed" && r["mcp_gateway.server"] === "lax") ? true : undefined,
     );
+  });
+
+  it("the real `mcp-gateway` command runs the tools subcommands", async () => {
+    const { execFile } = await import("node:child_process");
+    const cliPath = join(import.meta.dirname, "..", "..", "src", "cli.ts");
+    const run = (...args: string[]) =>
+      new Promise<{ code: number; out: string }>((resolve) => {
+        execFile(process.execPath, [cliPath, ...args], { timeout: 60_000 }, (e, stdout) =>
+          resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, out: stdout }),
+        );
+      });
+    const list = await run("tools", "list", "--config", configFile, "--route", "ops");
+    expect(list.code).toBe(0);
+    expect(list.out).toContain("ops\tdeploy_template\t");
+    expect((await run("tools", "approve", "--config", configFile)).code).toBe(2);
   });
 
   it("the CLI refuses a memory store and bad usage with a clear message", async () => {
