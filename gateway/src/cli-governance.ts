@@ -13,7 +13,6 @@ import { definitionDiff } from "./filters/pins/diff.ts";
 import { openPinStore } from "./filters/pins/from-config.ts";
 import { PinStateError } from "./filters/pins/state.ts";
 import type { PinStore } from "./filters/pins/store.ts";
-import { formatReplay, replayAudit } from "./replay/policy-replay.ts";
 
 export const GOVERNANCE_HELP = `Tool governance (docs/governance.md):
   mcp-gateway tools list    --config <file.yaml> [--route R]             pinned definitions and pending changes
@@ -142,6 +141,8 @@ async function policy(sub: string | undefined, values: Record<string, string | b
     io.err(`policy replay needs --audit <file> and --bundle <bundle.tar.gz>\n\n${GOVERNANCE_HELP}`);
     return 2;
   }
+  // The policy engine is loaded for this command only (not for `mcp-gateway --help` or `tools`).
+  const { formatReplay, replayAudit } = await import("./replay/policy-replay.ts");
   const report = await replayAudit({ auditFile: values.audit, bundlePath: values.bundle });
   if (values.json) io.out(`${JSON.stringify(report, null, 2)}\n`);
   else io.out(formatReplay(report, { showUnchanged: values["show-unchanged"] === true }));

@@ -3,7 +3,6 @@
 
 import { resolve } from "node:path";
 import type { GovernanceConfig } from "../../config/schema-governance.ts";
-import { RedisPinStore } from "./redis-store.ts";
 import { FilePinStore, MemoryPinStore, type PinStore } from "./store.ts";
 
 export async function openPinStore(
@@ -20,6 +19,8 @@ export async function openPinStore(
     });
   }
   if (store.type === "redis") {
+    // Loaded only when configured: the Redis client costs start-up time every other gateway would pay for nothing.
+    const { RedisPinStore } = await import("./redis-store.ts");
     return RedisPinStore.open({
       url: store.url?.reveal(),
       socketPath: store.socketPath === undefined ? undefined : resolve(opts.baseDir, store.socketPath),

@@ -5,16 +5,14 @@ import { createRequire } from "node:module";
 import type { ErrorObject, ValidateFunction } from "ajv";
 import { LRUCache } from "lru-cache";
 
-// ajv and ajv-formats are CommonJS; createRequire gives their classes without interop guesswork.
+// ajv and ajv-formats are CommonJS; createRequire gives their classes without interop guesswork. They are
+// loaded when the first validator cache is built, so commands that never validate (validate, tools, policy) skip them.
 const require = createRequire(import.meta.url);
 type AjvLike = {
   compile(schema: object): ValidateFunction;
   removeSchema(schema: object): unknown;
 };
 type AjvClass = new (opts: Record<string, unknown>) => AjvLike;
-const Ajv2020 = require("ajv/dist/2020").default as AjvClass;
-const AjvDraft7 = require("ajv").default as AjvClass;
-const addFormats = require("ajv-formats").default as (ajv: AjvLike) => void;
 
 export type Compiled = { readonly ok: true; readonly validate: ValidateFunction } | { readonly ok: false; readonly reason: string };
 
@@ -42,6 +40,9 @@ export class ValidatorCache {
 
   constructor(o: ValidatorCacheOptions) {
     this.#o = o;
+    const Ajv2020 = require("ajv/dist/2020").default as AjvClass;
+    const AjvDraft7 = require("ajv").default as AjvClass;
+    const addFormats = require("ajv-formats").default as (ajv: AjvLike) => void;
     const a = new Ajv2020(AJV_OPTIONS);
     const b = new AjvDraft7(AJV_OPTIONS);
     addFormats(a);
