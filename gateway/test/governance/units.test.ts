@@ -10,7 +10,7 @@ import type { RpcMessage } from "../../src/codec/jsonrpc.ts";
 import { parseConfig } from "../../src/config/load.ts";
 import { definitionDiff, lineDiff } from "../../src/filters/pins/diff.ts";
 import { createPinsFilter } from "../../src/filters/pins/filter.ts";
-import { approve, emptyState, observe, PinStateError } from "../../src/filters/pins/state.ts";
+import { approve, emptyState, MAX_PINS_PER_ROUTE, observe, PinStateError } from "../../src/filters/pins/state.ts";
 import { FilePinStore, MemoryPinStore } from "../../src/filters/pins/store.ts";
 import { canonicalJson, definitionHash, type KnownTool, ToolCatalog } from "../../src/filters/tool-catalog/catalog.ts";
 import { createValidationFilter, exceedsBounds } from "../../src/filters/validation/filter.ts";
@@ -50,6 +50,9 @@ describe("definition hash", () => {
     expect(canonicalJson({ b: 1, a: [2, { d: 1, c: 2 }] })).toBe('{"a":[2,{"c":2,"d":1}],"b":1}');
     expect(definitionHash({ name: "x" })).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(new ToolCatalog().learn("r", { description: "no name" })).toBeUndefined();
+    let deep: unknown = {};
+    for (let i = 0; i < 200; i++) deep = { x: deep };
+    expect(new ToolCatalog().learn("r", { name: "deep", inputSchema: deep })?.hash).toMatch(/^sha256-raw:/);
   });
 });
 
@@ -68,6 +71,16 @@ describe("pin book", () => {
     expect(observe(s, "r", v1, "g", "t5")).toEqual([]);
     expect(s.pending.r?.deploy).toBeUndefined();
     expect(s.seq).toBe(3);
+  });
+
+  it("a route holds at most MAX_PINS_PER_ROUTE pins (a backend cannot grow the store without bound)", () => {
+    const s = emptyState();
+    const pins: (typeof s.pins)[string] = {};
+    for (let i = 0; i < MAX_PINS_PER_ROUTE; i++) pins[`t${i}`] = { hash: "h", definition: { name: `t${i}` }, pinnedAt: "t" };
+    s.pins.r = pins;
+    expect(observe(s, "r", known({ name: "one-too-many" }), "g", "t")).toEqual([]);
+    expect(s.pins.r?.["one-too-many"]).toBeUndefined();
+    expect(observe(s, "other", known({ name: "one-too-many" }), "g", "t")).toHaveLength(1);
   });
 
   it("approves only the reviewed pending definition (hash or prefix)", () => {
@@ -266,6 +279,12 @@ describe("pins filter", () => {
     await store.approve("e", "deploy", undefined, "op");
     expect(names(await f.onUpstreamMessage!(ex("e"), list(v2), req))).toEqual(["deploy", "other"]);
     expect(f.onMessage!(ex("e"), callMsg("deploy", {}))).toBeUndefined();
+    // A named tool whose definition cannot be hashed at all is neither served nor callable in enforce.
+    let deep: unknown = [];
+    for (let i = 0; i < 200_000; i++) deep = [deep];
+    const odd = [{ name: "odd", inputSchema: { type: "object", default: deep } }, { name: "other" }];
+    expect(names(await f.onUpstreamMessage!(ex("e"), list(odd), req))).toEqual(["other"]);
+    expect(codeOf(f.onMessage!(ex("e"), callMsg("odd", {})))).toBe("TOOL_DEFINITION_CHANGED");
     // Validation falls back to the pin when nothing was listed in this process.
     const fresh = createPinsFilter({ routes: {}, store, catalog: new ToolCatalog() });
     expect(fresh.lookup("e", "deploy")?.definition.description).toBe("two");

@@ -1,6 +1,7 @@
 // The pins stage: the first definition of each tool seen per route is pinned; a later, different one
 // is hidden from tools/list and its calls refused (mode enforce) until an operator approves it.
 
+import { LRUCache } from "lru-cache";
 import type { Exchange, Filter } from "../../chain/types.ts";
 import { isObject, type RpcMessage } from "../../codec/jsonrpc.ts";
 import { channels, type GovernanceEvent } from "../../diagnostics.ts";
@@ -49,6 +50,9 @@ export function publishPinEvent(e: PinEvent, gatewayId: string | undefined, exch
 
 export function createPinsFilter(o: PinsFilterOptions): PinsFilter {
   const mode = (route: string): PinMode => o.routes[route] ?? "enforce";
+  // Named tools whose definition cannot even be hashed (nested past what JSON.stringify handles): never served
+  // nor callable in enforce. Bounded: a forgotten one is merely treated as never listed.
+  const unusable = new LRUCache<string, true>({ max: 10_000 });
   o.store.onExternalEvent((e) => publishPinEvent(e, o.gatewayId));
 
   function listed(ex: Exchange, msg: RpcMessage): RpcMessage {
@@ -60,8 +64,17 @@ export function createPinsFilter(o: PinsFilterOptions): PinsFilter {
     let kept: unknown[] | undefined;
     for (let i = 0; i < list.length; i++) {
       const known = o.catalog.learn(route, list[i]);
-      if (m === "off" || !known) {
+      if (m === "off") {
         kept?.push(list[i]);
+        continue;
+      }
+      if (!known) {
+        const name = (list[i] as { name?: unknown } | null)?.name;
+        // Unnamed entries are dropped by authz anyway; a named one we cannot pin is not served in enforce.
+        if (m === "enforce" && typeof name === "string") {
+          unusable.set(`${route}\u0000${name}`, true);
+          kept ??= list.slice(0, i);
+        } else kept?.push(list[i]);
         continue;
       }
       for (const e of o.store.observe(route, known)) {
@@ -76,7 +89,8 @@ export function createPinsFilter(o: PinsFilterOptions): PinsFilter {
         }
       }
       const pin = o.store.pinned(route, known.definition.name);
-      const hide = m === "enforce" && pin !== undefined && pin.hash !== known.hash;
+      // enforce serves pinned definitions only: a changed one, or one that could not be pinned (store full).
+      const hide = m === "enforce" && (pin === undefined || pin.hash !== known.hash);
       if (hide) kept ??= list.slice(0, i);
       else kept?.push(list[i]);
     }
@@ -97,13 +111,21 @@ export function createPinsFilter(o: PinsFilterOptions): PinsFilter {
       if (msg.method !== "tools/call" || msg.kind !== "request" || msg.target === undefined) return undefined;
       if (mode(ex.server) !== "enforce") return undefined;
       const current = o.catalog.current(ex.server, msg.target);
-      if (!current) return undefined;
+      if (!current) {
+        if (!unusable.has(`${ex.server}\u0000${msg.target}`)) return undefined;
+        return {
+          error: new GatewayError("TOOL_DEFINITION_CHANGED", "the tool's definition cannot be pinned").withData({ tool: msg.target }),
+        };
+      }
       const pin = o.store.pinned(ex.server, msg.target);
-      if (!pin || pin.hash === current.hash) return undefined;
+      if (pin?.hash === current.hash) return undefined;
+      const detail = pin
+        ? `tool "${msg.target.slice(0, 64)}"`
+        : `tool "${msg.target.slice(0, 64)}" could not be pinned (the route holds the most pins allowed)`;
       return {
-        error: new GatewayError("TOOL_DEFINITION_CHANGED", `tool "${msg.target.slice(0, 64)}"`).withData({
+        error: new GatewayError("TOOL_DEFINITION_CHANGED", detail).withData({
           tool: msg.target,
-          pinned: pin.hash,
+          ...(pin ? { pinned: pin.hash } : {}),
           served: current.hash,
         }),
       };

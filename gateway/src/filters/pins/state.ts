@@ -47,6 +47,8 @@ export interface PinState {
 
 /** Events kept in a store's history (the audit log keeps them all). */
 export const MAX_HISTORY = 1000;
+/** Tools pinned per route at most: a backend that lists more cannot grow the store without bound (the rest stay unpinned). */
+export const MAX_PINS_PER_ROUTE = 10_000;
 
 export function emptyState(): PinState {
   return { version: 1, seq: 0, pins: {}, pending: {}, history: [] };
@@ -108,7 +110,9 @@ export function observe(s: PinState, route: string, known: KnownTool, origin: st
   const tool = known.definition.name;
   const pin = s.pins[route]?.[tool];
   if (!pin) {
-    routeOf(s.pins, route)[tool] = { hash: known.hash, definition: known.definition, pinnedAt: now };
+    const pins = routeOf(s.pins, route);
+    if (Object.keys(pins).length >= MAX_PINS_PER_ROUTE) return [];
+    pins[tool] = { hash: known.hash, definition: known.definition, pinnedAt: now };
     return [record(s, { at: now, type: "pinned", route, tool, hash: known.hash, origin })];
   }
   const pending = s.pending[route];

@@ -77,7 +77,12 @@ export class ToolCatalog {
     try {
       hash = definitionHash(definition);
     } catch {
-      return undefined;
+      // Nested beyond the canonical form's bound: still a definition, hashed as served (key order then counts).
+      try {
+        hash = `sha256-raw:${createHash("sha256").update(JSON.stringify(definition)).digest("hex")}`;
+      } catch {
+        return undefined;
+      }
     }
     const key = `${route}\u0000${definition.name}`;
     const had = this.#seen.get(key);
