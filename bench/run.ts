@@ -17,13 +17,14 @@ const PROTOCOL_VERSION = "2025-06-18";
 const SERVER_CORE = 0;
 const LOAD_CORE = 1;
 
-export type ScenarioName = "direct" | "gateway-http" | "gateway-stdio" | "gateway-http-limits";
+export type ScenarioName = "direct" | "gateway-http" | "gateway-stdio" | "gateway-http-limits" | "gateway-governed";
 export const SCENARIOS: Record<ScenarioName, { label: string; route?: string }> = {
   direct: { label: "direct → fast backend" },
   "gateway-http": { label: "gateway → fast backend (HTTP)", route: "fast" },
   "gateway-stdio": { label: "gateway → stdio backend", route: "fast-stdio" },
   // The limits stage configured (rate, concurrency) but never reached: what the stage itself costs.
   "gateway-http-limits": { label: "gateway + limits (not reached) → fast backend", route: "fast-limited" },
+  "gateway-governed": { label: "gateway → fast backend, pins + validation", route: "fast-governed" },
 };
 
 /** The issue's targets, for the gateway with no auth in front of the fast backend, sharing one core. */
@@ -103,7 +104,7 @@ export interface BenchReport {
 const num = (v: string | undefined, d: number) => (v === undefined || v === "" || !Number.isFinite(Number(v)) ? d : Number(v));
 
 export function optionsFromEnv(env: NodeJS.ProcessEnv): BenchOptions {
-  const scenarios = (env.BENCH_SCENARIOS ?? "direct,gateway-http,gateway-stdio")
+  const scenarios = (env.BENCH_SCENARIOS ?? "direct,gateway-http,gateway-governed,gateway-stdio")
     .split(",")
     .map((s) => s.trim())
     .filter(Boolean);
@@ -270,6 +271,11 @@ export async function openSession(url: string, textBytes: number): Promise<Recor
   const note = await post(url, headers, JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }));
   if (note.status !== 202)
     throw new Error(`notifications/initialized at ${url}: HTTP ${note.status} (want 202) ${note.body.slice(0, 300)}`);
+  // tools/list once, as any client does before calling: the gateway learns (and pins) the echo schema here.
+  const list = await post(url, headers, JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/list", params: {} }));
+  if (list.status !== 200 || !list.body.includes('"echo"')) {
+    throw new Error(`tools/list at ${url}: HTTP ${list.status} ${list.body.slice(0, 300)}`);
+  }
   const text = echoText(textBytes);
   const probe = await post(
     url,
@@ -342,9 +348,12 @@ function gatewayConfig(backendUrl: string, otlpEndpoint?: string, auditPath = "/
     "logging: { level: warn }",
     telemetryConfig(otlpEndpoint, auditPath),
     "servers:",
-    `  fast: { url: ${q(backendUrl)} }`,
+    // fast: the relay alone; fast-governed: the same backend with tool governance as configured by default
+    // (pins enforce, validation enforce), so the two rows show what pins + argument validation cost.
+    `  fast: { url: ${q(backendUrl)}, tools: { pins: "off", validation: "off" } }`,
+    `  fast-governed: { url: ${q(backendUrl)} }`,
     `  fast-stdio: { command: ${q(process.execPath)}, args: [${q(join(HERE, "stdio-backend.ts"))}] }`,
-    `  fast-limited: { url: ${q(backendUrl)} }`,
+    `  fast-limited: { url: ${q(backendUrl)}, tools: { pins: "off", validation: "off" } }`,
     "limits:",
     "  maxConcurrentPerPrincipal: 100000",
     "  routes: { fast-limited: { rate: { requestsPerSecond: 1000000, burst: 1000000 }, maxConcurrent: 100000 } }",

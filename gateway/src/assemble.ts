@@ -17,8 +17,10 @@ import {
 } from "./filters/authn/index.ts";
 import { type Authorizer, createAuthzFilter, createAuthzFromConfig } from "./filters/authz/index.ts";
 import { type CredentialsFilter, createCredentialsFilter } from "./filters/credentials/index.ts";
+import { startGovernance } from "./filters/governance.ts";
 import { createTaskBindingFilter } from "./filters/tasks/task-binding.ts";
 import type { ExtraRoute } from "./listener/http-server.ts";
+import { startGovernanceAudit } from "./log/audit-governance.ts";
 import { type AuditSink, createAuditSink, startAudit } from "./log/index.ts";
 import { createLogger, type Logger } from "./log/logger.ts";
 import { createSecretCache } from "./secrets/from-config.ts";
@@ -69,8 +71,10 @@ export async function startConfiguredGateway(config: GatewayConfig, opts: StartO
       const sink: AuditSink = createAuditSink(tel.audit);
       audit = sink;
       const stop = startAudit(sink, { ...tel.audit, serviceName: tel.serviceName, gatewayId });
+      const stopGovernance = startGovernanceAudit((r) => sink.write(r), { serviceName: tel.serviceName, gatewayId });
       closers.push(async () => {
         stop();
+        stopGovernance();
         await sink.close?.();
       });
     }
@@ -125,6 +129,11 @@ export async function startConfiguredGateway(config: GatewayConfig, opts: StartO
         }),
       );
     }
+
+    // pins, validation, approval (docs/governance.md): the pin store must open, or the gateway does not start.
+    const governance = await startGovernance(config, { baseDir: opts.baseDir, gatewayId, logger });
+    closers.push(() => governance.close());
+    filters.push(...governance.filters);
 
     // credentials: required secrets are fetched now; a failure is a start-up error.
     const withCredentials = Object.entries(config.servers).filter(([, s]) => s.credentials);

@@ -4,6 +4,7 @@
 import { readFileSync, realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { GOVERNANCE_HELP, runGovernanceCommand } from "./cli-governance.ts";
 import { ConfigError } from "./config/load.ts";
 import { checkReferencedFiles } from "./config/paths.ts";
 import { createLogger } from "./log/logger.ts";
@@ -19,6 +20,7 @@ Usage:
   mcp-gateway validate --config <file.yaml>    check a config file and exit (0 = valid)
   mcp-gateway --help | --version
 
+${GOVERNANCE_HELP}
 Each configured server is served at /mcp/<name> (Streamable HTTP) and /mcp/<name>/sse (legacy SSE).
 Config reference: gateway/config.schema.json and docs/configuration.md.
 `;
@@ -29,6 +31,7 @@ function version(): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === "tools" || argv[0] === "policy") return runGovernanceCommand(argv);
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({

@@ -86,6 +86,32 @@ export interface SessionEvent {
 }
 
 /**
+ * A tool-governance fact that is not a message: a definition pinned, changed or approved (pins stage),
+ * an approval asked and answered (approval stage). The audit log records each one.
+ */
+export interface GovernanceEvent {
+  readonly gatewayId?: string;
+  readonly type:
+    | "tool.pinned"
+    | "tool.changed"
+    | "tool.approved"
+    | "approval.requested"
+    | "approval.accepted"
+    | "approval.declined"
+    | "approval.timeout"
+    | "approval.unsupported";
+  readonly server: string;
+  readonly tool: string;
+  /** Definition hash (pins), previous one for a change or an approval. */
+  readonly hash?: string;
+  readonly previousHash?: string;
+  /** Who approved a definition (CLI `--by`), or the user asked to approve a call. */
+  readonly by?: string;
+  readonly exchange?: Exchange;
+  readonly reason?: string;
+}
+
+/**
  * Key in `Exchange.vars` where a filter leaves attributes for its own stage span (decision, engine,
  * cache hit …; never secret values). The chain moves them onto StageEvent.attributes at stage end.
  * Filters should write it only when `channels.stageEnd.hasSubscribers`.
@@ -101,6 +127,7 @@ export const channels = {
   upstreamEnd: diagnostics_channel.channel("mcp-gateway:upstream.end"),
   error: diagnostics_channel.channel("mcp-gateway:error"),
   session: diagnostics_channel.channel("mcp-gateway:session"),
+  governance: diagnostics_channel.channel("mcp-gateway:governance"),
 } as const;
 
 export const CHANNEL_NAMES = Object.fromEntries(Object.entries(channels).map(([k, c]) => [k, c.name])) as Record<

@@ -13,7 +13,8 @@ export interface ErrorSpec {
 // JSON-RPC 2.0 reserves -32768..-32000. MCP itself uses -32002 (resource not found),
 // -32020 (header mismatch, 2026-07-28) and -32042 (URL elicitation). Gateway-specific codes
 // live in -32050..-32099 so they never collide with a backend's own codes: the limits stage's refusals
-// use -32050..-32059, the REST bridge and hardening -32060..-32069, the rest -32070..-32099.
+// use -32050..-32059, the REST bridge and hardening -32060..-32069, tool governance (argument validation,
+// pinned definitions, human approval: docs/governance.md) -32070..-32079, the rest -32080..-32099.
 export const ERRORS = {
   PARSE_ERROR: { rpc: -32700, http: 400, message: "Body is not valid JSON" },
   INVALID_REQUEST: { rpc: -32600, http: 400, message: "Not a valid JSON-RPC 2.0 message" },
@@ -110,6 +111,23 @@ export const ERRORS = {
     http: 503,
     message: "The shared state store (Redis) cannot be reached; the request was refused",
   },
+  ARGUMENTS_INVALID: { rpc: -32602, http: 400, message: "Tool arguments do not match the tool's input schema" },
+  ARGUMENTS_TOO_COMPLEX: { rpc: -32602, http: 400, message: "Tool arguments are nested too deeply or hold too many values" },
+  TOOL_SCHEMA_UNKNOWN: {
+    rpc: -32070,
+    http: 409,
+    message: "The gateway has not seen this tool's definition yet, so its arguments cannot be checked: list the tools first",
+  },
+  TOOL_SCHEMA_UNUSABLE: { rpc: -32071, http: 502, message: "The backend's input schema for this tool is not a usable JSON Schema" },
+  TOOL_DEFINITION_CHANGED: {
+    rpc: -32072,
+    http: 409,
+    message: "The backend changed this tool's definition since it was pinned; calls are refused until an operator approves the change",
+  },
+  APPROVAL_DECLINED: { rpc: -32073, http: 403, message: "The call needs the user's approval and the user did not approve it" },
+  APPROVAL_TIMEOUT: { rpc: -32074, http: 408, message: "The call needs the user's approval and no answer came in time" },
+  APPROVAL_UNSUPPORTED: { rpc: -32075, http: 400, message: "The call needs the user's approval and this client cannot be asked" },
+  APPROVAL_BUSY: { rpc: -32076, http: 503, message: "Too many calls are waiting for approval; try again later" },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -13,6 +13,7 @@ import { channels, type MessageEvent, type UpstreamEvent } from "./diagnostics.t
 import { GatewayError } from "./errors.ts";
 import { traceFields } from "./log/message-facts.ts";
 import type { Logger } from "./logger.ts";
+import { ClientRequests } from "./relay-client-requests.ts";
 import { endMessage, failed, traced, upstreamEnd, upstreamStart } from "./relay-events.ts";
 import { InflightIds } from "./session/inflight-ids.ts";
 import type { SessionClaims } from "./session/sealed-session.ts";
@@ -60,6 +61,7 @@ export class ExchangeImpl implements Exchange {
   upstreamSession: UpstreamSession | undefined = undefined;
   traceEvent: MessageEvent | undefined = undefined;
   telemetrySlot: unknown = undefined;
+  askClient: Exchange["askClient"] = undefined;
 
   constructor(
     server: string,
@@ -146,9 +148,13 @@ export class Relay {
   readonly #o: RelayOptions;
   /** Request ids of each session still being answered (duplicates are refused). */
   readonly #inflight = new InflightIds();
+  /** Requests the gateway itself sends to clients (approval stage), and whether any stage may send one. */
+  readonly #clientRequests = new ClientRequests();
+  readonly #asks: boolean;
 
   constructor(o: RelayOptions) {
     this.#o = o;
+    this.#asks = o.chain.filters.some((f) => f.stage === "approval");
   }
 
   /** Parse a POST body into the exchange and apply the era rules that need no identity (codec/era-rules.ts). */
@@ -177,7 +183,20 @@ export class Relay {
     const held: { session?: string; ids?: JsonRpcId[] } = {};
     let o: Outcome;
     try {
-      o = await this.#post(ex, route, bodyText, clientGone, parseError, admitted, held);
+      // A single tools/call over Streamable HTTP may need to ask the client first (approval stage): its
+      // answer then becomes an SSE stream that carries the gateway's request before the call's own answer.
+      const m = ex.messages[0];
+      const asks =
+        this.#asks &&
+        !parseError &&
+        !ex.modern &&
+        !ex.batch &&
+        ex.downstream === "streamable-http" &&
+        m?.method === "tools/call" &&
+        m.kind === "request" &&
+        ex.messages.length === 1;
+      const run = this.#post(ex, route, bodyText, clientGone, parseError, admitted, held);
+      o = await (asks ? this.#clientRequests.offer(ex, clientGone).run(run) : run);
     } catch (e) {
       if (held.ids) this.#inflight.release(held.session!, held.ids);
       throw e;
@@ -270,6 +289,11 @@ export class Relay {
     for (let i = 0; i < ex.messages.length; i++) {
       const msg = ex.messages[i]!;
       const ev = msgEvents[i];
+      // The client's answer to a request the gateway sent it: consumed here, never relayed upstream.
+      if (msg.kind === "response" && this.#clientRequests.answer(ex, msg)) {
+        endMessage(ev, undefined);
+        continue;
+      }
       let v = chain.runMessage(ex, msg);
       if (v instanceof Promise) v = await v;
       if (v) {

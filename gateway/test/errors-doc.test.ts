@@ -10,7 +10,7 @@ it("docs/errors.md lists every error code with its JSON-RPC code and HTTP status
   for (const [code, s] of Object.entries(ERRORS)) expect(doc).toContain(`| \`${code}\` | ${s.rpc} | ${s.http} |`);
 });
 
-it("gateway codes are unique within the gateway range", () => {
+it("gateway codes are unique within the gateway range (-32050..-32099)", () => {
   const own = Object.values(ERRORS)
     .map((s) => s.rpc)
     .filter((c) => c <= -32050 && c >= -32099);

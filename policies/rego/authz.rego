@@ -66,6 +66,8 @@ decision := deny(concat("", ["malformed input: ", malformed])) if {
 	argument_problem
 } else := step_up_deny if {
 	not mfa_satisfied
+} else := approval_allow(concat("", ["granted by ", min(granting_roles), "; needs the user's approval"])) if {
+	needs_approval
 } else := allow(concat("", ["granted by ", min(granting_roles)]))
 
 allow(reason) := {"allow": true, "reason": reason}
@@ -75,6 +77,16 @@ deny(reason) := {"allow": false, "reason": reason}
 mfa_reason := concat("", [input.action, " requires multi-factor authentication"]) if {
 	mfa_by_action
 } else := concat("", ["\"", input.target, "\" requires multi-factor authentication"])
+
+# An allowed call the gateway forwards only after the calling user accepts it (MCP elicitation).
+approval_allow(reason) := {"allow": true, "reason": reason, "require_approval": true}
+
+# cfg.require_approval maps a server to glob patterns of tools whose calls need the user's approval.
+needs_approval if {
+	input.method == "tools/call"
+	some pattern in cfg.require_approval[input.server]
+	glob.match(pattern, null, input.target)
+}
 
 # `conditional` marks a deny that depends on this particular call (its arguments, or how strongly the
 # subject authenticated), not on who the subject is: the target stays visible in lists.

@@ -403,3 +403,33 @@ test_filter_devices_per_group if {
 	dev := authz.filter with input as list_input(["developers"], mfa, "devices", "tools/list", device_items)
 	dev == set()
 }
+
+# --- human approval (cfg.require_approval) ---
+
+approval_cfg := object.union(data.mcp.config, {"require_approval": {"catalyst-center": ["deploy_*"]}})
+
+test_require_approval_marks_matching_allowed_calls if {
+	d := authz.decision with input as call(["admin"], mfa, "catalyst-center", "deploy_template", "execute", {"site": "paris"})
+		with data.mcp.config as approval_cfg
+	d.allow == true
+	d.require_approval == true
+}
+
+test_require_approval_leaves_other_tools_and_servers_alone if {
+	d := authz.decision with input as call(["admin"], mfa, "catalyst-center", "get_devices", "read", {})
+		with data.mcp.config as approval_cfg
+	d.allow == true
+	not d.require_approval
+	e := authz.decision with input as call(["admin"], mfa, "servicenow", "deploy_x", "execute", {})
+		with data.mcp.config as approval_cfg
+	not e.require_approval
+}
+
+test_require_approval_never_turns_a_deny_into_an_allow if {
+	denied(call(["service-desk"], mfa, "catalyst-center", "deploy_template", "execute", {"site": "paris"})) with data.mcp.config as approval_cfg
+}
+
+test_no_approval_by_default if {
+	d := authz.decision with input as call(["admin"], mfa, "catalyst-center", "deploy_template", "execute", {"site": "paris"})
+	not d.require_approval
+}

@@ -26,7 +26,9 @@ export const REQUEST_PATH = [
   "session",
   "authz",
   "limits",
+  "pins",
   "validation",
+  "approval",
   "credentials",
   // upstream last: only what every stage let through is sent, with the forwarded-header allow-list
   // (upstream/forward-headers.ts) and the credentials stage's headers.
@@ -44,8 +46,14 @@ export const STAGES = [
   "authz",
   // limits after authz: a denied caller should not consume another caller's quota.
   "limits",
+  // pins after authz (a denied caller learns nothing about a tool's state) and before validation: a call
+  // to a tool whose definition changed is refused before its arguments are checked against either schema.
+  "pins",
   // validation after authz: we only spend time validating arguments of calls that may happen.
   "validation",
+  // approval after validation: a human is asked only about a call that is permitted and well-formed, and
+  // before credentials, so no secret is fetched for a call the user may still decline.
+  "approval",
   // credentials last: secrets are fetched only for messages that will really be sent upstream.
   "credentials",
 ] as const;

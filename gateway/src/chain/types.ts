@@ -61,6 +61,15 @@ export interface Exchange {
   traceEvent?: MessageEvent | undefined;
   /** Free slot owned by the telemetry subscriber (otel/), like the events' `slot`: no side table per request. */
   telemetrySlot?: unknown;
+  /**
+   * Send a request to the client on this request's response stream and resolve with the client's
+   * JSON-RPC response (the approval stage's elicitation). Set by the relay only where the downstream
+   * can carry one: a single Streamable HTTP request, 2025-03-26 … 2025-11-25. Rejects with
+   * ClientRequestError (timeout, the client went away, too many pending).
+   */
+  askClient?:
+    | ((method: string, params: Record<string, unknown>, opts: { timeoutMs: number }) => Promise<Record<string, unknown>>)
+    | undefined;
 }
 
 /** A local reply: the chain answers with this error instead of going upstream. */

@@ -9,6 +9,7 @@ import { adminSchema } from "./schema-admin.ts";
 import { authSchema } from "./schema-authn.ts";
 import { authzSchema, serverAuthzSchema } from "./schema-authz.ts";
 import { credentialsSchema, secretCacheSchema, vaultConfigSchema } from "./schema-credentials.ts";
+import { governanceSchema, serverToolsSchema } from "./schema-governance.ts";
 import { telemetrySchema } from "./schema-telemetry.ts";
 import { plain, secret } from "./secret.ts";
 
@@ -28,6 +29,8 @@ const common = {
   authz: serverAuthzSchema.optional(),
   /** Backend credentials injected by the gateway (docs/credentials.md). */
   credentials: credentialsSchema.optional(),
+  /** Tool governance for this route: pinned definitions, argument validation (docs/governance.md). */
+  tools: serverToolsSchema.prefault({}),
 };
 
 export const httpServerSchema = z
@@ -160,6 +163,8 @@ export const configSchema = z
     /** HashiCorp Vault / OpenBao connection for credentials and ${vault:…} references (docs/credentials.md). */
     vault: vaultConfigSchema.optional(),
     secretCache: secretCacheSchema.optional(),
+    /** Argument validation, pinned tool definitions, human approval (docs/governance.md). */
+    governance: governanceSchema.prefault({}),
     /** Traces, metrics and the audit log (docs/observability.md). */
     telemetry: telemetrySchema.prefault({}),
     /** REST endpoints under /api/v1 for non-MCP clients, through the same chain (docs/rest-bridge.md). */

@@ -5,6 +5,7 @@ import type { Writable } from "node:stream";
 import type { RpcMessage } from "../codec/jsonrpc.ts";
 import { channels, type MessageEvent, type StageEvent } from "../diagnostics.ts";
 import { taskFactsOf } from "../filters/tasks/task-facts.ts";
+import type { GovernanceAuditRecord } from "./audit-governance.ts";
 import type { AuditConfig } from "./audit-schema.ts";
 import { type LineWriter, RotatingFileWriter, StreamLineWriter } from "./line-writer.ts";
 import { ECS_VERSION } from "./logger.ts";
@@ -31,6 +32,9 @@ export interface AuditRecord {
   "mcp_gateway.principal.iss"?: string;
   "mcp_gateway.principal.client_id"?: string;
   "mcp_gateway.principal.groups"?: string[];
+  /** Scopes and authentication methods of the caller (what policy replay needs; never a token). */
+  "mcp_gateway.principal.scopes"?: string[];
+  "mcp_gateway.principal.amr"?: string[];
   "client.address"?: string;
   "mcp_gateway.server": string;
   "mcp_gateway.direction": MessageEvent["direction"];
@@ -49,6 +53,10 @@ export interface AuditRecord {
   "mcp_gateway.authz.decision": "allow" | "deny" | "not_evaluated";
   "mcp_gateway.authz.reason"?: string;
   "mcp_gateway.authz.engine"?: string;
+  /** Policy revision that decided, the action it was asked about, and whether it required approval. */
+  "mcp_gateway.authz.revision"?: string;
+  "mcp_gateway.authz.action"?: string;
+  "mcp_gateway.authz.require_approval"?: boolean;
   /** Stage that answered locally instead of relaying (authn, authz, limits …). */
   "mcp_gateway.refused_by"?: string;
   /** "ok", a JSON-RPC error code, "tool_error", or the gateway's own error code. */
@@ -70,7 +78,7 @@ export interface AuditRecord {
 }
 
 export interface AuditSink {
-  write(record: AuditRecord): void;
+  write(record: AuditRecord | GovernanceAuditRecord): void;
   flush(): Promise<void>;
   close(): Promise<void>;
   /** Records dropped because the sink could not keep up (also reported as a warning on close). */
@@ -117,6 +125,9 @@ interface Decision {
   decision?: "allow" | "deny";
   reason?: string;
   engine?: string;
+  revision?: string;
+  action?: string;
+  requireApproval?: boolean;
   refusedBy?: string;
   refusedCode?: string;
 }
@@ -162,6 +173,9 @@ export function startAudit(sink: AuditSink, opts: AuditOptions = {}): () => void
       d.decision = dv === "allow" || dv === "deny" ? dv : ev.replied !== undefined ? "deny" : "allow";
       if (typeof a?.[A_REASON] === "string") d.reason = a[A_REASON] as string;
       if (typeof a?.[A_ENGINE] === "string") d.engine = a[A_ENGINE] as string;
+      if (typeof a?.revision === "string") d.revision = a.revision;
+      if (typeof a?.action === "string") d.action = a.action;
+      if (a?.require_approval === true) d.requireApproval = true;
     }
     if (ev.replied !== undefined && d.refusedBy === undefined) {
       d.refusedBy = ev.stage;
@@ -202,6 +216,8 @@ export function startAudit(sink: AuditSink, opts: AuditOptions = {}): () => void
       rec["mcp_gateway.principal.iss"] = p.iss;
       if (p.clientId !== undefined) rec["mcp_gateway.principal.client_id"] = p.clientId;
       if (p.groups.length > 0) rec["mcp_gateway.principal.groups"] = p.groups;
+      if (p.scopes.length > 0) rec["mcp_gateway.principal.scopes"] = p.scopes;
+      if (p.amr.length > 0) rec["mcp_gateway.principal.amr"] = p.amr;
     }
     if (ex.clientAddress) rec["client.address"] = ex.clientAddress;
     if (msg.method !== undefined) rec["mcp.method.name"] = msg.method;
@@ -216,6 +232,9 @@ export function startAudit(sink: AuditSink, opts: AuditOptions = {}): () => void
     if (ex.sessionId !== undefined && ex.protocolVersion !== STATELESS_ERA) rec["mcp.session.id"] = hashSessionId(ex.sessionId);
     if (d?.reason !== undefined) rec["mcp_gateway.authz.reason"] = d.reason;
     if (d?.engine !== undefined) rec["mcp_gateway.authz.engine"] = d.engine;
+    if (d?.revision !== undefined) rec["mcp_gateway.authz.revision"] = d.revision;
+    if (d?.action !== undefined) rec["mcp_gateway.authz.action"] = d.action;
+    if (d?.requireApproval) rec["mcp_gateway.authz.require_approval"] = true;
     if (d?.refusedBy !== undefined) rec["mcp_gateway.refused_by"] = d.refusedBy;
     const code = ev.gatewayError ?? d?.refusedCode;
     if (code !== undefined) rec["error.code"] = code;

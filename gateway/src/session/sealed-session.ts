@@ -20,6 +20,8 @@ export interface SessionClaims {
   /** Subject and issuer of the principal that opened the session. */
   sub?: string;
   iss?: string;
+  /** 1 when the client declared form-mode elicitation at initialize (the approval stage may ask it). */
+  el?: 1;
   /** Random nonce making each session id unique even with identical state. */
   n: string;
 }

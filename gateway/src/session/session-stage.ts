@@ -8,6 +8,7 @@ import { channels } from "../diagnostics.ts";
 import { GatewayError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import type { ExchangeImpl, Route } from "../relay.ts";
+import { declaresFormElicitation } from "../relay-client-requests.ts";
 import { MemoryRevocations, type RevocationStore } from "./revocations.ts";
 import type { SessionClaims, SessionSealer } from "./sealed-session.ts";
 
@@ -91,6 +92,8 @@ export class SessionStage {
     const claims: Omit<SessionClaims, "n"> = { srv: fields.srv, pv: fields.pv, exp: Math.floor(Date.now() / 1000) + this.#o.ttlSeconds };
     if (fields.up !== undefined) claims.up = fields.up;
     if (fields.bind !== undefined) claims.bind = fields.bind;
+    // The client declared form elicitation at initialize: the approval stage may ask it (relay-client-requests.ts).
+    if (ex.opening && declaresFormElicitation(ex.messages[0])) claims.el = 1;
     if (ex.principal) {
       claims.sub = ex.principal.sub;
       claims.iss = ex.principal.iss;

@@ -159,16 +159,21 @@ export function createAuthzFilter(options: AuthzFilterOptions): AuthzFilter {
       // Responses are the client's answers to server→client requests (sampling, elicitation,
       // roots): they act on nothing the policy governs.
       if (msg.kind === "response" || msg.method === undefined) return undefined;
-      const out = await authorizer.decide(inputFor(ex, msg, msg.method), traceOf(ex, msg));
+      const input = inputFor(ex, msg, msg.method);
+      const out = await authorizer.decide(input, traceOf(ex, msg));
       ex.vars.set(AUTHZ_OUTCOME, out);
       if (channels.stageEnd.hasSubscribers) {
-        ex.vars.set(STAGE_ATTRIBUTES, {
+        const attrs: Record<string, string | boolean> = {
           decision: out.decision.allow ? "allow" : "deny",
           reason: out.decision.reason,
           engine: authorizer.engine.kind,
           cache_hit: out.cached,
           revision: out.revision,
-        });
+        };
+        // What `mcp-gateway policy replay` needs to rebuild this input from the audit record.
+        if (input.action) attrs.action = input.action;
+        if (out.decision.require_approval === true) attrs.require_approval = true;
+        ex.vars.set(STAGE_ATTRIBUTES, attrs);
       }
       return out.decision.allow ? undefined : deny(ex, out);
     },
