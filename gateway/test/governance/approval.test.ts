@@ -38,7 +38,9 @@ beforeAll(async () => {
   const data = JSON.parse(await readFile(join(rego, "data.json"), "utf8"));
   data.mcp.config.require_approval = { "catalyst-center": ["deploy_*"] };
   // API-key callers have no MFA: the test policy asks approval instead of MFA for executes.
+  // (The default policy also names tools that need MFA whatever their action, deploy_template among them.)
   data.mcp.config.mfa.actions = [];
+  data.mcp.config.mfa.targets = {};
   await writeFile(join(rego, "data.json"), JSON.stringify(data));
   const bundle = join(dir, "bundle.tar.gz");
   execFileSync(findOpa(), [
