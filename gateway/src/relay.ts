@@ -146,6 +146,11 @@ export class Relay {
     return parseExchange(ex, bodyText);
   }
 
+  /** A 2024-11-05 `GET /sse`: the same chain as every request runs before the stream (and its session) opens. */
+  admitStream(ex: ExchangeImpl): Promise<LocalReply | undefined> {
+    return this.#runRequest(ex);
+  }
+
   async #runRequest(ex: ExchangeImpl): Promise<LocalReply | undefined> {
     const v = this.#o.chain.runRequest(ex);
     return v instanceof Promise ? await v : v;

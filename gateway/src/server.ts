@@ -162,7 +162,6 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
   const listener = new Listener({
     gatewayId: opts.gatewayId ?? randomUUID(),
     relay,
-    chain,
     sessions,
     guards,
     routes,

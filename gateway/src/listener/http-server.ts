@@ -3,7 +3,6 @@
 
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Chain } from "../chain/chain.ts";
 import type { LocalReply } from "../chain/types.ts";
 import { errorResponse } from "../codec/jsonrpc.ts";
 import { formatSse } from "../codec/sse.ts";
@@ -27,7 +26,6 @@ export interface ListenerOptions {
   /** Identity of this gateway on its diagnostics events. */
   gatewayId: string;
   relay: Relay;
-  chain: Chain;
   sessions: SessionStage;
   guards: Guards;
   routes: ReadonlyMap<string, Route>;
@@ -308,8 +306,7 @@ export class Listener {
     }
     const ex = new ExchangeImpl(route.name, "sse", "GET", req.headers, clientAddress(req), req.url ?? "", this.#o.gatewayId);
     ex.protocolVersion = "2024-11-05";
-    const v = this.#o.chain.runRequest(ex);
-    const reply = v instanceof Promise ? await v : v;
+    const reply = await this.#o.relay.admitStream(ex);
     if (reply) return sendError(res, reply);
     const key = randomBytes(9).toString("base64url");
     // The session stage seals it for this principal, like an InitializeResult does on Streamable HTTP.
