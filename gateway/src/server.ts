@@ -167,7 +167,6 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
     routes,
     logger,
     maxBodyBytes: config.limits.maxBodyBytes,
-    sessionTtlSeconds: config.sessions.ttlSeconds,
     extraRoutes: opts.extraRoutes ?? [],
     isReady: () => ready,
   });

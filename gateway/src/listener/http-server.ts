@@ -31,7 +31,6 @@ export interface ListenerOptions {
   routes: ReadonlyMap<string, Route>;
   logger: Logger;
   maxBodyBytes: number;
-  sessionTtlSeconds: number;
   extraRoutes: ExtraRoute[];
   isReady(): boolean;
 }
