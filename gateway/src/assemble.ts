@@ -24,7 +24,7 @@ import { startGovernanceAudit } from "./log/audit-governance.ts";
 import { type AuditSink, createAuditSink, startAudit } from "./log/index.ts";
 import { createLogger, type Logger } from "./log/logger.ts";
 import { createSecretCache } from "./secrets/from-config.ts";
-import { CONFIGURED_STAGES, createGateway, type Gateway, type GatewayOptions } from "./server.ts";
+import { bindListener, CONFIGURED_STAGES, createGateway, type Gateway, type GatewayOptions } from "./server.ts";
 
 export interface StartOptions {
   /** Directory that relative paths in the config are resolved against (the config file's folder). */
@@ -87,23 +87,40 @@ export async function startConfiguredGateway(config: GatewayConfig, opts: StartO
       metricsHandler = t.metricsHandler;
     }
 
-    // authn: built once the public URL is known (a port-0 listener learns it at listen time).
+    // The socket is bound first (answering 503 until the gateway is ready), so the public URL is known
+    // and every stage below is built complete: no stage is filled in later.
+    // A config reload (runtime.ts) hands connections of its one socket to this generation instead (adoptUrl).
+    const adopted = opts.gateway?.adoptUrl;
+    const bound = adopted === undefined ? await bindListener(config) : undefined;
+    if (bound) {
+      closers.push(
+        () =>
+          new Promise<void>((resolve) => {
+            if (!bound.server.listening) return resolve();
+            bound.server.close(() => resolve());
+            bound.server.closeAllConnections();
+          }),
+      );
+    }
+    const publicBaseUrl = config.publicBaseUrl ?? adopted ?? bound!.url;
+
+    // authn: from headers alone, with the resource URLs derived from the public URL.
     let authn: AuthnFilter | undefined;
     let dev: DevMode | undefined;
-    let publicBaseUrl = config.publicBaseUrl;
     const auth = config.auth;
     if (auth) {
       if (auth.dev) dev = prepareDevMode(config.listen.host, { groups: ["admin"], subject: "quickstart-developer" });
-      filters.push({
-        name: "authn",
-        stage: "authn",
-        onRequest: (ex: Exchange) => authn!.onRequest!(ex),
+      authn = createAuthnFilter({ auth, publicBaseUrl, extraApiKeys: dev?.keys, log: logger });
+      const a = authn;
+      closers.push(async () => {
+        await a.close();
       });
+      filters.push(authn);
       const routes = Object.keys(config.servers);
       const prm = (req: IncomingMessage, res: ServerResponse) => {
         const r = handleProtectedResourceMetadata(req.method ?? "GET", (req.url ?? "/").split("?")[0]!, {
           auth,
-          publicBaseUrl: publicBaseUrl!,
+          publicBaseUrl,
           routes,
         }) ?? { status: 404, headers: {}, body: "" };
         res.writeHead(r.status, r.headers).end(r.body);
@@ -166,10 +183,9 @@ export async function startConfiguredGateway(config: GatewayConfig, opts: StartO
       filters,
       logger,
       extraRoutes,
-      beforeReady: async (url) => {
-        publicBaseUrl ??= url;
-        if (auth) {
-          authn = createAuthnFilter({ auth, publicBaseUrl, extraApiKeys: dev?.keys, log: logger });
+      bound,
+      beforeReady: async () => {
+        if (authn) {
           for (const r of await authn.warmUp()) {
             if (!r.ok)
               logger.warn("identity provider not reachable at start; will retry on demand", {
@@ -179,9 +195,6 @@ export async function startConfiguredGateway(config: GatewayConfig, opts: StartO
           }
         }
       },
-    });
-    closers.push(async () => {
-      await authn?.close();
     });
     closers.push(() => gateway.close());
     // Closed first (closers run in reverse): its sessions end through the gateway while it still listens.

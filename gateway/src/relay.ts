@@ -162,6 +162,16 @@ export class Relay {
     return parseExchange(ex, bodyText);
   }
 
+  /** The authn stage alone, from the headers, before any byte of the body is read (listener). */
+  authenticate(ex: ExchangeImpl): LocalReply | undefined | Promise<LocalReply | undefined> {
+    return this.#o.chain.runRequestStage(ex, "authn");
+  }
+
+  /** A 2024-11-05 `GET /sse`: the same chain as every request runs before the stream (and its session) opens. */
+  admitStream(ex: ExchangeImpl): Promise<LocalReply | undefined> {
+    return this.#runRequest(ex);
+  }
+
   async #runRequest(ex: ExchangeImpl): Promise<LocalReply | undefined> {
     const v = ex.authenticated ? this.#o.chain.runRequestAfter(ex, "authn") : this.#o.chain.runRequest(ex);
     return v instanceof Promise ? await v : v;

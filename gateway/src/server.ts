@@ -54,7 +54,7 @@ export interface GatewayOptions {
   extraRoutes?: ExtraRoute[];
   /** Identity on this gateway's diagnostics events (audit/telemetry of co-hosted gateways stay apart). */
   gatewayId?: string;
-  /** Runs after the socket is bound and before the gateway reports ready (e.g. stages that need the URL). */
+  /** Runs after the socket is bound and before the gateway reports ready (e.g. warming up a stage). */
   beforeReady?: (url: string) => Promise<void>;
   /**
    * Serve connections handed in with `server.emit("connection", socket)` under this URL instead of binding a
@@ -63,6 +63,8 @@ export interface GatewayOptions {
   adoptUrl?: string;
   /** Supplies each route's upstream (config reload reuses the previous generation's for unchanged routes). */
   upstreamFor?: (name: string, server: ServerConfig, build: () => Upstream) => Upstream;
+  /** A socket bound already by bindListener (startGateway binds first so stages can know the URL). */
+  bound?: BoundListener;
 }
 
 export interface Gateway {
@@ -108,6 +110,39 @@ function buildUpstream(name: string, s: ServerConfig, logger: Logger, maxMessage
       });
     }
   }
+}
+
+const SERVER_OPTIONS = { keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 30_000 };
+
+/** A listening socket without a gateway yet: it answers 503 until createGateway takes it over. */
+export interface BoundListener {
+  readonly server: Server;
+  readonly url: string;
+}
+
+function urlOf(server: Server): string {
+  const a = server.address() as AddressInfo;
+  const host = a.family === "IPv6" ? `[${a.address}]` : a.address;
+  return `http://${host}:${a.port}`;
+}
+
+function listenOn(server: Server, config: GatewayConfig): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(config.listen.port, config.listen.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+}
+
+/** Bind the configured address first, so stages that need the public URL (authn) are built with it. */
+export async function bindListener(config: GatewayConfig): Promise<BoundListener> {
+  const server = createServer(SERVER_OPTIONS, (_req, res) => {
+    res.writeHead(503, { "content-type": "application/json", "retry-after": "1" }).end('{"status":"starting"}');
+  });
+  await listenOn(server, config);
+  return { server, url: urlOf(server) };
 }
 
 export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}): Gateway {
@@ -159,7 +194,6 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
   const listener = new Listener({
     gatewayId: opts.gatewayId ?? randomUUID(),
     relay,
-    chain,
     sessions,
     guards,
     routes,
@@ -169,28 +203,26 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
     bodyTimeoutMs: config.limits.bodyTimeoutMs,
     unauthenticatedBodyBytes: config.limits.unauthenticatedBodyBytes,
     streamIdleTimeoutMs: config.limits.streamIdleTimeoutMs,
-    sessionTtlSeconds: config.sessions.ttlSeconds,
     extraRoutes: opts.extraRoutes ?? [],
     isReady: () => ready,
   });
-  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 30_000 }, listener.handle);
+  let server: Server;
+  if (opts.bound) {
+    server = opts.bound.server;
+    server.removeAllListeners("request");
+    server.on("request", listener.handle);
+  } else {
+    server = createServer(SERVER_OPTIONS, listener.handle);
+  }
   const gw: Gateway = {
     server,
     routes,
-    url: "",
+    url: opts.bound?.url ?? "",
     listen: async () => {
       if (opts.adoptUrl) gw.url = opts.adoptUrl;
       else {
-        await new Promise<void>((resolve, reject) => {
-          server.once("error", reject);
-          server.listen(config.listen.port, config.listen.host, () => {
-            server.off("error", reject);
-            resolve();
-          });
-        });
-        const a = server.address() as AddressInfo;
-        const host = a.family === "IPv6" ? `[${a.address}]` : a.address;
-        gw.url = `http://${host}:${a.port}`;
+        if (!server.listening) await listenOn(server, config);
+        gw.url = urlOf(server);
       }
       // Until ready, MCP routes answer 503: nothing is served before every stage is in place.
       await shared?.ready();

@@ -3,7 +3,6 @@
 
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Chain } from "../chain/chain.ts";
 import { exchangeDone } from "../chain/exchange-done.ts";
 import type { LocalReply } from "../chain/types.ts";
 import { errorResponse } from "../codec/jsonrpc.ts";
@@ -30,7 +29,6 @@ export interface ListenerOptions {
   /** Identity of this gateway on its diagnostics events. */
   gatewayId: string;
   relay: Relay;
-  chain: Chain;
   sessions: SessionStage;
   guards: Guards;
   routes: ReadonlyMap<string, Route>;
@@ -42,7 +40,6 @@ export interface ListenerOptions {
   unauthenticatedBodyBytes?: number;
   /** A legacy SSE connection on which no session is opened within this long is closed (ms; 0 = never). */
   streamIdleTimeoutMs?: number;
-  sessionTtlSeconds: number;
   extraRoutes: ExtraRoute[];
   isReady(): boolean;
 }
@@ -168,7 +165,7 @@ export class Listener {
    * a small drained body, within the body time limits. Returns true when the request was answered.
    */
   async #refusedFromHeaders(req: IncomingMessage, res: ServerResponse, ex: ExchangeImpl): Promise<boolean> {
-    const v = this.#o.chain.runRequestStage(ex, "authn");
+    const v = this.#o.relay.authenticate(ex);
     const reply = v instanceof Promise ? await v : v;
     if (!reply) {
       ex.authenticated = true;
@@ -364,8 +361,7 @@ export class Listener {
     }
     const ex = new ExchangeImpl(route.name, "sse", "GET", req.headers, clientAddress(req), req.url ?? "", this.#o.gatewayId);
     ex.protocolVersion = "2024-11-05";
-    const v = this.#o.chain.runRequest(ex);
-    const reply = v instanceof Promise ? await v : v;
+    const reply = await this.#o.relay.admitStream(ex);
     if (reply) return sendError(res, reply, undefined, ex);
     const key = randomBytes(9).toString("base64url");
     // The session stage seals it for this principal, like an InitializeResult does on Streamable HTTP.

@@ -272,3 +272,241 @@ class BridgedSession implements UpstreamSession {
     return this.#inner.terminate(ctx);
   }
 }
+
+// ── 2025-era callers in front of a 2026-07-28-only backend (the reverse direction) ──────────────────
+
+/** What a per-session stdio child knows once its 2025-era caller turned out to need translation. */
+export interface CallerState {
+  /** Set when the backend refused the caller's `initialize` but speaks 2026-07-28: translate from then on. */
+  translate: { readonly meta: JsonObject } | undefined;
+  /** Answers the client owes for the gateway's server→client requests (input_required rounds), by id. */
+  readonly inputs: Map<string, (answer: JsonObject) => void>;
+  seq: number;
+}
+
+export function newCallerState(): CallerState {
+  return { translate: undefined, inputs: new Map(), seq: 0 };
+}
+
+/** What a route's upstream remembers about its backend (shared by all sessions of the route). */
+export interface EraMemory {
+  /** Whether it speaks 2026-07-28 ("modern") or not ("legacy"), once learnt. */
+  era: BackendEra | undefined;
+  /** Whether it accepts a 2025-era `initialize`, once learnt (dual-era backends do). */
+  acceptsInitialize?: boolean;
+}
+
+const UNSUPPORTED_VERSION = -32022;
+/** input_required rounds one request may take before the gateway gives up (a backend asking forever). */
+const MAX_ROUNDS = 8;
+
+function withModernMeta(m: RpcMessage, meta: JsonObject, extra?: JsonObject): RpcMessage {
+  const params = isObject(m.raw.params) ? m.raw.params : {};
+  const own = isObject(params._meta) ? params._meta : {};
+  return toMessage({ ...m.raw, params: { ...params, ...extra, _meta: { ...own, ...meta } } });
+}
+
+/**
+ * A 2026-07-28 result as a 2025-era client expects it: no resultType, no cache hints, and no serverInfo
+ * in `_meta` (2025 gives it once, in the InitializeResult the gateway made from server/discover).
+ */
+function asLegacy(m: UpstreamMessage): UpstreamMessage {
+  const msg = m.message;
+  if (!msg || msg.method !== undefined || !isObject(msg.result)) return m;
+  const r = msg.result;
+  const meta = isObject(r._meta) ? r._meta : undefined;
+  const info = meta !== undefined && META_SERVER_INFO in meta;
+  if (r.resultType === undefined && r.ttlMs === undefined && r.cacheScope === undefined && !info) return m;
+  const { resultType: _t, ttlMs: _ttl, cacheScope: _c, ...rest } = r;
+  if (meta && info) {
+    const { [META_SERVER_INFO]: _i, ...others } = meta;
+    if (Object.keys(others).length > 0) rest._meta = others;
+    else delete rest._meta;
+  }
+  return { message: { ...msg, result: rest }, text: undefined, eventId: m.eventId };
+}
+
+/**
+ * A 2025-era session (initialize, server→client requests) on a backend that speaks only 2026-07-28:
+ * `initialize` is answered from `server/discover`; each request gets the 2026 `_meta` (version, the
+ * capabilities and client info of the caller's initialize); `ping` and `notifications/initialized` are
+ * answered / dropped by the gateway; an `input_required` result becomes server→client requests on the
+ * call's stream, and the client's answers go back to the backend as the retry's `inputResponses`.
+ * A backend that answers `initialize` is relayed untouched (never translated when it need not be).
+ */
+export class LegacyCallerSession implements UpstreamSession {
+  readonly local = true;
+  readonly #inner: UpstreamSession;
+  readonly #channel: MessageChannel;
+  readonly #state: CallerState;
+  readonly #memory: EraMemory;
+
+  constructor(inner: UpstreamSession, channel: MessageChannel, state: CallerState, memory: EraMemory) {
+    this.#inner = inner;
+    this.#channel = channel;
+    this.#state = state;
+    this.#memory = memory;
+  }
+  state(): SessionState {
+    return this.#inner.state();
+  }
+  listen(ctx: UpstreamCallContext): Promise<UpstreamReply> {
+    return this.#inner.listen(ctx);
+  }
+  terminate(ctx: UpstreamCallContext): Promise<void> {
+    return this.#inner.terminate(ctx);
+  }
+
+  async post(body: string, messages: readonly RpcMessage[], ctx: UpstreamCallContext): Promise<UpstreamReply> {
+    const first = messages[0];
+    const t = this.#state.translate;
+    if (!t) {
+      if (first?.kind !== "request" || first.method !== "initialize" || this.#memory.era === "legacy") {
+        return this.#inner.post(body, messages, ctx);
+      }
+      return this.#initialize(body, first, ctx);
+    }
+    const requests: RpcMessage[] = [];
+    const answers: UpstreamMessage[] = [];
+    for (const m of messages) {
+      if (m.kind === "response") {
+        const resolve = typeof m.id === "string" ? this.#state.inputs.get(m.id) : undefined;
+        if (resolve) {
+          this.#state.inputs.delete(m.id as string);
+          resolve(m.raw);
+        }
+        continue; // 2026-07-28 has no server→client requests: nothing else to answer upstream
+      }
+      if (m.kind === "notification") continue; // initialized, roots/list_changed, cancelled: no 2026 equivalent on stdio
+      if (m.method === "ping") {
+        answers.push({ message: { jsonrpc: "2.0", id: m.id!, result: {} }, text: undefined, eventId: undefined });
+        continue;
+      }
+      requests.push(withModernMeta(m, t.meta));
+    }
+    if (requests.length === 0) {
+      return answers.length
+        ? { kind: "messages", stream: false, messages: new BodyMessages(answers), sessionId: undefined }
+        : { kind: "accepted" };
+    }
+    return { kind: "messages", stream: "auto", messages: this.#rounds(requests, answers, ctx), sessionId: undefined };
+  }
+
+  /** Relay initialize; if the backend refuses the version but speaks 2026-07-28, answer it from server/discover. */
+  async #initialize(body: string, init: RpcMessage, ctx: UpstreamCallContext): Promise<UpstreamReply> {
+    let head: UpstreamMessage | undefined;
+    if (this.#memory.acceptsInitialize !== false) {
+      const r = await this.#inner.post(body, [init], ctx);
+      if (r.kind !== "messages") return r;
+      const it = r.messages[Symbol.asyncIterator]();
+      const n = await it.next();
+      head = n.done ? undefined : n.value;
+      const err = head?.message?.error;
+      if (!isObject(err) || err.code !== UNSUPPORTED_VERSION) {
+        if (head?.message && isObject(head.message.result)) this.#memory.acceptsInitialize = true;
+        const rest = it;
+        const first = head;
+        async function* all(): AsyncGenerator<UpstreamMessage> {
+          if (first) yield first;
+          for (;;) {
+            const x = await rest.next();
+            if (x.done) return;
+            yield x.value;
+          }
+        }
+        return { ...r, messages: all() };
+      }
+    }
+    const params = isObject(init.raw.params) ? init.raw.params : {};
+    const meta: JsonObject = {
+      [META_VERSION]: "2026-07-28",
+      [META_CAPABILITIES]: isObject(params.capabilities) ? params.capabilities : {},
+      [META_CLIENT_INFO]: isObject(params.clientInfo) ? params.clientInfo : { name: "mcp-gateway", version: "1" },
+    };
+    const d = await ask(
+      this.#channel,
+      { jsonrpc: "2.0", id: "gateway-discover", method: "server/discover", params: { _meta: meta } },
+      ctx.signal,
+    );
+    const result = d.result;
+    if (!isObject(result) || !Array.isArray(result.supportedVersions) || !result.supportedVersions.includes("2026-07-28")) {
+      // Neither era fits: the caller gets the backend's own refusal.
+      return local(head?.message ?? errorAnswer(init.id, new GatewayError("BACKEND_ERA_UNSUPPORTED")));
+    }
+    this.#memory.era = "modern";
+    this.#memory.acceptsInitialize = false;
+    this.#state.translate = { meta };
+    const requested = typeof params.protocolVersion === "string" ? params.protocolVersion : BRIDGE_VERSION;
+    const serverInfo =
+      isObject(result._meta) && isObject(result._meta[META_SERVER_INFO])
+        ? result._meta[META_SERVER_INFO]
+        : { name: "mcp-server", version: "" };
+    const initResult: JsonObject = {
+      protocolVersion: requested >= "2025-03-26" && requested < "2026" ? requested : BRIDGE_VERSION,
+      capabilities: isObject(result.capabilities) ? result.capabilities : {},
+      serverInfo,
+    };
+    if (typeof result.instructions === "string") initResult.instructions = result.instructions;
+    return local({ jsonrpc: "2.0", id: init.id!, result: initResult });
+  }
+
+  /** The requests of one POST, with their input_required rounds turned into server→client requests. */
+  async *#rounds(requests: RpcMessage[], answers: UpstreamMessage[], ctx: UpstreamCallContext): AsyncGenerator<UpstreamMessage> {
+    yield* answers;
+    let current = requests;
+    for (let round = 0; round < MAX_ROUNDS && current.length > 0; round++) {
+      const r = await this.#inner.post(JSON.stringify(current.length === 1 ? current[0]!.raw : current.map((m) => m.raw)), current, ctx);
+      if (r.kind !== "messages") throw new GatewayError("UPSTREAM_BAD_RESPONSE", "backend accepted a request without answering it");
+      const retries: RpcMessage[] = [];
+      for await (const m of r.messages) {
+        const msg = m.message;
+        const res = msg && msg.method === undefined && isObject(msg.result) ? msg.result : undefined;
+        if (res?.resultType !== "input_required") {
+          yield asLegacy(m);
+          continue;
+        }
+        const request = current.find((q) => q.id === msg!.id);
+        if (!request) continue;
+        const inputResponses: JsonObject = {};
+        const wanted = isObject(res.inputRequests) ? res.inputRequests : {};
+        let refused = false;
+        for (const [key, ir] of Object.entries(wanted)) {
+          if (!isObject(ir) || typeof ir.method !== "string") continue;
+          const id = `gateway-input-${++this.#state.seq}`;
+          const answered = new Promise<JsonObject>((resolve, reject) => {
+            this.#state.inputs.set(id, resolve);
+            const abort = () => {
+              this.#state.inputs.delete(id);
+              reject(
+                ctx.signal.reason instanceof GatewayError ? ctx.signal.reason : new GatewayError("UPSTREAM_CLOSED", "request aborted"),
+              );
+            };
+            if (ctx.signal.aborted) abort();
+            else ctx.signal.addEventListener("abort", abort, { once: true });
+          });
+          const ask: JsonObject = { jsonrpc: "2.0", id, method: ir.method };
+          if (ir.params !== undefined) ask.params = ir.params;
+          yield { message: ask, text: undefined, eventId: undefined };
+          const a = await answered;
+          if (!isObject(a.result)) {
+            const e = new GatewayError("CROSS_ERA_UNMAPPABLE", `the client refused ${ir.method.slice(0, 64)}`);
+            yield { message: errorAnswer(request.id, e), text: undefined, eventId: undefined };
+            refused = true;
+            break;
+          }
+          inputResponses[key] = a.result;
+        }
+        if (refused) continue;
+        const extra: JsonObject = { inputResponses };
+        if (typeof res.requestState === "string") extra.requestState = res.requestState;
+        const params = isObject(request.raw.params) ? request.raw.params : {};
+        retries.push(toMessage({ ...request.raw, params: { ...params, ...extra } }));
+      }
+      current = retries;
+    }
+    if (current.length > 0) {
+      const e = new GatewayError("CROSS_ERA_UNMAPPABLE", `more than ${MAX_ROUNDS} input_required rounds`);
+      for (const q of current) yield { message: errorAnswer(q.id, e), text: undefined, eventId: undefined };
+    }
+  }
+}

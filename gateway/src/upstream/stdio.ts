@@ -10,7 +10,16 @@ import type { JsonObject, RpcMessage } from "../codec/jsonrpc.ts";
 import { isObject } from "../codec/jsonrpc.ts";
 import { GatewayError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
-import { type BackendEra, ModernBridge, type Prepared, prepareForModern } from "./backend-era.ts";
+import {
+  type BackendEra,
+  type CallerState,
+  type EraMemory,
+  LegacyCallerSession,
+  ModernBridge,
+  newCallerState,
+  type Prepared,
+  prepareForModern,
+} from "./backend-era.ts";
 import { ChannelSession, localBinding, localKey, MessageChannel } from "./channel.ts";
 import { readBoundedLines } from "./line-reader.ts";
 import type { SessionState, Upstream, UpstreamCallContext, UpstreamSession } from "./types.ts";
@@ -39,6 +48,8 @@ const BASE_ENV = ["PATH", "HOME", "LANG", "TZ", "SYSTEMROOT", "TMPDIR", "NODE_OP
 
 class StdioChild {
   readonly channel: MessageChannel;
+  /** Its 2025-era caller's translation state (a per-session child of a 2026-07-28-only backend). */
+  readonly caller: CallerState = newCallerState();
   readonly child: ChildProcess;
   readonly key: string;
   owner: string | undefined;
@@ -170,7 +181,7 @@ export class StdioUpstream implements Upstream {
   /** One child per owner for 2026-07-28 callers: never one child for two principals (issue 10, bug 4). */
   readonly #modern = new Map<string, ModernChild>();
   /** What this route's backend speaks, learnt from the first child (server/discover, else initialize). */
-  #era: BackendEra | undefined;
+  readonly #memory: EraMemory = { era: undefined };
   #sweeper: NodeJS.Timeout | undefined;
   #closing = false;
 
@@ -191,7 +202,7 @@ export class StdioUpstream implements Upstream {
   }
   /** The backend's era once learnt (undefined before the first 2026-07-28 request). */
   get era(): BackendEra | undefined {
-    return this.#era;
+    return this.#memory.era;
   }
 
   /**
@@ -270,11 +281,13 @@ export class StdioUpstream implements Upstream {
 
   /** Ending the session forgets the child and stops it. */
   #session(child: StdioChild, bind: string | undefined): UpstreamSession {
-    return new ChannelSession(child.channel, bind, () => {
+    const session = new ChannelSession(child.channel, bind, () => {
       this.#children.delete(child.key);
       child.channel.close(new GatewayError("SESSION_NOT_FOUND", "session ended"));
       child.kill();
     });
+    // A 2025-era caller of a backend that speaks only 2026-07-28 is translated (backend-era.ts).
+    return new LegacyCallerSession(session, child.channel, child.caller, this.#memory);
   }
 
   /**
@@ -293,8 +306,8 @@ export class StdioUpstream implements Upstream {
         if (this.#modern.get(owner)?.child === child) this.#modern.delete(owner);
       });
       const ready = child.started().then(async () => {
-        const prepared = await prepareForModern(child.channel, messages, this.#era, ctx.signal);
-        this.#era = prepared.era;
+        const prepared = await prepareForModern(child.channel, messages, this.#memory.era, ctx.signal);
+        this.#memory.era = prepared.era;
         const bridge = prepared.initialize ? new ModernBridge(child.channel, prepared.initialize) : undefined;
         return { prepared, bridge };
       });
