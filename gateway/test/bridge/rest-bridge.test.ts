@@ -16,6 +16,7 @@ import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/
 import SwaggerClientModule from "swagger-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
+import { attr, type Receiver, startReceiver } from "../../../otel/test/helpers/otlp-receiver.ts";
 import { BridgeSessions } from "../../src/bridge/bridge-sessions.ts";
 import {
   account,
@@ -52,6 +53,7 @@ let gw: StartedGateway;
 let desk: string;
 let admin: string;
 let jobs: { url: string; server: HttpServer; release: () => void };
+let rx: Receiver;
 type Json = Record<string, unknown>;
 
 const api = (path: string) => `${gw.url}/api/v1${path}`;
@@ -116,12 +118,15 @@ async function startTasksBackend(): Promise<typeof jobs> {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "bridge-"));
-  [idp, servicenow, catalyst, jobs] = await Promise.all([
+  [idp, servicenow, catalyst, jobs, rx] = await Promise.all([
     startIdp({ accounts: idpAccounts() }),
     startBackend("servicenow", { extraTools: true }),
     startBackend("catalyst-center"),
     startTasksBackend(),
+    startReceiver(),
   ]);
+  // Spans leave the batch processor quickly (the SDK reads OTEL_BSP_* from process.env).
+  process.env.OTEL_BSP_SCHEDULE_DELAY = "50";
   const yaml = `
 listen: { host: 127.0.0.1, port: 0 }
 sessions:
@@ -140,6 +145,9 @@ servers:
   jobs:
     url: ${jobs.url}
 telemetry:
+  enabled: true
+  serviceName: bridge-test
+  otlp: { endpoint: "${rx.url}" }
   audit: { sink: file, path: ${join(dir, "audit.log")} }
 `;
   gw = await startFromYaml(yaml, { baseDir: dir, env: { SESSION_KEY } });
@@ -150,7 +158,8 @@ telemetry:
 afterAll(async () => {
   await gw?.close();
   jobs?.server.closeAllConnections();
-  await Promise.all([servicenow?.close(), catalyst?.close(), idp?.close(), new Promise((r) => jobs?.server.close(r))]);
+  await Promise.all([servicenow?.close(), catalyst?.close(), idp?.close(), rx?.close(), new Promise((r) => jobs?.server.close(r))]);
+  delete process.env.OTEL_BSP_SCHEDULE_DELAY;
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -342,6 +351,22 @@ describe("REST bridge with a plain HTTP client", () => {
     }
     expect(done?.status).toBe(200);
     expect(await done!.json()).toEqual([{ type: "text", text: "report on uptime" }]);
+  });
+
+  it("bridge calls have the MCP spans (allowed and refused), and no bearer token reaches the collector", async () => {
+    await call("catalyst-center", "get_sites", { site: "rome" });
+    await call("catalyst-center", "update_site", { site: "rome" });
+    const find = (name: string) => rx.spans.find((x) => x.name === name);
+    for (let i = 0; i < 200 && !(find("tools/call get_sites") && find("tools/call update_site")); i++)
+      await new Promise((r) => setTimeout(r, 25));
+    const ok = find("tools/call get_sites")!;
+    expect(attr(ok, "mcp.method.name")).toBe("tools/call");
+    expect(attr(ok, "gen_ai.tool.name")).toBe("get_sites");
+    const denied = find("tools/call update_site")!;
+    expect(attr(denied, "error.type")).toBeDefined();
+    const otlp = rx.bodies.join("\n");
+    expect(otlp).not.toContain(desk);
+    expect(otlp).not.toContain(admin);
   });
 
   it("the audit log records bridge calls like MCP calls, with the caller's identity", async () => {
