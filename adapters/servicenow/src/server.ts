@@ -79,6 +79,11 @@ const fields = z
     "sys_id, sys_created_*, sys_updated_* and sys_mod_count are set by the instance",
   );
 
+/** The arguments that were given (the schema's optional fields left out). */
+function defined(args: Record<string, unknown>): Record<string, string | number | boolean> {
+  return Object.fromEntries(Object.entries(args).filter(([, v]) => v !== undefined)) as Record<string, string | number | boolean>;
+}
+
 async function mustFind(c: ServiceNowClient, table: string, id: string, what: string): Promise<ServiceNowRecord> {
   const r = await c.find(table, id);
   if (!r) throw new ServiceNowError(`${what} ${id} not found`, 404);
@@ -117,9 +122,8 @@ export function createServiceNowServer(client: ClientProvider): McpServer {
     })),
     (args) =>
       run(async () => {
-        const inc = await client().createIncident(
-          Object.fromEntries(Object.entries(args).filter(([, v]) => v !== undefined)) as Record<string, string>,
-        );
+        const c = client();
+        const inc = await c.createIncident(await c.withReferences(defined(args)));
         return ok({ incident: inc }, `Created ${inc.number}`);
       }),
   );
@@ -185,7 +189,7 @@ export function createServiceNowServer(client: ClientProvider): McpServer {
       run(async () => {
         const c = client();
         const inc = await mustFind(c, "incident", n, "Incident");
-        return ok({ incident: await c.updateIncident(inc.sys_id!, f) }, `Updated ${inc.number}`);
+        return ok({ incident: await c.updateIncident(inc.sys_id!, await c.withReferences(f)) }, `Updated ${inc.number}`);
       }),
   );
 
@@ -285,9 +289,8 @@ export function createServiceNowServer(client: ClientProvider): McpServer {
     })),
     (args) =>
       run(async () => {
-        const chg = await client().createChange(
-          Object.fromEntries(Object.entries(args).filter(([, v]) => v !== undefined)) as Record<string, string>,
-        );
+        const c = client();
+        const chg = await c.createChange(await c.withReferences(defined(args)));
         return ok({ change: chg }, `Created ${chg.number}`);
       }),
   );
@@ -367,9 +370,8 @@ export function createServiceNowServer(client: ClientProvider): McpServer {
     })),
     (args) =>
       run(async () => {
-        const p = await client().createProblem(
-          Object.fromEntries(Object.entries(args).filter(([, v]) => v !== undefined)) as Record<string, string>,
-        );
+        const c = client();
+        const p = await c.createProblem(await c.withReferences(defined(args)));
         return ok({ problem: p }, `Created ${p.number}`);
       }),
   );
@@ -425,7 +427,7 @@ export function createServiceNowServer(client: ClientProvider): McpServer {
       run(async () => {
         const c = client();
         const p = await mustFind(c, "problem", n, "Problem");
-        return ok({ problem: await c.updateProblem(p.sys_id!, f) }, `Updated ${p.number}`);
+        return ok({ problem: await c.updateProblem(p.sys_id!, await c.withReferences(f)) }, `Updated ${p.number}`);
       }),
   );
 
