@@ -354,7 +354,8 @@ describe("REST bridge with a plain HTTP client", () => {
   });
 
   it("bridge calls have the MCP spans (allowed and refused), and no bearer token reaches the collector", async () => {
-    await call("catalyst-center", "get_sites", { site: "rome" });
+    const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+    await call("catalyst-center", "get_sites", { site: "rome" }, desk, { traceparent: `00-${traceId}-00f067aa0ba902b7-01` });
     await call("catalyst-center", "update_site", { site: "rome" });
     const find = (name: string) => rx.spans.find((x) => x.name === name);
     for (let i = 0; i < 200 && !(find("tools/call get_sites") && find("tools/call update_site")); i++)
@@ -362,6 +363,8 @@ describe("REST bridge with a plain HTTP client", () => {
     const ok = find("tools/call get_sites")!;
     expect(attr(ok, "mcp.method.name")).toBe("tools/call");
     expect(attr(ok, "gen_ai.tool.name")).toBe("get_sites");
+    // The REST caller's trace context continues into the gateway's span (per request, in params._meta).
+    expect(ok.traceId).toBe(traceId);
     const denied = find("tools/call update_site")!;
     expect(attr(denied, "error.type")).toBeDefined();
     const otlp = rx.bodies.join("\n");
