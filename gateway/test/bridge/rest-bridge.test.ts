@@ -31,6 +31,17 @@ import {
 } from "../acceptance/fixtures.ts";
 import { type Idp, startIdp } from "../fixtures/idp.ts";
 
+/** A client generated from the bridge's document for one caller's token. */
+async function generated(doc: unknown, token: string): Promise<GeneratedClient> {
+  return SwaggerClient({
+    spec: doc,
+    requestInterceptor: (req) => {
+      req.headers.authorization = `Bearer ${token}`;
+      return req;
+    },
+  });
+}
+
 interface GeneratedClient {
   spec: { paths: Record<string, Record<string, { operationId: string }>> };
   execute(o: {
@@ -52,6 +63,7 @@ let catalyst: Backend;
 let gw: StartedGateway;
 let desk: string;
 let admin: string;
+let engineer: string;
 let jobs: { url: string; server: HttpServer; release: () => void };
 let rx: Receiver;
 type Json = Record<string, unknown>;
@@ -153,6 +165,7 @@ telemetry:
   gw = await startFromYaml(yaml, { baseDir: dir, env: { SESSION_KEY } });
   desk = await userToken(idp, account("service-desk", true), gw.url);
   admin = await userToken(idp, account("admin", true), gw.url);
+  engineer = await userToken(idp, account("network-engineers", true), gw.url);
 }, 90_000);
 
 afterAll(async () => {
@@ -424,5 +437,41 @@ describe("REST bridge with a client generated from its own OpenAPI document", ()
       status: 400,
       response: { body: { code: "BRIDGE_INVALID_ARGUMENTS" } },
     });
+  });
+
+  it("a forbidden call (site-scoped: listed, refused for another site) is a 403 with no backend traffic", async () => {
+    const own = (await (await get("/openapi.json", engineer)).json()) as typeof doc;
+    expect(Object.keys(own.paths)).toContain("/api/v1/mcp/catalyst-center/tools/deploy_template");
+    const c = await generated(own, engineer);
+    const before = catalyst.seen.length;
+    await expect(
+      c.execute({ operationId: "call_catalyst_center_deploy_template", requestBody: { arguments: { site: "lyon", template: "t1" } } }),
+    ).rejects.toMatchObject({ status: 403, response: { body: { code: "AUTHZ_DENIED" } } });
+    expect(catalyst.seen.length).toBe(before);
+    const ok = await c.execute({
+      operationId: "call_catalyst_center_deploy_template",
+      requestBody: { arguments: { site: "paris", template: "t1" } },
+    });
+    expect(ok.status).toBe(200);
+  });
+
+  it("an expired token is a 401 with the MCP endpoint's challenge through the generated client too", async () => {
+    const expired = await idp.mintToken({
+      sub: account("service-desk", true),
+      aud: gw.url,
+      claims: { groups: ["service-desk"] },
+      expiresIn: -60,
+    });
+    const c = await generated(doc, expired);
+    const e = (await c.execute({ operationId: "list_tools_catalyst_center" }).catch((x: unknown) => x)) as {
+      status: number;
+      response: { headers: Record<string, string | string[]>; body: { code: string } };
+    };
+    expect(e.status).toBe(401);
+    expect(e.response.body.code).toBe("INVALID_TOKEN");
+    // swagger-client splits a header at its commas; rejoined it is the challenge the MCP endpoint sends.
+    const challenge = [e.response.headers["www-authenticate"] ?? []].flat().join(",");
+    expect(challenge).toContain("resource_metadata=");
+    expect(challenge).toContain('error="invalid_token"');
   });
 });
