@@ -48,6 +48,13 @@ function once<T>(name: string, make: () => T): T {
   let c = configs.get(name) as T | undefined;
   if (c === undefined) {
     c = make();
+    // The SDK wraps a raw shape in z.object() on every registerTool; wrapping once here keeps that off
+    // the per-request path. The SDK accepts either form, and the handler's argument types stay the shape's.
+    const cfg = c as { inputSchema?: unknown; outputSchema?: unknown };
+    for (const k of ["inputSchema", "outputSchema"] as const) {
+      const v = cfg[k];
+      if (v && typeof v === "object" && !(v instanceof z.ZodType)) cfg[k] = z.object(v as z.ZodRawShape);
+    }
     configs.set(name, c);
   }
   return c;
