@@ -139,6 +139,12 @@ export class RestBridge {
     if (!r) return sendProblem(res, problemOf("UNKNOWN_SERVER", `"${route.slice(0, 64)}"`), path);
     const kind = m[2]!;
     const method = req.method ?? "GET";
+    // Read once: a request retried on a fresh session (SESSION_NOT_FOUND) must not find the stream consumed.
+    let bodyRead: Promise<Record<string, unknown>> | undefined;
+    const body = () => {
+      bodyRead ??= readJson(req, this.#o.maxBodyBytes);
+      return bodyRead;
+    };
     const run = async (s: BridgeSession): Promise<void> => {
       if (kind === "tools" && name === undefined) {
         if (method !== "GET") return this.#notAllowed(res, path, "GET");
@@ -146,7 +152,7 @@ export class RestBridge {
       }
       if (kind === "tools") {
         if (method !== "POST") return this.#notAllowed(res, path, "POST");
-        return this.#call(req, res, path, s, name!, r.timeoutMs);
+        return this.#call(req, res, path, s, name!, r.timeoutMs, await body());
       }
       if (kind === "prompts" && name === undefined) {
         if (method !== "GET") return this.#notAllowed(res, path, "GET");
@@ -154,8 +160,7 @@ export class RestBridge {
       }
       if (kind === "prompts") {
         if (method !== "POST") return this.#notAllowed(res, path, "POST");
-        const body = await readJson(req, this.#o.maxBodyBytes);
-        const args = (body.arguments ?? {}) as Record<string, string>;
+        const args = ((await body()).arguments ?? {}) as Record<string, string>;
         const meta = traceMeta(req);
         return sendJson(
           res,
@@ -235,8 +240,15 @@ export class RestBridge {
     return v;
   }
 
-  async #call(req: IncomingMessage, res: ServerResponse, path: string, s: BridgeSession, name: string, timeoutMs: number): Promise<void> {
-    const body = await readJson(req, this.#o.maxBodyBytes);
+  async #call(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    s: BridgeSession,
+    name: string,
+    timeoutMs: number,
+    body: Record<string, unknown>,
+  ): Promise<void> {
     const args = (body.arguments ?? {}) as Record<string, unknown>;
     const tool = (await this.#tools(s)).find((t) => t.name === name);
     if (tool) {

@@ -475,3 +475,52 @@ describe("REST bridge with a client generated from its own OpenAPI document", ()
     expect(challenge).toContain('error="invalid_token"');
   });
 });
+
+describe("REST bridge when the gateway no longer knows the session", () => {
+  let short: StartedGateway;
+  let token: string;
+
+  beforeAll(async () => {
+    const yaml = `
+listen: { host: 127.0.0.1, port: 0 }
+sessions:
+  key: \${env:SESSION_KEY}
+  ttlSeconds: 2
+auth:${issuerYaml(idp)}
+authz:
+  engine: { type: wasm, watch: false }
+restBridge: { enabled: true }
+servers:
+  servicenow:
+    url: ${servicenow.url}
+`;
+    short = await startFromYaml(yaml, { baseDir: dir, env: { SESSION_KEY } });
+    token = await userToken(idp, account("service-desk", true), short.url);
+  }, 60_000);
+  afterAll(async () => {
+    await short?.close();
+  });
+
+  it("opens a new session once and replays the request with its body", async () => {
+    const post = (n: number) =>
+      fetch(`${short.url}/api/v1/mcp/servicenow/tools/count`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({ arguments: { n } }),
+      });
+    const first = await post(2);
+    expect(first.status).toBe(200);
+    await first.body?.cancel();
+    const inits = () => servicenow.seen.filter((s) => s.body?.method === "initialize").length;
+    const before = inits();
+    // The sealed session expires after ttlSeconds (2 s, whole seconds): wait until that has certainly passed.
+    const until = Date.now() + 3_100;
+    while (Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    const calls = servicenow.calls.length;
+    const again = await post(4);
+    expect(again.status).toBe(200);
+    expect(await again.json()).toEqual([{ type: "text", text: "counted to 4" }]);
+    expect(servicenow.calls.slice(calls)).toMatchObject([{ tool: "count", arguments: { n: 4 } }]);
+    expect(inits()).toBe(before + 1);
+  });
+});
