@@ -4,7 +4,7 @@
 // query parameters, and carry a body valid against the operation's request schema; the stand-in
 // answers with the operation's documented example, which the tool must turn into valid output.
 
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
@@ -49,6 +49,8 @@ const deref = <T>(x: T | { $ref: string }): T => {
 };
 
 beforeAll(async () => {
+  if (!existsSync(DESCRIPTION))
+    throw new Error(`${DESCRIPTION} is missing: run bash adapters/openapi/scripts/install-test-fixtures.sh (npm test does)`);
   spec = JSON.parse(readFileSync(DESCRIPTION, "utf8"));
   ops = [];
   for (const [template, item] of Object.entries(spec.paths)) {
