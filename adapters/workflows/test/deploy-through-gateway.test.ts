@@ -40,6 +40,7 @@ auth:
 # Policy decisions on the workflows route are the policy bundle's business (policies/); this file is
 # about task ownership, which holds with or without a policy engine.
 authz: false
+restBridge: { enabled: true }
 servers:
   workflows: { url: "${h.workflows.url}" }
 telemetry:
@@ -330,6 +331,34 @@ describe("deploy_template through the gateway", () => {
     } finally {
       h.catalyst.setDeploymentDuration(1500);
     }
+  });
+
+  it("the REST bridge starts the deployment (Prefer: respond-async) and polls it; the status URL is its caller's", async () => {
+    const a = args();
+    mark();
+    const post = await fetch(`${gw.url}/api/v1/mcp/workflows/tools/deploy_template`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${KEYS.alice}`, "content-type": "application/json", prefer: "respond-async" },
+      body: JSON.stringify({ arguments: a }),
+    });
+    expect(post.status).toBe(202);
+    const started = (await post.json()) as { taskId: string; statusUrl: string };
+    expect(started.taskId).toBe(workflowIdFor(a.idempotencyKey));
+    const other = await fetch(`${gw.url}${started.statusUrl}`, { headers: { authorization: `Bearer ${KEYS.bob}` } });
+    expect(other.status).toBe(404);
+    expect(JSON.stringify(await other.json())).not.toContain("access-vlan");
+    const done = await until("the bridge's status URL to answer 200", async () => {
+      const r = await fetch(`${gw.url}${started.statusUrl}`, { headers: { authorization: `Bearer ${KEYS.alice}` } });
+      if (r.status === 202) {
+        await r.body?.cancel();
+        return undefined;
+      }
+      return r;
+    });
+    expect(done.status).toBe(200);
+    expect(await done.json()).toMatchObject({ outcome: "succeeded", deploymentStatus: "SUCCESS" });
+    expect(newDeployments()).toHaveLength(1);
+    expect(changeOf(started.taskId)).toMatchObject({ state: "3", close_code: "successful" });
   });
 
   it("a worker killed mid-deployment and restarted: the workflow completes, nothing done twice", async () => {
