@@ -87,6 +87,37 @@ describe("npm run platform (examples/platform/gateway.yaml, dev mode)", () => {
   });
 });
 
+describe("npm run platform: the REST bridge (/api/v1) over the same chain", () => {
+  let p: Platform;
+  let key1: string;
+  let key2: string;
+  beforeAll(async () => {
+    p = await startPlatform({ port: 0, quiet: true });
+    closers.push(() => p.close());
+    key1 = /dev-1: (\S+)/.exec(p.gateway.banner ?? "")![1]!;
+    key2 = /dev-2: (\S+)/.exec(p.gateway.banner ?? "")![1]!;
+  }, 120_000);
+
+  it("a script runs show version with plain HTTP; without MFA it gets the same challenge", async () => {
+    const list = await fetch(`${p.url}/api/v1/mcp/devices/tools`, { headers: { authorization: `Bearer ${key1}` } });
+    expect(list.status).toBe(200);
+    expect(((await list.json()) as { tools: Array<{ name: string }> }).tools.map((t) => t.name)).toContain("run_command");
+    const call = (key: string) =>
+      fetch(`${p.url}/api/v1/mcp/devices/tools/run_command`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        body: JSON.stringify({ arguments: { devices: ["edge-2"], command: "show ip interface brief" } }),
+      });
+    const ok = await call(key1);
+    expect(ok.status).toBe(200);
+    expect(JSON.stringify(await ok.json())).toContain("GigabitEthernet1/0/1");
+    const challenged = await call(key2);
+    expect(challenged.status).toBe(401);
+    expect(challenged.headers.get("www-authenticate")).toContain('error="insufficient_user_authentication"');
+    await challenged.text();
+  });
+});
+
 describe("gateway.production.yaml: OpenID provider, credentials from a real OpenBao", () => {
   const bin = findBao();
   let bao: BaoDev;

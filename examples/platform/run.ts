@@ -209,7 +209,9 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<Platform> 
     } else {
       missing.workflows = "needs Temporal: start with --with-workflows (or PLATFORM_WORKFLOWS=1; README.md)";
     }
-    missing["rest-bridge"] = "the REST bridge is a gateway feature, not an adapter: not wired here yet";
+    // The gateway's REST bridge is on (/api/v1, gateway.yaml); the policy's "rest-bridge" route is an
+    // OpenAPI adapter in front of some REST API, which this example has none of.
+    missing["rest-bridge"] = "no REST API to put the OpenAPI adapter in front of here (the REST bridge itself is on: /api/v1)";
 
     // ── gateway ────────────────────────────────────────────────────────────────────────────
     const urls: Record<string, string> = {};
