@@ -13,6 +13,16 @@ if [ -f "$stamp" ]; then
   printf '%s\n' "$dest"
   exit 0
 fi
+# Java 17+ runs the server, Maven fetches it: from apt when missing (a clean CI machine).
+if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless maven >/dev/null
+  fi
+fi
+# The tests run the server in a private network namespace: unshare (util-linux) and ip (iproute2).
+if ! command -v ip >/dev/null && [ ! -x /usr/sbin/ip ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null
+fi
 command -v java >/dev/null || { echo "install-temporal: java (17+) is required to run the Temporal test server" >&2; exit 1; }
 command -v mvn >/dev/null || { echo "install-temporal: mvn is required to fetch io.temporal:temporal-test-server" >&2; exit 1; }
 

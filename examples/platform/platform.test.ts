@@ -3,7 +3,8 @@
 // (oidc-provider, tokens carrying groups and amr as an IdP enforcing MFA at login issues them) and a real
 // OpenBao holding the backend credentials: a developer creates a GitHub issue (recorded GitHub API), a
 // network engineer runs `show version` on a device (SSH), a service-desk user can neither run commands
-// nor deploy, a password-only login meets the RFC 9470 challenge, and no adapter ever sees a caller's token.
+// nor deploy (Catalyst Center or the Temporal workflow), a password-only login meets the RFC 9470
+// challenge, and no adapter ever sees a caller's token.
 
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingHttpHeaders, request, type Server } from "node:http";
@@ -86,6 +87,37 @@ describe("npm run platform (examples/platform/gateway.yaml, dev mode)", () => {
   });
 });
 
+describe("npm run platform: the REST bridge (/api/v1) over the same chain", () => {
+  let p: Platform;
+  let key1: string;
+  let key2: string;
+  beforeAll(async () => {
+    p = await startPlatform({ port: 0, quiet: true });
+    closers.push(() => p.close());
+    key1 = /dev-1: (\S+)/.exec(p.gateway.banner ?? "")![1]!;
+    key2 = /dev-2: (\S+)/.exec(p.gateway.banner ?? "")![1]!;
+  }, 120_000);
+
+  it("a script runs show version with plain HTTP; without MFA it gets the same challenge", async () => {
+    const list = await fetch(`${p.url}/api/v1/mcp/devices/tools`, { headers: { authorization: `Bearer ${key1}` } });
+    expect(list.status).toBe(200);
+    expect(((await list.json()) as { tools: Array<{ name: string }> }).tools.map((t) => t.name)).toContain("run_command");
+    const call = (key: string) =>
+      fetch(`${p.url}/api/v1/mcp/devices/tools/run_command`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        body: JSON.stringify({ arguments: { devices: ["edge-2"], command: "show ip interface brief" } }),
+      });
+    const ok = await call(key1);
+    expect(ok.status).toBe(200);
+    expect(JSON.stringify(await ok.json())).toContain("GigabitEthernet1/0/1");
+    const challenged = await call(key2);
+    expect(challenged.status).toBe(401);
+    expect(challenged.headers.get("www-authenticate")).toContain('error="insufficient_user_authentication"');
+    await challenged.text();
+  });
+});
+
 describe("gateway.production.yaml: OpenID provider, credentials from a real OpenBao", () => {
   const bin = findBao();
   let bao: BaoDev;
@@ -154,9 +186,10 @@ describe("gateway.production.yaml: OpenID provider, credentials from a real Open
         auth.acceptBaseUrlAudience = true;
       },
       wrapUrl: recorder,
+      workflows: true,
     });
     closers.push(() => p.close());
-  }, 180_000);
+  }, 400_000);
 
   it("a developer creates a GitHub issue and labels it (their own token, from Vault)", async () => {
     const c = await mcp(`${p.url}/mcp/github`, await token(account("developers", true)));
@@ -234,9 +267,42 @@ describe("gateway.production.yaml: OpenID provider, credentials from a real Open
     }
   });
 
+  it("deploy_template (Temporal workflow): a network engineer with MFA reaches it, without MFA is challenged, the service desk has no access", async () => {
+    expect(p.adapters.workflows).toBeDefined();
+    const ne = await mcp(`${p.url}/mcp/workflows`, await token(account("network-engineers", true)));
+    expect((await ne.listTools()).tools.map((t) => t.name)).toContain("deploy_template");
+    // An unknown template: the workflow's validation refuses it (the call got through the gateway to Temporal).
+    const r = await ne.callTool({
+      name: "deploy_template",
+      arguments: { idempotencyKey: `e2e-${randomBytes(6).toString("hex")}`, templateId: "no-such-template", targets: ["edge-1"] },
+    });
+    // The workflow ran (Temporal gave it an id) and its validation asked Catalyst Center, which has no such template.
+    expect(r.isError).toBe(true);
+    expect(r.structuredContent).toMatchObject({ outcome: "failed", templateId: "no-such-template" });
+    expect((r.structuredContent as { message: string }).message).toMatch(/404 Template not found/);
+    expect((r._meta as Record<string, unknown>)["mcp-edge/workflow-id"]).toMatch(/^deploy-template-/);
+    const pwd = await token(account("network-engineers", false));
+    const sid = await openSession(`${p.url}/mcp/workflows`, { authorization: pwd });
+    const res = await post(
+      `${p.url}/mcp/workflows`,
+      {
+        jsonrpc: "2.0",
+        id: 2,
+        method: "tools/call",
+        params: { name: "deploy_template", arguments: { idempotencyKey: "e2e-no-mfa-1", templateId: "t", targets: ["edge-1"] } },
+      },
+      { authorization: pwd, "mcp-session-id": sid, "mcp-protocol-version": "2025-06-18" },
+    );
+    expect(res.status).toBe(401);
+    expect(res.headers.get("www-authenticate")).toContain('error="insufficient_user_authentication"');
+    await res.text();
+    // The service desk holds no grant on the workflows server: not even initialize gets through.
+    await expect(mcp(`${p.url}/mcp/workflows`, await token(account("service-desk", true)))).rejects.toThrow();
+  }, 120_000);
+
   it("no adapter ever saw a caller's token; each saw only its injected credential", () => {
     expect(callerTokens.length).toBeGreaterThanOrEqual(4);
-    expect(new Set(seen.map((s) => s.server))).toEqual(new Set(["github", "devices", "catalyst-center"]));
+    expect(new Set(seen.map((s) => s.server))).toEqual(new Set(["github", "devices", "catalyst-center", "workflows"]));
     for (const s of seen) {
       const text = JSON.stringify(s.headers);
       for (const t of callerTokens) expect(text).not.toContain(t);

@@ -1,6 +1,6 @@
 // The reference platform on one machine: the gateway in front of every adapter, each adapter in front
 // of its fake backend, with embedded defaults. Run from the repository root: npm run platform
-// Options: --port <n> (default 8080; 0 = any free port). See examples/platform/README.md.
+// Options: --port <n> (default 8080; 0 = any free port), --with-workflows (Temporal). See examples/platform/README.md.
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -33,6 +33,12 @@ export interface PlatformOptions {
   patch?: (tree: Record<string, unknown>) => void;
   /** Put something in front of an adapter (tests: a recorder of the headers the adapter receives). */
   wrapUrl?: (server: string, url: string) => Promise<string>;
+  /**
+   * Also run the Temporal-backed workflows server and its worker (default: PLATFORM_WORKFLOWS=1 or
+   * --with-workflows). Temporal: TEMPORAL_ADDRESS if set, else the Temporal Java test server
+   * (bash .ci/install-temporal.sh; run in a private network namespace, which needs unshare).
+   */
+  workflows?: boolean;
   /** Password of the fake devices' shared account (default random; tests put it in Vault first). */
   devicePassword?: string;
   /** The recorded GitHub scenario the github adapter talks to (default add-labels-to-issue). */
@@ -58,30 +64,35 @@ export interface Platform {
   close(): Promise<void>;
 }
 
-/** Start an adapter's CLI and wait for the URL it prints ("listening on URL"). */
+/** What an adapter prints once it serves: "… listening on URL" (most), or a JSON line with "url" (workflows). */
+const LISTENING = /listening on (http:\/\/\S+)|"url":"(http:\/\/[^"]+)"/;
+
+/** Start an adapter's CLI and wait for the line `ready` matches (default: the URL it prints). */
 async function startAdapter(
   name: string,
   cli: string,
   args: string[],
   env: NodeJS.ProcessEnv,
+  ready: RegExp = LISTENING,
+  timeoutMs = 60_000,
 ): Promise<{ url: string; child: ChildProcess }> {
   const child = spawn(process.execPath, [cli, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   const url = await new Promise<string>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`${name} adapter did not start within 60 s: ${out.slice(-2000)}`)), 60_000);
+    const t = setTimeout(() => reject(new Error(`${name} did not start within ${timeoutMs / 1000} s: ${out.slice(-2000)}`)), timeoutMs);
     const onData = (d: Buffer) => {
       out += d.toString();
-      const m = /listening on (http:\/\/\S+)/.exec(out);
+      const m = ready.exec(out);
       if (m) {
         clearTimeout(t);
-        resolve(m[1]!);
+        resolve(m[1] ?? m[2] ?? m[0]);
       }
     };
     child.stdout!.on("data", onData);
     child.stderr!.on("data", onData);
     child.once("exit", (code) => {
       clearTimeout(t);
-      reject(new Error(`${name} adapter exited (${code}): ${out.slice(-2000)}`));
+      reject(new Error(`${name} exited (${code}): ${out.slice(-2000)}`));
     });
   });
   // Keep draining its output so a chatty adapter never blocks on a full pipe.
@@ -165,8 +176,42 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<Platform> 
       run("servicenow", `${adapters}servicenow/src/cli.ts`, ["--http", "--port", "0"], { SERVICENOW_INSTANCE_URL: servicenow.url }),
       run("catalyst-center", `${adapters}catalyst-center/src/cli.ts`, ["--http", "--port", "0"], { CATALYST_CENTER_URL: catalyst.url }),
     ]);
-    missing.workflows = "needs a Temporal server: not started by the platform (see README.md, 'Workflows')";
-    missing["rest-bridge"] = "the REST bridge is a gateway feature, not an adapter: not wired here yet";
+    if (o.workflows ?? baseEnv.PLATFORM_WORKFLOWS === "1") {
+      // The worker holds the ServiceNow and Catalyst Center accounts it acts with (docs/long-running-work.md).
+      let address = baseEnv.TEMPORAL_ADDRESS;
+      if (!address) {
+        const { startTemporalTestServer } = await import("../../adapters/workflows/src/testing/temporal-test-server.ts");
+        const temporal = await startTemporalTestServer({ startTimeoutMs: 120_000 });
+        closers.push(() => temporal.close());
+        address = temporal.address;
+      }
+      const workerEnv = {
+        ...childEnv,
+        TEMPORAL_ADDRESS: address,
+        SERVICENOW_URL: servicenow.url,
+        SERVICENOW_USERNAME: snUser.user_name,
+        SERVICENOW_PASSWORD: snUser.password,
+        CATALYST_CENTER_URL: catalyst.url,
+        CATALYST_CENTER_USERNAME: "admin",
+        CATALYST_CENTER_PASSWORD: "admin-password",
+      };
+      // The worker bundles the workflow code at start: give it time on a busy machine.
+      const worker = await startAdapter(
+        "workflows worker",
+        `${adapters}workflows/src/worker-main.ts`,
+        [],
+        workerEnv,
+        /deployment worker running/,
+        180_000,
+      );
+      closers.push(() => stopChild(worker.child));
+      await run("workflows", `${adapters}workflows/src/server-main.ts`, [], { TEMPORAL_ADDRESS: address, PORT: "0" });
+    } else {
+      missing.workflows = "needs Temporal: start with --with-workflows (or PLATFORM_WORKFLOWS=1; README.md)";
+    }
+    // The gateway's REST bridge is on (/api/v1, gateway.yaml); the policy's "rest-bridge" route is an
+    // OpenAPI adapter in front of some REST API, which this example has none of.
+    missing["rest-bridge"] = "no REST API to put the OpenAPI adapter in front of here (the REST bridge itself is on: /api/v1)";
 
     // ── gateway ────────────────────────────────────────────────────────────────────────────
     const urls: Record<string, string> = {};
@@ -178,6 +223,7 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<Platform> 
       DEVICES_ADAPTER_URL: urls.devices,
       SERVICENOW_ADAPTER_URL: urls.servicenow,
       CATALYST_CENTER_ADAPTER_URL: urls["catalyst-center"],
+      WORKFLOWS_ADAPTER_URL: urls.workflows,
       // The fakes' accounts, for the dev config's env credential sources (the production config reads Vault).
       PLATFORM_GITHUB_TOKEN: FIXTURES_TOKEN,
       PLATFORM_DEVICE_USERNAME: "netops",
@@ -218,7 +264,10 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<Platform> 
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const i = process.argv.indexOf("--port");
-  const p = await startPlatform({ port: i > 0 ? Number(process.argv[i + 1]) : undefined });
+  const p = await startPlatform({
+    port: i > 0 ? Number(process.argv[i + 1]) : undefined,
+    ...(process.argv.includes("--with-workflows") ? { workflows: true } : {}),
+  });
   const u = p.url;
   const routes = Object.keys(p.adapters)
     .map((s) => `    ${u}/mcp/${s}`)

@@ -175,7 +175,7 @@ export async function startConfiguredGateway(config: GatewayConfig, opts: StartO
     filters.push(createTaskBindingFilter());
     filters.push(...(opts.filters ?? []));
     // REST bridge (/api/v1, gateway/src/bridge): its calls go through this gateway's own MCP endpoint.
-    const bridge = mountRestBridge(config, extraRoutes, () => gateway.url);
+    const bridge = await mountRestBridge(config, extraRoutes, () => gateway.url);
     const gateway = createGateway(config, {
       ...opts.gateway,
       [CONFIGURED_STAGES]: true,

@@ -3,6 +3,7 @@
 
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv";
 import { z } from "zod";
 import { type CatalystCenterClient, CatalystCenterError, type Json, type NetworkDevice } from "./client.ts";
 
@@ -49,10 +50,21 @@ const deviceSummary = z.object({
 // Tool configs (zod schemas) are built once per process: a server is created per HTTP request, and
 // building ~20 sets of zod schemas each time cost several milliseconds per call.
 const configs = new Map<string, unknown>();
+// One JSON Schema validator for all servers: the SDK would build a new Ajv instance per server (per
+// request here), which profiling showed as the largest single cost of a call. These servers never
+// elicit, the only use the SDK makes of it on the server side.
+const jsonSchemaValidator = new AjvJsonSchemaValidator();
 function once<T>(name: string, make: () => T): T {
   let c = configs.get(name) as T | undefined;
   if (c === undefined) {
     c = make();
+    // The SDK wraps a raw shape in z.object() on every registerTool; wrapping once here keeps that off
+    // the per-request path. The SDK accepts either form, and the handler's argument types stay the shape's.
+    const cfg = c as { inputSchema?: unknown; outputSchema?: unknown };
+    for (const k of ["inputSchema", "outputSchema"] as const) {
+      const v = cfg[k];
+      if (v && typeof v === "object" && !(v instanceof z.ZodType)) cfg[k] = z.object(v as z.ZodRawShape);
+    }
     configs.set(name, c);
   }
   return c;
@@ -146,6 +158,7 @@ export function createCatalystServer(client: ClientProvider): McpServer {
   const server = new McpServer(
     { name: SERVER_NAME, version: SERVER_VERSION },
     {
+      jsonSchemaValidator,
       capabilities: { tools: {} },
       instructions:
         "Cisco Catalyst Center: inventory, health and issues, configuration templates (preview, deploy, deployment status), tasks, and read-only CLI commands on devices. Deploying is destructive and site-scoped.",

@@ -132,7 +132,12 @@ export async function callTool(
   ctx: CallContext,
   validators: Validators,
 ): Promise<CallToolResult> {
-  const check = validators.input(tool);
+  let check: ValidateFunction;
+  try {
+    check = validators.input(tool);
+  } catch (e) {
+    return failure("SCHEMA_UNCOMPILABLE", `${tool.name}: ${(e as Error).message.slice(0, 300)}`);
+  }
   if (!check(args)) return failure("INVALID_ARGUMENTS", ajvMessage(check, "(arguments)"));
   const plan = tool.plan;
   const creds = credentialsFor(plan.security, ctx.incoming, ctx.env);
@@ -211,7 +216,12 @@ function success(tool: ToolDefinition, a: Answer, url: string, validators: Valid
     if (!tool.outputSchema) return { content: [{ type: "text", text }] };
     const structured = (tool.plan.wrapOutput ? { result: value } : value) as Record<string, unknown>;
     if (o.checkOutput) {
-      const v = validators.output(tool)!;
+      let v: ValidateFunction;
+      try {
+        v = validators.output(tool)!;
+      } catch (e) {
+        return failure("SCHEMA_UNCOMPILABLE", `${tool.name} outputSchema: ${(e as Error).message.slice(0, 300)}`);
+      }
       if (!v(structured)) return failure("OUTPUT_MISMATCH", `${ajvMessage(v, "(answer)")} (answer ${a.status})`);
     } else if (structured === null || typeof structured !== "object" || Array.isArray(structured)) {
       return failure("OUTPUT_MISMATCH", "the answer is not a JSON object");

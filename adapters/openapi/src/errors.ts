@@ -26,6 +26,10 @@ export const ADAPTER_ERRORS = {
   TIMEOUT: { when: "call", text: "the API did not answer within `timeoutMs`" },
   CONNECTION_FAILED: { when: "call", text: "the API could not be reached" },
   RESPONSE_TOO_LARGE: { when: "call", text: "a JSON answer of a tool with an outputSchema is larger than `maxResponseBytes`" },
+  SCHEMA_UNCOMPILABLE: {
+    when: "call",
+    text: "the tool's schema cannot be compiled by ajv (e.g. a `pattern` that is not an ECMAScript regex); nothing was sent",
+  },
   OUTPUT_MISMATCH: { when: "call", text: "the API's JSON answer does not match the response schema the document declares" },
 } as const;
 

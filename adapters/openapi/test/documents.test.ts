@@ -120,6 +120,14 @@ describe("bad documents give a clear error at start", () => {
     expect(fixed.tools.map((t) => t.name)).toEqual(["list_all_pets", "list_pets"]);
   });
 
+  it("a schema ajv cannot compile (a pattern that is no ECMAScript regex) fails that tool's calls, not the start", async () => {
+    const d = doc({ "/a": { get: { parameters: [{ name: "q", in: "query", schema: { type: "string", pattern: "[" } }], ...ok } } });
+    const s = await createOpenApiServer({ document: d, options: { baseUrl: "http://127.0.0.1:9" } });
+    const r = await s.call("get_a", { q: "x" });
+    expect((r.content as Text)[0]!.text).toMatch(/^SCHEMA_UNCOMPILABLE: get_a: /);
+    await s.close();
+  });
+
   it("a selection that leaves nothing, and a bad option, are refused", async () => {
     expect((await refusal(doc({ "/a": { post: ok } }), { readOnly: true })).code).toBe("OPENAPI_NO_TOOLS");
     expect((await refusal(doc({ "/a": { get: ok } }), { retries: -1 })).message).toMatch(/^OPENAPI_BAD_OPTIONS: retries: /);

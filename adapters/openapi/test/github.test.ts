@@ -101,6 +101,20 @@ describe("GitHub's REST description", () => {
     expect(() => JSON.stringify(tools)).not.toThrow();
   }, 120_000);
 
+  it("every tool's inputSchema compiles with the adapter's validator (the first call of each compiles it)", async () => {
+    const { Validators } = await import("../src/index.ts");
+    const v = new Validators();
+    const failed: string[] = [];
+    for (const t of server.tools) {
+      try {
+        v.input(t);
+      } catch (e) {
+        failed.push(`${t.name}: ${(e as Error).message}`);
+      }
+    }
+    expect(failed).toEqual([]);
+  }, 180_000);
+
   it("repos/get: GET /repos/{owner}/{repo}, Accept from the description, the example answer as structuredContent", async () => {
     api.requests.length = 0;
     const answer = example("repos/get", "200");

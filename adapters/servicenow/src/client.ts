@@ -65,6 +65,17 @@ export const CHANGE_STATE = {
 export type ChangeStateName = keyof typeof CHANGE_STATE;
 
 const SYS_ID = /^[0-9a-f]{32}$/;
+
+/** Reference fields of the ITSM tables that callers name rather than give as sys_ids, and their tables. */
+export const REFERENCE_FIELDS = {
+  caller_id: "sys_user",
+  assigned_to: "sys_user",
+  requested_by: "sys_user",
+  opened_by: "sys_user",
+  assignment_group: "sys_user_group",
+  support_group: "sys_user_group",
+  cmdb_ci: "cmdb_ci",
+} as const;
 const NUMBER = /^[A-Z]{2,6}\d{4,}$/;
 
 /** Encoded-query values cannot contain `^` (the term separator); refuse rather than let a value add terms. */
@@ -400,6 +411,33 @@ export class ServiceNowClient {
       limit,
       fields: ["sys_id", "name", "description", "manager", "active"],
     });
+  }
+
+  /**
+   * The sys_id a reference field should hold for `value`: a sys_id as is, otherwise the one record of
+   * `table` whose name (or user name, for users) is `value`. None or several is a 400 ServiceNowError,
+   * so a write never stores a name where the instance expects a sys_id.
+   */
+  async resolveReference(table: "sys_user" | "sys_user_group" | "cmdb_ci", value: string): Promise<string> {
+    if (SYS_ID.test(value)) return value;
+    const v = queryValue(value);
+    const q = table === "sys_user" ? `user_name=${v}^ORname=${v}^ORemail=${v}` : `name=${v}`;
+    const page = await this.query(table, { query: q, limit: 2, fields: ["sys_id"] });
+    if (page.records.length === 1) return page.records[0]!.sys_id!;
+    throw new ServiceNowError(
+      page.records.length === 0 ? `No ${table} record named ${value}` : `${value} names several ${table} records; give its sys_id`,
+      400,
+    );
+  }
+
+  /** `fields` with each known reference field (caller_id, assigned_to, assignment_group, cmdb_ci …) resolved to a sys_id. */
+  async withReferences(fields: RecordFields): Promise<RecordFields> {
+    const out: RecordFields = { ...fields };
+    for (const [field, table] of Object.entries(REFERENCE_FIELDS)) {
+      const v = out[field];
+      if (typeof v === "string" && v !== "") out[field] = await this.resolveReference(table, v);
+    }
+    return out;
   }
 
   /** A record that must exist (404 ServiceNowError otherwise). */

@@ -9,6 +9,7 @@ export {
   type QueryOptions,
   type QueryPage,
   queryValue,
+  REFERENCE_FIELDS,
   type RecordFields,
   retryAfterMs,
   ServiceNowClient,

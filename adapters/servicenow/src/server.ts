@@ -3,6 +3,7 @@
 
 import { McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv";
 import { z } from "zod";
 import { CHANGE_STATE, INCIDENT_STATE, type ServiceNowClient, ServiceNowError, type ServiceNowRecord } from "./client.ts";
 
@@ -39,10 +40,21 @@ const CHANGE = { readOnlyHint: false, destructiveHint: true, idempotentHint: tru
 // Tool configs (zod schemas) are built once per process: a server is created per HTTP request, and
 // building ~20 sets of zod schemas each time cost several milliseconds per call.
 const configs = new Map<string, unknown>();
+// One JSON Schema validator for all servers: the SDK would build a new Ajv instance per server (per
+// request here), which profiling showed as the largest single cost of a call. These servers never
+// elicit, the only use the SDK makes of it on the server side.
+const jsonSchemaValidator = new AjvJsonSchemaValidator();
 function once<T>(name: string, make: () => T): T {
   let c = configs.get(name) as T | undefined;
   if (c === undefined) {
     c = make();
+    // The SDK wraps a raw shape in z.object() on every registerTool; wrapping once here keeps that off
+    // the per-request path. The SDK accepts either form, and the handler's argument types stay the shape's.
+    const cfg = c as { inputSchema?: unknown; outputSchema?: unknown };
+    for (const k of ["inputSchema", "outputSchema"] as const) {
+      const v = cfg[k];
+      if (v && typeof v === "object" && !(v instanceof z.ZodType)) cfg[k] = z.object(v as z.ZodRawShape);
+    }
     configs.set(name, c);
   }
   return c;
@@ -79,6 +91,11 @@ const fields = z
     "sys_id, sys_created_*, sys_updated_* and sys_mod_count are set by the instance",
   );
 
+/** The arguments that were given (the schema's optional fields left out). */
+function defined(args: Record<string, unknown>): Record<string, string | number | boolean> {
+  return Object.fromEntries(Object.entries(args).filter(([, v]) => v !== undefined)) as Record<string, string | number | boolean>;
+}
+
 async function mustFind(c: ServiceNowClient, table: string, id: string, what: string): Promise<ServiceNowRecord> {
   const r = await c.find(table, id);
   if (!r) throw new ServiceNowError(`${what} ${id} not found`, 404);
@@ -89,6 +106,7 @@ export function createServiceNowServer(client: ClientProvider): McpServer {
   const server = new McpServer(
     { name: SERVER_NAME, version: SERVER_VERSION },
     {
+      jsonSchemaValidator,
       capabilities: { tools: {}, resources: {} },
       instructions:
         "ServiceNow ITSM: incidents, change requests, problems, CMDB configuration items, users and groups. Records are also resources: servicenow://incident/INC0010001.",
@@ -117,9 +135,8 @@ export function createServiceNowServer(client: ClientProvider): McpServer {
     })),
     (args) =>
       run(async () => {
-        const inc = await client().createIncident(
-          Object.fromEntries(Object.entries(args).filter(([, v]) => v !== undefined)) as Record<string, string>,
-        );
+        const c = client();
+        const inc = await c.createIncident(await c.withReferences(defined(args)));
         return ok({ incident: inc }, `Created ${inc.number}`);
       }),
   );
@@ -185,7 +202,7 @@ export function createServiceNowServer(client: ClientProvider): McpServer {
       run(async () => {
         const c = client();
         const inc = await mustFind(c, "incident", n, "Incident");
-        return ok({ incident: await c.updateIncident(inc.sys_id!, f) }, `Updated ${inc.number}`);
+        return ok({ incident: await c.updateIncident(inc.sys_id!, await c.withReferences(f)) }, `Updated ${inc.number}`);
       }),
   );
 
@@ -285,9 +302,8 @@ export function createServiceNowServer(client: ClientProvider): McpServer {
     })),
     (args) =>
       run(async () => {
-        const chg = await client().createChange(
-          Object.fromEntries(Object.entries(args).filter(([, v]) => v !== undefined)) as Record<string, string>,
-        );
+        const c = client();
+        const chg = await c.createChange(await c.withReferences(defined(args)));
         return ok({ change: chg }, `Created ${chg.number}`);
       }),
   );
@@ -367,9 +383,8 @@ export function createServiceNowServer(client: ClientProvider): McpServer {
     })),
     (args) =>
       run(async () => {
-        const p = await client().createProblem(
-          Object.fromEntries(Object.entries(args).filter(([, v]) => v !== undefined)) as Record<string, string>,
-        );
+        const c = client();
+        const p = await c.createProblem(await c.withReferences(defined(args)));
         return ok({ problem: p }, `Created ${p.number}`);
       }),
   );
@@ -425,7 +440,7 @@ export function createServiceNowServer(client: ClientProvider): McpServer {
       run(async () => {
         const c = client();
         const p = await mustFind(c, "problem", n, "Problem");
-        return ok({ problem: await c.updateProblem(p.sys_id!, f) }, `Updated ${p.number}`);
+        return ok({ problem: await c.updateProblem(p.sys_id!, await c.withReferences(f)) }, `Updated ${p.number}`);
       }),
   );
 

@@ -34,6 +34,8 @@ async function httpClient(headers: Record<string, string>): Promise<Client> {
 const AGENT = { [CREDENTIAL_HEADERS.username]: "itil.agent", [CREDENTIAL_HEADERS.password]: "itil-password" };
 const call = async (c: Client, name: string, args: Record<string, unknown>) =>
   (await c.callTool({ name, arguments: args })) as CallToolResult;
+// biome-ignore lint/suspicious/noExplicitAny: structured results in assertions
+const sc = (r: CallToolResult) => r.structuredContent as any;
 const text = (r: CallToolResult) => r.content.map((x) => (x.type === "text" ? x.text : "")).join("\n");
 
 describe("tools over Streamable HTTP", () => {
@@ -113,6 +115,33 @@ describe("tools over Streamable HTTP", () => {
     expect(
       ((await call(c, "find_groups", { text: "desk" })).structuredContent as { groups: Array<{ name: string }> }).groups[0]?.name,
     ).toBe("Service Desk");
+  });
+
+  it("names in reference fields are resolved to sys_ids by the adapter; an unknown name creates nothing", async () => {
+    const c = await httpClient(AGENT);
+    const group = fake.store.findBy("sys_user_group", "name", "Network")!;
+    const user = fake.store.findBy("sys_user", "user_name", "itil.agent")!;
+    const ci = fake.store.findBy("cmdb_ci", "name", "paris-core-01")!;
+    const since = fake.requests.length;
+    const inc = sc(
+      await call(c, "create_incident", {
+        short_description: "refs",
+        caller_id: "itil.agent",
+        assignment_group: "Network",
+        cmdb_ci: "paris-core-01",
+      }),
+    );
+    expect(inc.incident).toMatchObject({ caller_id: user.sys_id, assignment_group: group.sys_id, cmdb_ci: ci.sys_id });
+    // The write itself carried sys_ids, not names.
+    const post = fake.requests.slice(since).find((r) => r.method === "POST")!;
+    expect(JSON.parse(post.body)).toMatchObject({ caller_id: user.sys_id, assignment_group: group.sys_id, cmdb_ci: ci.sys_id });
+    const count = fake.store.table("incident").size;
+    const bad = await call(c, "create_incident", { short_description: "refs", assignment_group: "No Such Group" });
+    expect(bad.isError).toBe(true);
+    expect(text(bad)).toMatch(/No sys_user_group record named No Such Group/);
+    expect(fake.store.table("incident").size).toBe(count);
+    const upd = await call(c, "update_incident", { number: inc.incident.number, fields: { assigned_to: "admin" } });
+    expect(sc(upd).incident.assigned_to).toBe(fake.store.findBy("sys_user", "user_name", "admin")!.sys_id);
   });
 
   it("records are resources: servicenow://incident/INC…", async () => {

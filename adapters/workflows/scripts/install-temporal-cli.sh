@@ -7,7 +7,9 @@ TOOLS_DIR="${TOOLS_DIR:-$root/.cache/tools}"
 # The newest release whose go.mod has no replace directive (go install refuses those).
 TEMPORAL_CLI_VERSION="${TEMPORAL_CLI_VERSION:-1.5.1}"
 bin="$TOOLS_DIR/bin/temporal"
-if [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -q "$TEMPORAL_CLI_VERSION"; then
+# `go install` builds report "0.0.0-DEV": a stamp beside the binary names the version it was built from.
+stamp="$TOOLS_DIR/bin/.temporal-cli-$TEMPORAL_CLI_VERSION"
+if [ -x "$bin" ] && [ -f "$stamp" ]; then
   printf '%s\n' "$bin"
   exit 0
 fi
@@ -15,4 +17,5 @@ command -v go >/dev/null || { echo "install-temporal-cli: go is required to buil
 mkdir -p "$TOOLS_DIR/bin"
 echo "install-temporal-cli: building temporal v$TEMPORAL_CLI_VERSION into $TOOLS_DIR/bin (slow the first time)" >&2
 GOBIN="$TOOLS_DIR/bin" go install "github.com/temporalio/cli/cmd/temporal@v$TEMPORAL_CLI_VERSION" >&2
+touch "$stamp"
 printf '%s\n' "$bin"

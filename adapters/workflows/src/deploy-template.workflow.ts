@@ -40,6 +40,17 @@ const following = proxyActivities<DeploymentActivities>({
   retry,
 });
 
+/**
+ * Runs a short step to its end even if the workflow is cancelled meanwhile, then honours the
+ * cancellation. Interrupting a step of a few hundred milliseconds buys nothing, and it would leave the
+ * step's effect unknown (did the change open? did the deploy start?) right when the clean-up needs it.
+ */
+async function uninterrupted<T>(step: () => Promise<T>): Promise<T> {
+  const r = await CancellationScope.nonCancellable(step);
+  if (CancellationScope.current().consideredCancelled) throw new CancelledFailure("cancelled by request");
+  return r;
+}
+
 function reason(err: unknown): string {
   let e: unknown = err;
   // An activity's own message is more useful than "Activity task failed".
@@ -57,10 +68,12 @@ export async function deployTemplate(input: DeployTemplateInput): Promise<Deploy
   let change: { sysId: string; number: string } | undefined;
   let deploymentId: string | undefined;
   try {
-    const validated = await quick.validateDeployment({ templateId: input.templateId, targets: input.targets, params: input.params });
+    const validated = await uninterrupted(() =>
+      quick.validateDeployment({ templateId: input.templateId, targets: input.targets, params: input.params }),
+    );
     set({ phase: "opening_change", percent: 10, message: "opening the change request" });
 
-    change = await quick.openChange({ workflowId, input, validated });
+    change = await uninterrupted(() => quick.openChange({ workflowId, input, validated }));
     set({
       changeNumber: change.number,
       changeSysId: change.sysId,
@@ -69,28 +82,27 @@ export async function deployTemplate(input: DeployTemplateInput): Promise<Deploy
       message: `change ${change.number} opened; deploying`,
     });
 
-    // Not interruptible: a cancellation arriving while the deploy request is out must still learn the
-    // deployment id, or the clean-up would record "nothing deployed" while a deployment runs.
-    const dep = await CancellationScope.nonCancellable(() =>
+    // A cancellation arriving while the deploy request is out still learns the deployment id, or the
+    // clean-up would record "nothing deployed" while a deployment runs.
+    const dep = await uninterrupted(() =>
       once.startDeployment({ workflowId, templateId: input.templateId, targets: validated.targets, params: input.params }),
     );
     deploymentId = dep.deploymentId;
-    if (CancellationScope.current().consideredCancelled) throw new CancelledFailure("cancelled by request");
     set({ deploymentId, phase: "polling", percent: 20, message: `deployment ${deploymentId} running` });
+    const sysId = change.sysId;
     // The note is a courtesy: a deployment that runs must be followed even if ServiceNow refuses it.
-    await quick
-      .noteOnChange({ sysId: change.sysId, text: `Catalyst Center deployment ${deploymentId} started (task ${dep.taskId ?? "n/a"}).` })
-      .catch((e: unknown) => {
-        if (isCancellation(e)) throw e;
-      });
+    await uninterrupted(() =>
+      quick
+        .noteOnChange({ sysId, text: `Catalyst Center deployment ${dep.deploymentId} started (task ${dep.taskId ?? "n/a"}).` })
+        .catch(() => undefined),
+    );
 
     const final: DeploymentState = await following.followDeployment({ deploymentId, pollIntervalMs: input.pollIntervalMs ?? 2000 });
     set({ phase: "closing_change", percent: 90, message: `deployment ${final.status}; closing ${change.number}` });
-    await closing.closeChange({
-      sysId: change.sysId,
-      succeeded: final.succeeded,
-      notes: `Template ${validated.templateName} deployment ${deploymentId}: ${final.status}. ${final.message}`.trim(),
-    });
+    // The deployment is over: its change is closed with the outcome, whatever arrives meanwhile.
+    const closeSysId = change.sysId;
+    const notes = `Template ${validated.templateName} deployment ${deploymentId}: ${final.status}. ${final.message}`.trim();
+    await CancellationScope.nonCancellable(() => closing.closeChange({ sysId: closeSysId, succeeded: final.succeeded, notes }));
     set({ phase: "done", percent: 100, message: `deployment ${final.status}; change ${change.number} closed` });
     return {
       ...base,

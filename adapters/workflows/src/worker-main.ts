@@ -16,6 +16,7 @@ const { worker, connection } = await createDeploymentWorker({
   ...(env.WORKFLOWS_TASK_QUEUE ? { taskQueue: env.WORKFLOWS_TASK_QUEUE } : {}),
   ...(env.WORKER_SHUTDOWN_GRACE_MS ? { shutdownGraceMs: Number(env.WORKER_SHUTDOWN_GRACE_MS) } : {}),
   ...(env.WORKER_IDENTITY ? { identity: env.WORKER_IDENTITY } : {}),
+  ...(env.WORKER_MAX_CACHED_WORKFLOWS ? { maxCachedWorkflows: Number(env.WORKER_MAX_CACHED_WORKFLOWS) } : {}),
 });
 process.stdout.write(`${JSON.stringify({ msg: "deployment worker running", taskQueue: worker.options.taskQueue })}\n`);
 await worker.run();

@@ -13,6 +13,11 @@ export interface WorkerOptions extends ActivityDeps {
   /** Time running activities get to finish on shutdown before they are cancelled (default 10 s). */
   shutdownGraceMs?: number;
   identity?: string;
+  /**
+   * Workflows kept in memory between tasks (sticky execution). 0 sends every workflow task to the shared
+   * queue: the Java test server never moves a dead worker's sticky tasks back to it (a real server does).
+   */
+  maxCachedWorkflows?: number;
 }
 
 export const workflowsPath = fileURLToPath(new URL("./deploy-template.workflow.ts", import.meta.url));
@@ -30,6 +35,7 @@ export async function createDeploymentWorker(o: WorkerOptions): Promise<{ worker
       // Cancellation reaches an activity with a heartbeat's answer: send them at least every second.
       maxHeartbeatThrottleInterval: "1s",
       ...(o.identity ? { identity: o.identity } : {}),
+      ...(o.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: o.maxCachedWorkflows } : {}),
     });
     return { worker, connection };
   } catch (e) {

@@ -15,6 +15,7 @@ import { type RunningGateway, startConfiguredGateway } from "../../../gateway/sr
 import { parseConfig } from "../../../gateway/src/config/load.ts";
 import { hashApiKey } from "../../../gateway/src/filters/authn/api-keys.ts";
 import { createLogger } from "../../../gateway/src/log/logger.ts";
+import { workflowIdFor } from "../src/temporal-task-store.ts";
 import { changes, type Harness, startHarness, templateId, until, type WorkerProcess, workNotes } from "./harness.ts";
 
 const KEYS = { alice: `alice-${randomUUID()}`, bob: `bob-${randomUUID()}` };
@@ -39,6 +40,7 @@ auth:
 # Policy decisions on the workflows route are the policy bundle's business (policies/); this file is
 # about task ownership, which holds with or without a policy engine.
 authz: false
+restBridge: { enabled: true }
 servers:
   workflows: { url: "${h.workflows.url}" }
 telemetry:
@@ -75,12 +77,12 @@ function args(extra: Record<string, unknown> = {}) {
   };
 }
 
-async function startTask(c: Client, a: Record<string, unknown>) {
-  const r = await c.request(
+async function startTask(c: Client, a: Record<string, unknown>, onprogress?: (p: { progress: number }) => void) {
+  return c.request(
     { method: "tools/call", params: { name: "deploy_template", arguments: a, task: { ttl: 600_000 } } },
     CreateTaskResultSchema,
+    onprogress ? { onprogress } : undefined,
   );
-  return r;
 }
 
 async function finalTask(c: Client, taskId: string, timeoutMs = 60_000) {
@@ -136,7 +138,8 @@ describe("deploy_template through the gateway", () => {
     c.setNotificationHandler((await import("@modelcontextprotocol/sdk/types.js")).TaskStatusNotificationSchema, (n) => {
       statuses.push(n.params.status);
     });
-    const created = await startTask(c, a);
+    const progress: number[] = [];
+    const created = await startTask(c, a, (p) => progress.push(p.progress));
     expect(created.task.status).toBe("working");
     const taskId = created.task.taskId;
     const done = await finalTask(c, taskId);
@@ -167,6 +170,8 @@ describe("deploy_template through the gateway", () => {
     const getRec = auditLines().find((r) => r["mcp.method.name"] === "tasks/get" && r["mcp.task.id"] === taskId);
     expect(getRec?.["trace.id"]).toBe(TRACE_ID);
     expect(statuses.length).toBeGreaterThan(0);
+    // The call's progress token stays valid for the task's lifetime: progress came after the CreateTaskResult.
+    expect(progress.length).toBeGreaterThan(0);
   });
 
   it("a retried request with the same idempotency key joins the same task and never deploys twice", async () => {
@@ -200,6 +205,26 @@ describe("deploy_template through the gateway", () => {
     expect(progress.length).toBeGreaterThan(0);
     expect([...progress].sort((x, y) => x - y)).toEqual(progress);
   });
+
+  it("a synchronous call cancelled by its client cancels the deployment", async () => {
+    h.catalyst.setDeploymentDuration(60_000);
+    try {
+      const c = await connect("alice");
+      const a = args();
+      mark();
+      const ac = new AbortController();
+      const call = c.callTool({ name: "deploy_template", arguments: a }, CallToolResultSchema, { signal: ac.signal, timeout: 60_000 });
+      await until("the deployment to start", () => (newDeployments().length > 0 ? true : undefined));
+      ac.abort("user pressed stop");
+      await expect(call).rejects.toThrow();
+      // The workflow of the call is the one of its idempotency key.
+      const handle = h.client.workflow.getHandle(workflowIdFor(a.idempotencyKey));
+      await until("the workflow to end cancelled", async () => ((await handle.describe()).status.name === "CANCELLED" ? true : undefined));
+      expect(changeOf(workflowIdFor(a.idempotencyKey))).toMatchObject({ state: "4", close_code: "unsuccessful" });
+    } finally {
+      h.catalyst.setDeploymentDuration(1500);
+    }
+  }, 90_000);
 
   it("a failing deployment: task failed, change closed unsuccessful with the failure", async () => {
     h.catalyst.setFailDeployments(new Set(["paris-access-02"]));
@@ -308,6 +333,34 @@ describe("deploy_template through the gateway", () => {
     }
   });
 
+  it("the REST bridge starts the deployment (Prefer: respond-async) and polls it; the status URL is its caller's", async () => {
+    const a = args();
+    mark();
+    const post = await fetch(`${gw.url}/api/v1/mcp/workflows/tools/deploy_template`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${KEYS.alice}`, "content-type": "application/json", prefer: "respond-async" },
+      body: JSON.stringify({ arguments: a }),
+    });
+    expect(post.status).toBe(202);
+    const started = (await post.json()) as { taskId: string; statusUrl: string };
+    expect(started.taskId).toBe(workflowIdFor(a.idempotencyKey));
+    const other = await fetch(`${gw.url}${started.statusUrl}`, { headers: { authorization: `Bearer ${KEYS.bob}` } });
+    expect(other.status).toBe(404);
+    expect(JSON.stringify(await other.json())).not.toContain("access-vlan");
+    const done = await until("the bridge's status URL to answer 200", async () => {
+      const r = await fetch(`${gw.url}${started.statusUrl}`, { headers: { authorization: `Bearer ${KEYS.alice}` } });
+      if (r.status === 202) {
+        await r.body?.cancel();
+        return undefined;
+      }
+      return r;
+    });
+    expect(done.status).toBe(200);
+    expect(await done.json()).toMatchObject({ outcome: "succeeded", deploymentStatus: "SUCCESS" });
+    expect(newDeployments()).toHaveLength(1);
+    expect(changeOf(started.taskId)).toMatchObject({ state: "3", close_code: "successful" });
+  });
+
   it("a worker killed mid-deployment and restarted: the workflow completes, nothing done twice", async () => {
     h.catalyst.setDeploymentDuration(6000);
     try {
@@ -315,7 +368,9 @@ describe("deploy_template through the gateway", () => {
       const a = args();
       mark();
       const { task } = await startTask(c, a);
-      await until("the deployment to be polled", () => (newDeployments().length > 0 ? true : undefined));
+      // Killed while it follows the deployment (the long part): the deploy call itself is never repeated.
+      await until("the deployment to be polled", async () => ((await h.store.progress(task.taskId))?.polls ?? 0) >= 1 || undefined);
+      expect(newDeployments()).toHaveLength(1);
       worker.proc.kill("SIGKILL");
       await worker.exited;
       worker = await h.startWorker();

@@ -70,6 +70,9 @@ export async function startHarness(o: { deploymentDurationMs?: number; syncTimeo
     CATALYST_CENTER_USERNAME: "admin",
     CATALYST_CENTER_PASSWORD: "admin-password",
     WORKER_SHUTDOWN_GRACE_MS: "2000",
+    // The Java test server never hands a killed worker's sticky workflow tasks back to the shared queue
+    // (a real server does after the sticky schedule-to-start timeout): without a cache there are none.
+    ...(external ? {} : { WORKER_MAX_CACHED_WORKFLOWS: "0" }),
   };
   const workers: WorkerProcess[] = [];
   const startWorker = async (): Promise<WorkerProcess> => {

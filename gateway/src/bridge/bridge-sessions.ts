@@ -42,8 +42,11 @@ export interface BridgeSessionsOptions {
   readonly version: string;
 }
 
-/** Headers of the REST request that go on the bridge's MCP requests: the credential, the trace. */
-const PASSED = ["authorization", "traceparent", "tracestate", "baggage"] as const;
+/**
+ * Headers of the REST request that go on every MCP request of the session: only the credential. The trace
+ * context is per request and travels in `params._meta` (RestBridge), or every call would join the first one's trace.
+ */
+const PASSED = ["authorization"] as const;
 
 export class BridgeSessions {
   readonly #o: BridgeSessionsOptions;

@@ -4,14 +4,22 @@
 import type { GatewayConfig } from "../config/schema.ts";
 import { Guards } from "../listener/guards.ts";
 import type { ExtraRoute } from "../listener/http-server.ts";
-import { BRIDGE_PREFIX, RestBridge } from "./rest-bridge.ts";
+import type { RestBridge } from "./rest-bridge.ts";
 
 const VERSION = "0.1.0";
 
-/** Adds the bridge's route when `restBridge.enabled`; returns the bridge (close it before the gateway). */
-export function mountRestBridge(config: GatewayConfig, extraRoutes: ExtraRoute[], gatewayUrl: () => string): RestBridge | undefined {
+/**
+ * Adds the bridge's route when `restBridge.enabled`; returns the bridge (close it before the gateway). The bridge
+ * (and the MCP SDK client it uses) is loaded only then: a gateway without it does not pay its start-up time.
+ */
+export async function mountRestBridge(
+  config: GatewayConfig,
+  extraRoutes: ExtraRoute[],
+  gatewayUrl: () => string,
+): Promise<RestBridge | undefined> {
   const c = config.restBridge;
   if (!c?.enabled) return undefined;
+  const { BRIDGE_PREFIX, RestBridge } = await import("./rest-bridge.ts");
   const routes = new Map(
     Object.entries(config.servers).map(([name, s]) => [name, { timeoutMs: s.timeoutMs ?? config.limits.requestTimeoutMs }]),
   );

@@ -67,6 +67,20 @@ async function readJson(req: IncomingMessage, max: number): Promise<Record<strin
   return v as Record<string, unknown>;
 }
 
+/** The caller's W3C trace context, for `params._meta` (MCP semantic conventions, context propagation). */
+function traceMeta(req: IncomingMessage): Record<string, string> | undefined {
+  const meta: Record<string, string> = {};
+  let any = false;
+  for (const h of ["traceparent", "tracestate", "baggage"] as const) {
+    const v = req.headers[h];
+    if (typeof v === "string" && v.length <= 1024) {
+      meta[h] = v;
+      any = true;
+    }
+  }
+  return any ? meta : undefined;
+}
+
 /** The JSON answer of a tool result: its structuredContent when it has one, else its content list. */
 function answerOf(result: CallToolResult): unknown {
   return result.structuredContent ?? result.content;
@@ -125,6 +139,12 @@ export class RestBridge {
     if (!r) return sendProblem(res, problemOf("UNKNOWN_SERVER", `"${route.slice(0, 64)}"`), path);
     const kind = m[2]!;
     const method = req.method ?? "GET";
+    // Read once: a request retried on a fresh session (SESSION_NOT_FOUND) must not find the stream consumed.
+    let bodyRead: Promise<Record<string, unknown>> | undefined;
+    const body = () => {
+      bodyRead ??= readJson(req, this.#o.maxBodyBytes);
+      return bodyRead;
+    };
     const run = async (s: BridgeSession): Promise<void> => {
       if (kind === "tools" && name === undefined) {
         if (method !== "GET") return this.#notAllowed(res, path, "GET");
@@ -132,7 +152,7 @@ export class RestBridge {
       }
       if (kind === "tools") {
         if (method !== "POST") return this.#notAllowed(res, path, "POST");
-        return this.#call(req, res, path, s, name!, r.timeoutMs);
+        return this.#call(req, res, path, s, name!, r.timeoutMs, await body());
       }
       if (kind === "prompts" && name === undefined) {
         if (method !== "GET") return this.#notAllowed(res, path, "GET");
@@ -140,9 +160,13 @@ export class RestBridge {
       }
       if (kind === "prompts") {
         if (method !== "POST") return this.#notAllowed(res, path, "POST");
-        const body = await readJson(req, this.#o.maxBodyBytes);
-        const args = (body.arguments ?? {}) as Record<string, string>;
-        return sendJson(res, 200, await s.client.getPrompt({ name: name!, arguments: args }, { timeout: r.timeoutMs }));
+        const args = ((await body()).arguments ?? {}) as Record<string, string>;
+        const meta = traceMeta(req);
+        return sendJson(
+          res,
+          200,
+          await s.client.getPrompt({ name: name!, arguments: args, ...(meta ? { _meta: meta } : {}) }, { timeout: r.timeoutMs }),
+        );
       }
       if (kind === "resources" && name === undefined) {
         if (method !== "GET") return this.#notAllowed(res, path, "GET");
@@ -152,7 +176,8 @@ export class RestBridge {
         if (method !== "GET") return this.#notAllowed(res, path, "GET");
         const uri = new URL(req.url ?? "/", "http://x").searchParams.get("uri");
         if (!uri) return sendProblem(res, problemOf("BRIDGE_BAD_REQUEST", "the uri query parameter is required"), path);
-        return sendJson(res, 200, await s.client.readResource({ uri }, { timeout: r.timeoutMs }));
+        const meta = traceMeta(req);
+        return sendJson(res, 200, await s.client.readResource({ uri, ...(meta ? { _meta: meta } : {}) }, { timeout: r.timeoutMs }));
       }
       if (kind === "tasks" && name !== undefined) {
         if (method !== "GET") return this.#notAllowed(res, path, "GET");
@@ -215,8 +240,15 @@ export class RestBridge {
     return v;
   }
 
-  async #call(req: IncomingMessage, res: ServerResponse, path: string, s: BridgeSession, name: string, timeoutMs: number): Promise<void> {
-    const body = await readJson(req, this.#o.maxBodyBytes);
+  async #call(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    s: BridgeSession,
+    name: string,
+    timeoutMs: number,
+    body: Record<string, unknown>,
+  ): Promise<void> {
     const args = (body.arguments ?? {}) as Record<string, unknown>;
     const tool = (await this.#tools(s)).find((t) => t.name === name);
     if (tool) {
@@ -225,11 +257,12 @@ export class RestBridge {
       if (!v.valid) return sendProblem(res, problemOf("BRIDGE_INVALID_ARGUMENTS", v.errorMessage), path);
     }
     const opts = { timeout: timeoutMs + 5_000, resetTimeoutOnProgress: true, onprogress: () => {} };
+    const meta = traceMeta(req);
     const asyncPreferred = /\brespond-async\b/i.test(String(req.headers.prefer ?? ""));
     const tasks = s.capabilities?.tasks as { requests?: { tools?: { call?: object } } } | undefined;
     if (asyncPreferred && tasks?.requests?.tools?.call && tool?.execution?.taskSupport !== "forbidden" && tool) {
       const created = await s.client.request(
-        { method: "tools/call", params: { name, arguments: args, task: { ttl: TASK_TTL_MS } } },
+        { method: "tools/call", params: { name, arguments: args, task: { ttl: TASK_TTL_MS }, ...(meta ? { _meta: meta } : {}) } },
         CreateTaskResultSchema,
         { timeout: timeoutMs },
       );
@@ -243,7 +276,11 @@ export class RestBridge {
     }
     let result: CallToolResult;
     try {
-      result = (await s.client.callTool({ name, arguments: args }, CallToolResultSchema, opts)) as CallToolResult;
+      result = (await s.client.callTool(
+        { name, arguments: args, ...(meta ? { _meta: meta } : {}) },
+        CallToolResultSchema,
+        opts,
+      )) as CallToolResult;
     } catch (e) {
       // Not in the caller's list and refused by the backend: unknown (authz let it through, so nothing is revealed).
       if (!tool && !problemFromError(e, s.lastFailure).code.startsWith("AUTHZ") && !(await this.#listed(s, name))) {

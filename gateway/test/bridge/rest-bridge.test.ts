@@ -16,6 +16,7 @@ import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/
 import SwaggerClientModule from "swagger-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
+import { attr, type Receiver, startReceiver } from "../../../otel/test/helpers/otlp-receiver.ts";
 import { BridgeSessions } from "../../src/bridge/bridge-sessions.ts";
 import {
   account,
@@ -29,6 +30,17 @@ import {
   userToken,
 } from "../acceptance/fixtures.ts";
 import { type Idp, startIdp } from "../fixtures/idp.ts";
+
+/** A client generated from the bridge's document for one caller's token. */
+async function generated(doc: unknown, token: string): Promise<GeneratedClient> {
+  return SwaggerClient({
+    spec: doc,
+    requestInterceptor: (req) => {
+      req.headers.authorization = `Bearer ${token}`;
+      return req;
+    },
+  });
+}
 
 interface GeneratedClient {
   spec: { paths: Record<string, Record<string, { operationId: string }>> };
@@ -51,7 +63,9 @@ let catalyst: Backend;
 let gw: StartedGateway;
 let desk: string;
 let admin: string;
+let engineer: string;
 let jobs: { url: string; server: HttpServer; release: () => void };
+let rx: Receiver;
 type Json = Record<string, unknown>;
 
 const api = (path: string) => `${gw.url}/api/v1${path}`;
@@ -116,12 +130,15 @@ async function startTasksBackend(): Promise<typeof jobs> {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "bridge-"));
-  [idp, servicenow, catalyst, jobs] = await Promise.all([
+  [idp, servicenow, catalyst, jobs, rx] = await Promise.all([
     startIdp({ accounts: idpAccounts() }),
     startBackend("servicenow", { extraTools: true }),
     startBackend("catalyst-center"),
     startTasksBackend(),
+    startReceiver(),
   ]);
+  // Spans leave the batch processor quickly (the SDK reads OTEL_BSP_* from process.env).
+  process.env.OTEL_BSP_SCHEDULE_DELAY = "50";
   const yaml = `
 listen: { host: 127.0.0.1, port: 0 }
 sessions:
@@ -140,17 +157,22 @@ servers:
   jobs:
     url: ${jobs.url}
 telemetry:
+  enabled: true
+  serviceName: bridge-test
+  otlp: { endpoint: "${rx.url}" }
   audit: { sink: file, path: ${join(dir, "audit.log")} }
 `;
   gw = await startFromYaml(yaml, { baseDir: dir, env: { SESSION_KEY } });
   desk = await userToken(idp, account("service-desk", true), gw.url);
   admin = await userToken(idp, account("admin", true), gw.url);
+  engineer = await userToken(idp, account("network-engineers", true), gw.url);
 }, 90_000);
 
 afterAll(async () => {
   await gw?.close();
   jobs?.server.closeAllConnections();
-  await Promise.all([servicenow?.close(), catalyst?.close(), idp?.close(), new Promise((r) => jobs?.server.close(r))]);
+  await Promise.all([servicenow?.close(), catalyst?.close(), idp?.close(), rx?.close(), new Promise((r) => jobs?.server.close(r))]);
+  delete process.env.OTEL_BSP_SCHEDULE_DELAY;
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -344,6 +366,25 @@ describe("REST bridge with a plain HTTP client", () => {
     expect(await done!.json()).toEqual([{ type: "text", text: "report on uptime" }]);
   });
 
+  it("bridge calls have the MCP spans (allowed and refused), and no bearer token reaches the collector", async () => {
+    const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+    await call("catalyst-center", "get_sites", { site: "rome" }, desk, { traceparent: `00-${traceId}-00f067aa0ba902b7-01` });
+    await call("catalyst-center", "update_site", { site: "rome" });
+    const find = (name: string) => rx.spans.find((x) => x.name === name);
+    for (let i = 0; i < 200 && !(find("tools/call get_sites") && find("tools/call update_site")); i++)
+      await new Promise((r) => setTimeout(r, 25));
+    const ok = find("tools/call get_sites")!;
+    expect(attr(ok, "mcp.method.name")).toBe("tools/call");
+    expect(attr(ok, "gen_ai.tool.name")).toBe("get_sites");
+    // The REST caller's trace context continues into the gateway's span (per request, in params._meta).
+    expect(ok.traceId).toBe(traceId);
+    const denied = find("tools/call update_site")!;
+    expect(attr(denied, "error.type")).toBeDefined();
+    const otlp = rx.bodies.join("\n");
+    expect(otlp).not.toContain(desk);
+    expect(otlp).not.toContain(admin);
+  });
+
   it("the audit log records bridge calls like MCP calls, with the caller's identity", async () => {
     await call("catalyst-center", "get_sites", {});
     const lines = readFileSync(join(dir, "audit.log"), "utf8").split("\n").filter(Boolean);
@@ -396,5 +437,90 @@ describe("REST bridge with a client generated from its own OpenAPI document", ()
       status: 400,
       response: { body: { code: "BRIDGE_INVALID_ARGUMENTS" } },
     });
+  });
+
+  it("a forbidden call (site-scoped: listed, refused for another site) is a 403 with no backend traffic", async () => {
+    const own = (await (await get("/openapi.json", engineer)).json()) as typeof doc;
+    expect(Object.keys(own.paths)).toContain("/api/v1/mcp/catalyst-center/tools/deploy_template");
+    const c = await generated(own, engineer);
+    const before = catalyst.seen.length;
+    await expect(
+      c.execute({ operationId: "call_catalyst_center_deploy_template", requestBody: { arguments: { site: "lyon", template: "t1" } } }),
+    ).rejects.toMatchObject({ status: 403, response: { body: { code: "AUTHZ_DENIED" } } });
+    expect(catalyst.seen.length).toBe(before);
+    const ok = await c.execute({
+      operationId: "call_catalyst_center_deploy_template",
+      requestBody: { arguments: { site: "paris", template: "t1" } },
+    });
+    expect(ok.status).toBe(200);
+  });
+
+  it("an expired token is a 401 with the MCP endpoint's challenge through the generated client too", async () => {
+    const expired = await idp.mintToken({
+      sub: account("service-desk", true),
+      aud: gw.url,
+      claims: { groups: ["service-desk"] },
+      expiresIn: -60,
+    });
+    const c = await generated(doc, expired);
+    const e = (await c.execute({ operationId: "list_tools_catalyst_center" }).catch((x: unknown) => x)) as {
+      status: number;
+      response: { headers: Record<string, string | string[]>; body: { code: string } };
+    };
+    expect(e.status).toBe(401);
+    expect(e.response.body.code).toBe("INVALID_TOKEN");
+    // swagger-client splits a header at its commas; rejoined it is the challenge the MCP endpoint sends.
+    const challenge = [e.response.headers["www-authenticate"] ?? []].flat().join(",");
+    expect(challenge).toContain("resource_metadata=");
+    expect(challenge).toContain('error="invalid_token"');
+  });
+});
+
+describe("REST bridge when the gateway no longer knows the session", () => {
+  let short: StartedGateway;
+  let token: string;
+
+  beforeAll(async () => {
+    const yaml = `
+listen: { host: 127.0.0.1, port: 0 }
+sessions:
+  key: \${env:SESSION_KEY}
+  ttlSeconds: 2
+auth:${issuerYaml(idp)}
+authz:
+  engine: { type: wasm, watch: false }
+restBridge: { enabled: true }
+servers:
+  servicenow:
+    url: ${servicenow.url}
+`;
+    short = await startFromYaml(yaml, { baseDir: dir, env: { SESSION_KEY } });
+    token = await userToken(idp, account("service-desk", true), short.url);
+  }, 60_000);
+  afterAll(async () => {
+    await short?.close();
+  });
+
+  it("opens a new session once and replays the request with its body", async () => {
+    const post = (n: number) =>
+      fetch(`${short.url}/api/v1/mcp/servicenow/tools/count`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({ arguments: { n } }),
+      });
+    const first = await post(2);
+    expect(first.status).toBe(200);
+    await first.body?.cancel();
+    const inits = () => servicenow.seen.filter((s) => s.body?.method === "initialize").length;
+    const before = inits();
+    // The sealed session expires after ttlSeconds (2 s, whole seconds): wait until that has certainly passed.
+    const until = Date.now() + 3_100;
+    while (Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    const calls = servicenow.calls.length;
+    const again = await post(4);
+    expect(again.status).toBe(200);
+    expect(await again.json()).toEqual([{ type: "text", text: "counted to 4" }]);
+    expect(servicenow.calls.slice(calls)).toMatchObject([{ tool: "count", arguments: { n: 4 } }]);
+    expect(inits()).toBe(before + 1);
   });
 });
