@@ -268,9 +268,11 @@ describe("deploy_template through the gateway", () => {
     expect(done.status).toBe("failed");
     expect(done.statusMessage).toContain("unknown device no-such-device");
     expect(changeOf(task.taskId)).toBeUndefined();
-    // Bad arguments are a tool error the model can correct.
-    const bad = await c.callTool({ name: "deploy_template", arguments: { idempotencyKey: "short", templateId: "x", targets: [] } });
-    expect(bad.isError).toBe(true);
+    // Arguments that break the tool's input schema never reach it: the gateway's validation stage refuses
+    // them, naming the failing path (docs/governance.md).
+    await expect(
+      c.callTool({ name: "deploy_template", arguments: { idempotencyKey: "short", templateId: "x", targets: [] } }),
+    ).rejects.toMatchObject({ code: -32602, data: { gatewayCode: "ARGUMENTS_INVALID" } });
   });
 
   it("cancellation: the task reads cancelled, the change is canceled and records it", async () => {
