@@ -136,7 +136,8 @@ describe("stdio sessions", () => {
     onTestFinished(() => {
       channels.session.unsubscribe(onSession);
     });
-    const gw = await startGateway({ local: { ...stdioDemo(), idleTimeoutMs: 400 } });
+    // Idle after 2 s: long enough that a child started on a busy machine is not idle before the test uses it.
+    const gw = await startGateway({ local: { ...stdioDemo(), idleTimeoutMs: 2000 } });
     const upstream = gw.routes.get("local")!.upstream as StdioUpstream;
     const url = `${gw.url}/mcp/local`;
     const s1 = await openSession(url);
@@ -164,7 +165,7 @@ describe("stdio sessions", () => {
     expect(gone.status).toBe(404);
     await gone.text();
     // Idle: s2 is left alone long enough to be stopped.
-    for (let i = 0; i < 50 && upstream.size > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 200 && upstream.size > 0; i++) await new Promise((r) => setTimeout(r, 50));
     expect(upstream.size).toBe(0);
     const idle = await post(url, { jsonrpc: "2.0", id: 3, method: "ping" }, { "mcp-session-id": s2 });
     expect(idle.status).toBe(404);
