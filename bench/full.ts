@@ -120,23 +120,40 @@ function startProcess(name: string, argv: string[], readyRe: RegExp, extraEnv: R
   });
 }
 
-function runLoad(spec: LoadSpec, core: number | undefined): Promise<LoadResult> {
-  const argv = pinned([process.execPath, join(HERE, "load.ts"), JSON.stringify(spec)], core);
+/** utime + stime of a process in ms (Linux /proc; USER_HZ 100). */
+function cpuMs(pid: number | undefined): number | undefined {
+  if (!pid) return undefined;
+  try {
+    const st = readFileSync(`/proc/${pid}/stat`, "latin1");
+    const f = st.slice(st.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Run the load generator; `cpuOf` is the gateway's pid: its CPU time over the measured phase comes back as `cpuMs`. */
+function runLoad(spec: LoadSpec, core: number | undefined, cpuOf?: number): Promise<LoadResult & { cpuMs?: number | undefined }> {
+  const argv = pinned([process.execPath, join(HERE, "load.ts"), JSON.stringify({ ...spec, markMeasure: true })], core);
   const child = spawn(argv[0]!, argv.slice(1), { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
+  let cpu0: number | undefined;
   child.stdout.setEncoding("utf8").on("data", (s: string) => {
     out += s;
   });
   child.stderr.setEncoding("utf8").on("data", (s: string) => {
+    if (cpu0 === undefined && s.includes("bench:measuring")) cpu0 = cpuMs(cpuOf);
     err = (err + s).slice(-4000);
   });
   return new Promise((res, rej) => {
     const timer = setTimeout(() => child.kill("SIGKILL"), (spec.warmupSeconds + spec.durationSeconds + 60) * 1000);
     child.on("exit", (code) => {
       clearTimeout(timer);
+      const cpu1 = cpuMs(cpuOf);
       const line = out.trim().split("\n").pop() ?? "";
-      if (code === 0 && line.startsWith("{")) res(JSON.parse(line) as LoadResult);
+      if (code === 0 && line.startsWith("{"))
+        res({ ...(JSON.parse(line) as LoadResult), cpuMs: cpu0 !== undefined && cpu1 !== undefined ? cpu1 - cpu0 : undefined });
       else rej(new Error(`load generator failed (${code}): ${err.trim() || out.trim()}`));
     });
   });
@@ -315,6 +332,8 @@ interface Point {
   ok: number;
   errors: number;
   errorSample?: string | undefined;
+  /** Gateway CPU time per verified call over the measured phase (µs): robust to other work on the machine, unlike rps. */
+  cpuUsPerCall?: number | undefined;
 }
 interface ScenarioRun {
   scenario: ScenarioName;
@@ -377,6 +396,7 @@ async function runScenario(f: Fixtures, name: ScenarioName, round: number, pin: 
       const r = await runLoad(
         { url, headers, connections: c, warmupSeconds: OPTS.warmup, durationSeconds: OPTS.duration, textBytes: OPTS.textBytes },
         pin ? LOAD_CORE : undefined,
+        gwPid,
       );
       run.points.push({
         connections: c,
@@ -387,6 +407,7 @@ async function runScenario(f: Fixtures, name: ScenarioName, round: number, pin: 
         ok: r.ok,
         errors: r.errors,
         errorSample: r.errorSamples[0],
+        cpuUsPerCall: r.cpuMs !== undefined && r.ok > 0 ? (r.cpuMs * 1000) / r.ok : undefined,
       });
     }
     await new Promise((r) => setTimeout(r, 1000));
@@ -509,6 +530,8 @@ function table(runs: ScenarioRun[]): string {
       );
     }
     cells.push(s === "direct" ? "—" : range(added(s), 0, (x) => `+${x.toFixed(0)}`));
+    const cpu = rs.flatMap((r) => pt(r, 32)?.cpuUsPerCall ?? []);
+    cells.push(cpu.length ? range(cpu, 0) : "—");
     const idle = rs.flatMap((r) => r.rssIdleMb ?? []);
     const after = rs.flatMap((r) => r.rssAfterLoadMb ?? []);
     cells.push(idle.length ? `${range(idle, 0)} / ${range(after, 0)}` : "—");
