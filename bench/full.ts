@@ -413,6 +413,8 @@ async function runScenario(f: Fixtures, name: ScenarioName, round: number, pin: 
     await new Promise((r) => setTimeout(r, 1000));
     run.rssAfterLoadMb = rssMb(gwPid);
     if (name === "full" && OPTS.sessions > 0) run.sessions = await openManySessions(url, auth, gwPid);
+    // Stopped first: a gateway flushes its span batches and queued log lines on shutdown.
+    for (const p of [...procs].reverse()) await p.stop();
     if (st) {
       const ev: Record<string, number> = { decisionLogLines: dlog };
       if (st.otel) ev.otlpRequests = f.otlp.requests - otlpBefore;
