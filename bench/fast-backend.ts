@@ -62,7 +62,12 @@ function handlePost(sessions: Set<string>, req: IncomingMessage, res: ServerResp
   reply(res, 200, out);
 }
 
-function handle(sessions: Set<string>, req: IncomingMessage, res: ServerResponse): void {
+function handle(sessions: Set<string>, required: [string, string] | undefined, req: IncomingMessage, res: ServerResponse): void {
+  // The full-pipeline bench (full.ts) requires the credential the gateway injects: a call without it is a wrong answer.
+  if (required && req.headers[required[0]] !== required[1]) {
+    rpcError(res, 401, -32000, `missing or wrong ${required[0]}`);
+    return;
+  }
   const url = req.url ?? "/";
   const q = url.indexOf("?");
   const path = q === -1 ? url : url.slice(0, q);
@@ -102,10 +107,13 @@ function handle(sessions: Set<string>, req: IncomingMessage, res: ServerResponse
   res.end();
 }
 
-export async function startFastBackend(opts: { host?: string; port?: number } = {}): Promise<FastBackend> {
+export async function startFastBackend(
+  opts: { host?: string; port?: number; requireHeader?: [string, string] | undefined } = {},
+): Promise<FastBackend> {
   const host = opts.host ?? "127.0.0.1";
   const sessions = new Set<string>();
-  const server = createServer({ keepAliveTimeout: 65_000, noDelay: true }, (req, res) => handle(sessions, req, res));
+  const required = opts.requireHeader;
+  const server = createServer({ keepAliveTimeout: 65_000, noDelay: true }, (req, res) => handle(sessions, required, req, res));
   // Keep-alive must outlive the load generator's idle gaps between warm-up and measured run.
   server.headersTimeout = 66_000;
   await new Promise<void>((resolve, reject) => {
@@ -126,7 +134,11 @@ export async function startFastBackend(opts: { host?: string; port?: number } = 
 
 if (import.meta.main) {
   const { values } = parseArgs({ options: { port: { type: "string" }, host: { type: "string" } } });
-  const backend = await startFastBackend({ host: values.host ?? "127.0.0.1", port: values.port ? Number(values.port) : 0 });
+  // FAST_BACKEND_REQUIRE_HEADER="name=value": answer 401 to any request without that header (name in lower case).
+  const req = process.env.FAST_BACKEND_REQUIRE_HEADER;
+  const eq = req ? req.indexOf("=") : -1;
+  const requireHeader: [string, string] | undefined = req && eq > 0 ? [req.slice(0, eq).toLowerCase(), req.slice(eq + 1)] : undefined;
+  const backend = await startFastBackend({ host: values.host ?? "127.0.0.1", port: values.port ? Number(values.port) : 0, requireHeader });
   process.stdout.write(`fast-backend listening on ${backend.url}\n`);
   const stop = () => void backend.close().then(() => process.exit(0));
   process.on("SIGTERM", stop);

@@ -19,6 +19,8 @@ export interface LoadSpec {
    * Set: open loop at this fixed rate over `connections` keep-alive connections (see `pacedPhase`).
    */
   rate?: number | undefined;
+  /** Write "bench:measuring" on stderr when the measured phase starts (full.ts reads the target's CPU time there). */
+  markMeasure?: boolean | undefined;
 }
 
 export interface LoadResult {
@@ -182,6 +184,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     spec.rate ? pacedPhase(spec, seconds, spec.rate, text, counters, hist) : phase(spec, seconds, text, counters, hist);
   if (spec.warmupSeconds > 0) await run(spec.warmupSeconds, { ok: 0, bad: 0, samples: [] });
   const counters: Phase = { ok: 0, bad: 0, samples: [] };
+  if (spec.markMeasure) process.stderr.write("bench:measuring\n");
   // Microsecond resolution: autocannon's own latency histogram keeps whole milliseconds, too coarse for a 0.15 ms budget.
   const hist = createHistogram({ lowest: 1, highest: 60_000_000, figures: 3 });
   const { result, seconds } = await run(spec.durationSeconds, counters, hist);

@@ -9,6 +9,7 @@ import {
   type DecisionLogOptions,
   type DecisionLogRecord,
   type DecisionLogSink,
+  flushStdoutSink,
   loggedInput,
   stdoutSink,
 } from "./decision-log.ts";
@@ -374,7 +375,7 @@ export class Authorizer {
   async close(): Promise<void> {
     for (const u of this.#unsubscribe) u();
     this.#cache?.clear();
-    await Promise.all([this.engine.close(), this.shadow?.close()]);
+    await Promise.all([this.engine.close(), this.shadow?.close(), this.#sink === stdoutSink ? flushStdoutSink() : undefined]);
   }
 }
 

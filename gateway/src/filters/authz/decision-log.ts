@@ -2,6 +2,7 @@
 // (https://www.openpolicyagent.org/docs/management-decision-logs) so existing tooling can read them.
 
 import { randomUUID } from "node:crypto";
+import { StreamLineWriter } from "../../log/line-writer.ts";
 import type { AuthzInput, Decision } from "./types.ts";
 
 export interface DecisionLogRecord {
@@ -57,10 +58,26 @@ export interface DecisionLogOptions {
 
 export type DecisionLogSink = (record: DecisionLogRecord) => void;
 
-/** Default sink: one JSON line on stdout. */
+// Lines are queued and written once per event-loop turn (bounded, drops counted), like the audit sink:
+// stdout on a pipe is a synchronous write on Linux, so one write per decision blocked the event loop
+// whenever the log reader lagged (13 % of the full pipeline's CPU at c=128, and its p99).
+let stdoutLines: StreamLineWriter | undefined;
+
+/** Default sink: one JSON line per record on stdout. */
 export const stdoutSink: DecisionLogSink = (record) => {
-  process.stdout.write(`${JSON.stringify(record)}\n`);
+  stdoutLines ??= new StreamLineWriter(process.stdout, { maxQueuedBytes: 16 * 1024 * 1024 });
+  stdoutLines.write(`${JSON.stringify(record)}\n`);
 };
+
+/** Resolves when every record given to `stdoutSink` so far is written. */
+export function flushStdoutSink(): Promise<void> {
+  return stdoutLines?.flush() ?? Promise.resolve();
+}
+
+/** Records `stdoutSink` dropped because stdout could not keep up (16 MiB queued). */
+export function stdoutSinkDropped(): number {
+  return stdoutLines?.dropped ?? 0;
+}
 
 export const DEFAULT_REDACT_KEYS = /pass(word|phrase)?|secret|token|authorization|api[-_]?key|private[-_]?key|credential/i;
 
