@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # etcd (Debian apt) and kube-apiserver + kubectl v1.37.2 (built from the Go module proxy, cached in $TOOLS_DIR/bin)
-# for the opt-in `npm run test:kube` suite. Opt-in on purpose: the cold build takes ~15 min on 2 cores. Not in
+# for the opt-in `npm run test:kube` suite. Opt-in on purpose: the cold build takes ~20 min on a busy 2-core machine. Not in
 # tools.sh. Idempotent; prints the bin directory.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,7 +23,7 @@ fi
 stamp="$TOOLS_DIR/bin/.kube-apiserver-version"
 want="kube-apiserver $KUBE_VERSION kubectl $KUBE_VERSION"
 if [ ! -x "$TOOLS_DIR/bin/kube-apiserver" ] || [ ! -x "$TOOLS_DIR/bin/kubectl" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "install-kube-apiserver: building kube-apiserver and kubectl v$KUBE_VERSION (about 15 minutes once)" >&2
+  echo "install-kube-apiserver: building kube-apiserver and kubectl v$KUBE_VERSION (about 20 minutes once)" >&2
   work="$(mktemp -d)"
   trap 'rm -rf "$work"' EXIT
   cd "$work"
