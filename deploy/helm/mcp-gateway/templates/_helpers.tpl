@@ -55,3 +55,35 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- toYaml $c -}}
 {{- end -}}
+
+{{/* The workflows component (templates/workflows.yaml): its own app name per part, so the gateway's
+     selectors (Deployment, Service, PDB, NetworkPolicy) never pick its pods. */}}
+{{- define "mcp-gateway.workflows.selectorLabels" -}}
+app.kubernetes.io/name: {{ printf "%s-%s" (include "mcp-gateway.name" .root) .part | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .part }}
+{{- end -}}
+
+{{- define "mcp-gateway.workflows.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace "+" "_" }}
+{{ include "mcp-gateway.workflows.selectorLabels" . }}
+app.kubernetes.io/part-of: {{ include "mcp-gateway.name" .root }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+{{- end -}}
+
+{{- define "mcp-gateway.workflows.fullname" -}}
+{{- printf "%s-%s" (include "mcp-gateway.fullname" .root) .part | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Temporal's address, namespace and task queue: the worker and the server must agree on all three. */}}
+{{- define "mcp-gateway.workflows.temporalEnv" -}}
+- name: TEMPORAL_ADDRESS
+  value: {{ .Values.workflows.temporal.address | quote }}
+- name: TEMPORAL_NAMESPACE
+  value: {{ .Values.workflows.temporal.namespace | quote }}
+{{- with .Values.workflows.temporal.taskQueue }}
+- name: WORKFLOWS_TASK_QUEUE
+  value: {{ . | quote }}
+{{- end }}
+{{- end -}}
