@@ -99,7 +99,7 @@ export async function startConfiguredGateway(config: GatewayConfig, opts: StartO
         stage: "authn",
         onRequest: (ex: Exchange) => authn!.onRequest!(ex),
       });
-      const routes = Object.keys(config.servers);
+      const routes = [...Object.keys(config.servers), ...Object.keys(config.virtualServers)];
       const prm = (req: IncomingMessage, res: ServerResponse) => {
         const r = handleProtectedResourceMetadata(req.method ?? "GET", (req.url ?? "/").split("?")[0]!, {
           auth,

@@ -24,6 +24,7 @@ import { LegacySseUpstream } from "./upstream/legacy-sse.ts";
 import { StdioUpstream } from "./upstream/stdio.ts";
 import { StreamableHttpUpstream } from "./upstream/streamable-http.ts";
 import type { Upstream } from "./upstream/types.ts";
+import { VirtualRoutes } from "./virtual/virtual-routes.ts";
 
 export { type RunningGateway, type StartOptions, startConfiguredGateway as startGateway } from "./assemble.ts";
 
@@ -155,6 +156,19 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
   if (!isLoopbackHost(config.listen.host) && !config.allowedHosts && !config.publicBaseUrl) {
     logger.warn("listening beyond loopback with no allowedHosts or publicBaseUrl: Host header is not checked");
   }
+  // Virtual servers call this gateway's own member routes, so every member's chain applies (docs/virtual-servers.md).
+  const virtual =
+    Object.keys(config.virtualServers).length > 0
+      ? new VirtualRoutes({
+          servers: config.virtualServers,
+          sealer,
+          ttlSeconds: config.sessions.ttlSeconds,
+          requestTimeoutMs: config.limits.requestTimeoutMs,
+          gatewayUrl: () => gw.url,
+          apiKeyHeader: config.auth?.apiKeyHeader,
+          logger,
+        })
+      : undefined;
   let ready = false;
   const listener = new Listener({
     gatewayId: opts.gatewayId ?? randomUUID(),
@@ -172,6 +186,7 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
     sessionTtlSeconds: config.sessions.ttlSeconds,
     extraRoutes: opts.extraRoutes ?? [],
     isReady: () => ready,
+    virtual,
   });
   const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 30_000 }, listener.handle);
   const gw: Gateway = {
@@ -201,6 +216,7 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
     close: async () => {
       ready = false;
       listener.closeStreams();
+      await virtual?.close();
       await Promise.all([...routes.values()].map((r) => r.upstream.close()));
       const closed = opts.adoptUrl ? Promise.resolve() : new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
