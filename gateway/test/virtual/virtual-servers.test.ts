@@ -4,11 +4,20 @@
 
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { McpError, ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
+import {
+  type ClientCapabilities,
+  CreateMessageRequestSchema,
+  ElicitRequestSchema,
+  ListRootsRequestSchema,
+  McpError,
+  ToolListChangedNotificationSchema,
+} from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningGateway, startConfiguredGateway } from "../../src/assemble.ts";
 import { parseConfig } from "../../src/config/load.ts";
@@ -26,6 +35,7 @@ let dir: string;
 let http: ChangingBackend;
 let sse: EverythingHttp;
 let gw: RunningGateway;
+let recorder: Recorder;
 const warnings: Array<{ message: string; fields?: Record<string, unknown> }> = [];
 const logger: Logger = {
   ...silentLogger,
@@ -39,15 +49,20 @@ const logger: Logger = {
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "virtual-"));
   [http, sse] = await Promise.all([startChangingBackend(), startEverything("sse")]);
+  recorder = await startRecorder(http.url);
   const tree = {
     listen: { host: "127.0.0.1", port: 0 },
     sessions: { key: TEST_KEY },
     logging: { level: "silent" },
     servers: {
       servicenow: { sse: `${sse.base}/sse` },
-      "catalyst-center": { url: http.url },
-      // count and wait declare no annotations: read here, so the API-key users (no MFA) may call them.
-      devices: { ...stdioDemo(), authz: { actions: { count: "read", wait: "read" } } },
+      // Through a recording proxy: the test sees the JSON-RPC messages the backend receives.
+      "catalyst-center": { url: recorder.url },
+      // count, wait, summarize, confirm and list_roots declare no annotations: read here, so the API-key users (no MFA) may call them.
+      devices: {
+        ...stdioDemo(),
+        authz: { actions: { count: "read", wait: "read", summarize: "read", confirm: "read", list_roots: "read" } },
+      },
       // Nothing listens on port 1: this member is down.
       workflows: { url: "http://127.0.0.1:1/mcp" },
     },
@@ -66,12 +81,62 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await gw?.close();
-  await Promise.all([http?.close(), sse?.close()]);
+  await Promise.all([http?.close(), sse?.close(), recorder?.close()]);
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-async function session(key: string, route = "ops"): Promise<Client> {
-  const c = new Client({ name: "virtual-e2e", version: "1" });
+interface Recorder {
+  readonly url: string;
+  /** Every JSON-RPC message POSTed to the backend, with the backend session it was sent on. */
+  readonly seen: Array<{ session: string | undefined; message: { id?: unknown; method?: string; params?: Record<string, unknown> } }>;
+  close(): Promise<void>;
+}
+
+/** A transparent HTTP proxy in front of a Streamable HTTP backend that records what the backend is sent. */
+async function startRecorder(target: string): Promise<Recorder> {
+  const seen: Recorder["seen"] = [];
+  const server = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const body = Buffer.concat(chunks);
+    const sid = req.headers["mcp-session-id"];
+    if (req.method === "POST") {
+      const parsed = JSON.parse(body.toString("utf8"));
+      for (const m of Array.isArray(parsed) ? parsed : [parsed])
+        seen.push({ session: typeof sid === "string" ? sid : undefined, message: m });
+    }
+    const headers = new Headers();
+    for (const [k, v] of Object.entries(req.headers))
+      if (typeof v === "string" && k !== "host" && k !== "content-length") headers.set(k, v);
+    const ac = new AbortController();
+    res.once("close", () => ac.abort());
+    try {
+      const r = await fetch(target, { method: req.method, headers, body: req.method === "POST" ? body : undefined, signal: ac.signal });
+      const out: Record<string, string> = {};
+      r.headers.forEach((v, k) => {
+        if (k !== "content-length" && k !== "transfer-encoding" && k !== "content-encoding") out[k] = v;
+      });
+      res.writeHead(r.status, out);
+      if (r.body) for await (const c of r.body) res.write(c);
+      res.end();
+    } catch {
+      if (!res.headersSent) res.writeHead(502);
+      res.end();
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`,
+    seen,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+async function session(key: string, route = "ops", capabilities: ClientCapabilities = {}): Promise<Client> {
+  const c = new Client({ name: "virtual-e2e", version: "1" }, { capabilities });
   await c.connect(
     new StreamableHTTPClientTransport(new URL(`${gw.url}/mcp/${route}`), { requestInit: { headers: { authorization: `Bearer ${key}` } } }),
   );
@@ -212,6 +277,84 @@ describe("virtual server over HTTP, stdio and legacy-SSE members", () => {
       expect(reports.every((w) => w.fields?.["mcp.server"] === "workflows")).toBe(true);
     } finally {
       await c.close();
+    }
+  }, 60_000);
+
+  it("request ids are remapped: the backend sees the member session's own ids, never the caller's, and each caller its own backend session", async () => {
+    const [a, b] = await Promise.all([session(NETENG), session(NETENG)]);
+    try {
+      // The callers' ids are chosen here, as strings no SDK client would produce.
+      const raw = async (c: Client, id: string, text: string) => {
+        const t = c.transport as StreamableHTTPClientTransport;
+        const r = await fetch(`${gw.url}/mcp/ops`, {
+          method: "POST",
+          headers: {
+            authorization: `Bearer ${NETENG}`,
+            "content-type": "application/json",
+            accept: "application/json, text/event-stream",
+            "mcp-session-id": t.sessionId!,
+            "mcp-protocol-version": t.protocolVersion ?? "2025-06-18",
+          },
+          body: JSON.stringify({
+            jsonrpc: "2.0",
+            id,
+            method: "tools/call",
+            params: { name: "catalyst-center__echo", arguments: { text } },
+          }),
+        });
+        const text2 = await r.text();
+        expect(r.status).toBe(200);
+        expect(text2).toContain(`"id":"${id}"`);
+        expect(text2).toContain(text);
+      };
+      await Promise.all([raw(a, "caller-a-7", "from a"), raw(b, "caller-b-7", "from b")]);
+      const calls = recorder.seen.filter(
+        (s) =>
+          s.message.method === "tools/call" &&
+          ["from a", "from b"].includes(String((s.message.params?.arguments as { text?: string })?.text)),
+      );
+      expect(calls).toHaveLength(2);
+      for (const c of calls) {
+        expect(c.message.params?.name).toBe("echo");
+        expect(typeof c.message.id).toBe("number");
+        expect(String(c.message.id)).not.toContain("caller");
+      }
+      // Two virtual sessions, two backend sessions: the ids of one can never collide with the other's.
+      expect(calls[0]!.session).toBeDefined();
+      expect(calls[0]!.session).not.toBe(calls[1]!.session);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  }, 60_000);
+
+  it("a member's sampling, elicitation and roots requests go back to the client whose call caused them", async () => {
+    const caps: ClientCapabilities = { sampling: {}, elicitation: {}, roots: { listChanged: false } };
+    const [a, b] = await Promise.all([session(NETENG, "ops", caps), session(NETENG, "ops", caps)]);
+    try {
+      for (const [c, who] of [
+        [a, "alpha"],
+        [b, "beta"],
+      ] as const) {
+        c.setRequestHandler(CreateMessageRequestSchema, async () => ({
+          role: "assistant",
+          model: "test",
+          content: { type: "text", text: `from ${who}` },
+        }));
+        c.setRequestHandler(ElicitRequestSchema, async () => ({ action: "accept", content: { ok: who === "alpha" } }));
+        c.setRequestHandler(ListRootsRequestSchema, async () => ({ roots: [{ uri: `file:///${who}` }] }));
+      }
+      const [sa, sb] = await Promise.all([
+        a.callTool({ name: "devices__summarize", arguments: { text: "x" } }),
+        b.callTool({ name: "devices__summarize", arguments: { text: "y" } }),
+      ]);
+      expect(sa.content).toEqual([{ type: "text", text: "summary: from alpha" }]);
+      expect(sb.content).toEqual([{ type: "text", text: "summary: from beta" }]);
+      expect((await b.callTool({ name: "devices__confirm", arguments: { question: "go?" } })).content).toEqual([
+        { type: "text", text: 'accept:{"ok":false}' },
+      ]);
+      expect((await a.callTool({ name: "devices__list_roots", arguments: {} })).content).toEqual([{ type: "text", text: "file:///alpha" }]);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
     }
   }, 60_000);
 
