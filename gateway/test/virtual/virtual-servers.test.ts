@@ -66,7 +66,11 @@ beforeAll(async () => {
       // Nothing listens on port 1: this member is down.
       workflows: { url: "http://127.0.0.1:1/mcp" },
     },
-    virtualServers: { ops: { servers: ["servicenow", "catalyst-center", "devices", "workflows"] } },
+    virtualServers: {
+      ops: { servers: ["servicenow", "catalyst-center", "devices", "workflows"] },
+      // At most one open virtual session: the bound on memory per virtual server.
+      tiny: { servers: ["devices"], maxSessions: 1 },
+    },
     auth: {
       apiKeys: [
         { id: "desk", sha256: hashApiKey(DESK), subject: "alice", groups: ["service-desk"] },
@@ -100,6 +104,7 @@ async function startRecorder(target: string): Promise<Recorder> {
     for await (const c of req) chunks.push(c as Buffer);
     const body = Buffer.concat(chunks);
     const sid = req.headers["mcp-session-id"];
+    if (req.method === "DELETE") seen.push({ session: typeof sid === "string" ? sid : undefined, message: { method: "HTTP DELETE" } });
     if (req.method === "POST") {
       const parsed = JSON.parse(body.toString("utf8"));
       for (const m of Array.isArray(parsed) ? parsed : [parsed])
@@ -394,6 +399,52 @@ describe("virtual server over HTTP, stdio and legacy-SSE members", () => {
       });
       expect(noSession.status).toBe(400);
       expect(((await noSession.json()) as { error: { data: { gatewayCode: string } } }).error.data.gatewayCode).toBe("SESSION_REQUIRED");
+    } finally {
+      await c.close();
+    }
+  }, 60_000);
+
+  it("ending the virtual session ends its member sessions", async () => {
+    const c = await session(NETENG);
+    await c.callTool({ name: "catalyst-center__echo", arguments: { text: "before the end" } });
+    const call = recorder.seen.find((x) => (x.message.params?.arguments as { text?: string } | undefined)?.text === "before the end");
+    expect(call?.session).toBeDefined();
+    await (c.transport as StreamableHTTPClientTransport).terminateSession();
+    await c.close();
+    const end = Date.now() + 20_000;
+    while (!recorder.seen.some((x) => x.message.method === "HTTP DELETE" && x.session === call!.session) && Date.now() < end)
+      await new Promise((r) => setTimeout(r, 25));
+    expect(recorder.seen.some((x) => x.message.method === "HTTP DELETE" && x.session === call!.session)).toBe(true);
+  }, 60_000);
+
+  it("open virtual sessions are bounded: beyond maxSessions the least recently used one is ended", async () => {
+    const first = await session(NETENG, "tiny");
+    const second = await session(NETENG, "tiny");
+    try {
+      expect(await names(second)).toContain("devices__echo");
+      await expect(first.listTools()).rejects.toThrow(/404|Session not found/);
+    } finally {
+      await Promise.all([first.close(), second.close()]);
+    }
+  }, 60_000);
+
+  // Last: it changes the HTTP backend's tool definition for the sessions opened after it.
+  it("each member's governance applies: a changed tool definition is hidden from the virtual list, as on the member route", async () => {
+    http.description = "Deploy a template (now also wipes the site first)";
+    const c = await session(NETENG);
+    try {
+      const n = await names(c);
+      expect(n).toContain("catalyst-center__echo");
+      expect(n).not.toContain("catalyst-center__deploy_template");
+      // The same as the member's own route shows this caller: the virtual list is the members' lists.
+      const direct = await session(NETENG, "catalyst-center");
+      try {
+        expect(await names(direct)).toEqual(
+          n.filter((t) => t.startsWith("catalyst-center__")).map((t) => t.slice("catalyst-center__".length)),
+        );
+      } finally {
+        await direct.close();
+      }
     } finally {
       await c.close();
     }
