@@ -214,9 +214,10 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
       return gw.url;
     },
     close: async () => {
+      // Before readiness drops: the virtual sessions end their member sessions through the member routes.
+      await virtual?.close();
       ready = false;
       listener.closeStreams();
-      await virtual?.close();
       await Promise.all([...routes.values()].map((r) => r.upstream.close()));
       const closed = opts.adoptUrl ? Promise.resolve() : new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();

@@ -47,6 +47,7 @@ export class VirtualRoutes {
   readonly #sessions = new Map<string, LRUCache<string, Held>>();
   readonly #reported = new Map<string, Set<string>>();
   readonly #instance = randomBytes(6).toString("base64url");
+  #closing = false;
 
   constructor(o: VirtualRoutesOptions) {
     this.#o = o;
@@ -59,7 +60,9 @@ export class VirtualRoutes {
           ttl: v.idleSeconds * 1000,
           updateAgeOnGet: true,
           ttlAutopurge: true,
-          dispose: (h) => void this.#end(h),
+          dispose: (h) => {
+            if (!this.#closing) void this.#end(h);
+          },
         }),
       );
     }
@@ -159,7 +162,23 @@ export class VirtualRoutes {
     await transport.handleRequest(req, res, body);
   }
 
+  /** End every virtual session and its member sessions (while the gateway still listens: they end through it). */
   async close(): Promise<void> {
-    for (const s of this.#sessions.values()) s.clear();
+    this.#closing = true;
+    const all: Held[] = [];
+    for (const s of this.#sessions.values()) {
+      all.push(...s.values());
+      s.clear();
+    }
+    // Bounded: a member that does not answer its DELETE must not hold the shutdown.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(all.map((h) => this.#end(h))),
+      new Promise<void>((r) => {
+        timer = setTimeout(r, 5000);
+        timer.unref();
+      }),
+    ]);
+    clearTimeout(timer);
   }
 }
