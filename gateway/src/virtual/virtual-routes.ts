@@ -12,6 +12,7 @@ import type { VirtualServerConfig } from "../config/schema-virtual.ts";
 import { GatewayError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import type { SessionSealer } from "../session/sealed-session.ts";
+import type { ModernVirtual } from "./virtual-modern.ts";
 import { VirtualSession } from "./virtual-session.ts";
 
 /** Headers of the caller's request that its member requests carry: the credential and the trace. */
@@ -46,6 +47,8 @@ export class VirtualRoutes {
   readonly #o: VirtualRoutesOptions;
   readonly #sessions = new Map<string, LRUCache<string, Held>>();
   readonly #reported = new Map<string, Set<string>>();
+  /** 2026-07-28 callers, per virtual server (stateless: no virtual session); the 2.x SDK loads on first use. */
+  readonly #modern = new Map<string, Promise<ModernVirtual>>();
   readonly #instance = randomBytes(6).toString("base64url");
   #closing = false;
 
@@ -76,6 +79,27 @@ export class VirtualRoutes {
     return Object.keys(this.#o.servers);
   }
 
+  #modernOf(name: string): Promise<ModernVirtual> {
+    let m = this.#modern.get(name);
+    if (!m) {
+      const o = this.#o;
+      m = import("./virtual-modern.ts").then(
+        ({ ModernVirtual }) =>
+          new ModernVirtual({
+            name,
+            config: o.servers[name]!,
+            gatewayUrl: o.gatewayUrl,
+            passed: o.apiKeyHeader ? [...PASSED, o.apiKeyHeader] : PASSED,
+            logger: o.logger,
+            reported: this.#reported.get(name)!,
+            version: o.version ?? "1.0.0",
+          }),
+      );
+      this.#modern.set(name, m);
+    }
+    return m;
+  }
+
   async #end(h: Held): Promise<void> {
     await h.session.close().catch(() => {});
     await h.transport.close().catch(() => {});
@@ -104,6 +128,7 @@ export class VirtualRoutes {
   ): Promise<void> {
     const v = this.#o.servers[name]!;
     const sessions = this.#sessions.get(name)!;
+    if (req.headers["mcp-protocol-version"] === "2026-07-28") return (await this.#modernOf(name)).serve(req, res, body);
     const owner = ownerOf(principal);
     const sid = req.headers["mcp-session-id"];
     if (typeof sid === "string") {
@@ -165,6 +190,7 @@ export class VirtualRoutes {
   /** End every virtual session and its member sessions (while the gateway still listens: they end through it). */
   async close(): Promise<void> {
     this.#closing = true;
+    await Promise.all([...this.#modern.values()].map((m) => m.then((x) => x.close()).catch(() => {})));
     const all: Held[] = [];
     for (const s of this.#sessions.values()) {
       all.push(...s.values());
