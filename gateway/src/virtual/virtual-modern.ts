@@ -206,6 +206,56 @@ export class ModernVirtual {
       if (!o) throw gatewayError("VIRTUAL_UNKNOWN_NAME", `prompt "${r.params.name.slice(0, 64)}"`, { prompt: r.params.name.slice(0, 64) });
       return (await this.#on(o.member, caller, (c) => c.getPrompt({ ...r.params, name: o.name }))) as never;
     });
+    // Resources keep their URIs (as for 2025-era callers); a read goes to the member that listed the URI,
+    // else to the member whose template's literal prefix matches it longest (listed in this request if need be).
+    const resources = new Map<string, string>();
+    const templates: Array<{ member: string; prefix: string }> = [];
+    const listResources = async () => {
+      const lists = await this.#collect(caller, async (c, cursor) => {
+        if (!c.getServerCapabilities()?.resources) return { items: [] };
+        const r = await c.listResources(cursor ? { cursor } : undefined);
+        return { items: r.resources, nextCursor: r.nextCursor };
+      });
+      const out = [];
+      for (const { member, items } of lists) {
+        for (const res of items) {
+          if (resources.has(res.uri)) continue;
+          resources.set(res.uri, member);
+          out.push(res);
+        }
+      }
+      return out;
+    };
+    const listTemplates = async () => {
+      const lists = await this.#collect(caller, async (c, cursor) => {
+        if (!c.getServerCapabilities()?.resources) return { items: [] };
+        const r = await c.listResourceTemplates(cursor ? { cursor } : undefined);
+        return { items: r.resourceTemplates, nextCursor: r.nextCursor };
+      });
+      const out = [];
+      for (const { member, items } of lists) {
+        for (const t of items) {
+          const brace = t.uriTemplate.indexOf("{");
+          templates.push({ member, prefix: brace === -1 ? t.uriTemplate : t.uriTemplate.slice(0, brace) });
+          out.push(t);
+        }
+      }
+      return out;
+    };
+    s.setRequestHandler("resources/list", async () => ({ resources: await listResources() }) as never);
+    s.setRequestHandler("resources/templates/list", async () => ({ resourceTemplates: await listTemplates() }) as never);
+    s.setRequestHandler("resources/read", async (r) => {
+      const uri = r.params.uri;
+      // Stateless: nothing was listed before this request, so the lists are read now.
+      await Promise.all([listResources(), listTemplates()]);
+      let member = resources.get(uri);
+      if (!member) {
+        let best = "";
+        for (const t of templates) if (uri.startsWith(t.prefix) && t.prefix.length > best.length) [best, member] = [t.prefix, t.member];
+      }
+      if (!member) throw gatewayError("VIRTUAL_UNKNOWN_NAME", `resource "${uri.slice(0, 128)}"`, { uri: uri.slice(0, 128) });
+      return (await this.#on(member, caller, (c) => c.readResource(r.params))) as never;
+    });
     return s;
   }
 

@@ -92,4 +92,32 @@ describe("virtual server, 2026-07-28 callers", () => {
       await Promise.all([desk.close(), neteng.close()]);
     }
   }, 60_000);
+
+  it("resources and prompts of the members are merged and read through the member that serves them", async () => {
+    const c = await modern(NETENG);
+    try {
+      const direct = new Client2({ name: "direct", version: "1" }, { versionNegotiation: { mode: { pin: V } } });
+      await direct.connect(
+        new Http2(new URL(`${gw.url}/mcp/devices`), { requestInit: { headers: { authorization: `Bearer ${NETENG}` } } }),
+      );
+      try {
+        const mine = (await direct.listResources()).resources.map((r) => r.uri).sort();
+        const merged = (await c.listResources()).resources.map((r) => r.uri);
+        for (const u of mine) expect(merged).toContain(u);
+        if (mine.length > 0) {
+          const read = await c.readResource({ uri: mine[0]! });
+          expect(read.contents.length).toBeGreaterThan(0);
+          expect(read.contents).toEqual((await direct.readResource({ uri: mine[0]! })).contents);
+        }
+        const prompts = (await direct.listPrompts()).prompts.map((p) => `devices__${p.name}`);
+        const mergedPrompts = (await c.listPrompts()).prompts.map((p) => p.name);
+        for (const p of prompts) expect(mergedPrompts).toContain(p);
+      } finally {
+        await direct.close();
+      }
+      expect(await codeOf(c.readResource({ uri: "nowhere://x" }))).toBe(ERRORS.VIRTUAL_UNKNOWN_NAME.rpc);
+    } finally {
+      await c.close();
+    }
+  }, 60_000);
 });
