@@ -260,9 +260,11 @@ export class Listener {
   async #virtual(req: IncomingMessage, res: ServerResponse, name: string, sub: string): Promise<void> {
     (res as WithContext)[REFUSAL_CONTEXT]!.server = name;
     if (!this.#o.isReady()) return sendError(res, { error: new GatewayError("SHUTTING_DOWN") });
-    if (sub !== "" && sub !== "/") return sendError(res, { error: new GatewayError("NOT_FOUND") });
+    // Streamable HTTP on the route itself; the 2024-11-05 HTTP+SSE pair on /sse (GET) and /message (POST).
+    const legacy = sub === "/sse" ? "GET" : sub === "/message" ? "POST" : undefined;
+    if (sub !== "" && sub !== "/" && !legacy) return sendError(res, { error: new GatewayError("NOT_FOUND") });
     const method = req.method === "POST" || req.method === "GET" || req.method === "DELETE" ? req.method : undefined;
-    if (!method) return sendError(res, { error: new GatewayError("NOT_FOUND") });
+    if (!method || (legacy && method !== legacy)) return sendError(res, { error: new GatewayError("NOT_FOUND") });
     const ex = new ExchangeImpl(name, "streamable-http", method, req.headers, clientAddress(req), req.url ?? "", this.#o.gatewayId);
     res.once("close", () => exchangeDone(ex));
     if (await this.#refusedFromHeaders(req, res, ex)) return;
@@ -281,7 +283,7 @@ export class Listener {
         return sendError(res, { error: new GatewayError("PARSE_ERROR") });
       }
     }
-    return this.#o.virtual!.handle(req, res, name, ex.principal, body, (error) => sendError(res, { error }));
+    return this.#o.virtual!.handle(req, res, name, ex.principal, body, (error) => sendError(res, { error }), legacy ? sub : undefined);
   }
 
   /** Streamable HTTP: POST messages, GET stream, DELETE session. */

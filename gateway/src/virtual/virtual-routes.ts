@@ -4,6 +4,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";
+import { SSEServerTransport } from "@modelcontextprotocol/sdk/server/sse.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import { LRUCache } from "lru-cache";
@@ -32,7 +33,7 @@ export interface VirtualRoutesOptions {
 
 interface Held {
   readonly owner: string;
-  readonly transport: StreamableHTTPServerTransport;
+  readonly transport: StreamableHTTPServerTransport | SSEServerTransport;
   readonly session: VirtualSession;
 }
 
@@ -100,6 +101,66 @@ export class VirtualRoutes {
     return m;
   }
 
+  /** A new virtual session's SDK server and member fan-out (its transport is attached by the caller). */
+  #open(name: string, req: IncomingMessage): { server: Server; session: VirtualSession } {
+    const v = this.#o.servers[name]!;
+    const server = new Server(
+      { name, version: this.#o.version ?? "1.0.0" },
+      {
+        capabilities: { tools: { listChanged: true }, prompts: { listChanged: true }, resources: { listChanged: true } },
+        instructions: v.description,
+      },
+    );
+    const session = new VirtualSession(server, {
+      virtual: name,
+      members: v.servers,
+      separator: v.separator,
+      retryDownMs: v.retryDownMs,
+      requestTimeoutMs: this.#o.requestTimeoutMs,
+      gatewayUrl: this.#o.gatewayUrl,
+      version: this.#o.version ?? "1.0.0",
+      logger: this.#o.logger,
+      reported: this.#reported.get(name)!,
+    });
+    session.headers = this.#headersOf(req);
+    return { server, session };
+  }
+
+  /**
+   * The 2024-11-05 HTTP+SSE transport: GET /sse opens a virtual session on its event stream (the SDK announces
+   * /message?sessionId=…); POST /message carries the caller's messages. The session is bound to the principal.
+   */
+  async #legacy(
+    req: IncomingMessage,
+    res: ServerResponse,
+    name: string,
+    principal: Principal | undefined,
+    body: unknown,
+    fail: (e: GatewayError) => void,
+    sub: string,
+  ): Promise<void> {
+    const sessions = this.#sessions.get(name)!;
+    const owner = ownerOf(principal);
+    if (sub === "/message") {
+      const id = new URL(req.url ?? "/", "http://x").searchParams.get("sessionId");
+      if (!id) return fail(new GatewayError("SESSION_REQUIRED"));
+      const held = sessions.get(`sse:${id}`);
+      if (!held || held.owner !== owner || !(held.transport instanceof SSEServerTransport))
+        return fail(new GatewayError("SESSION_NOT_FOUND"));
+      held.session.headers = this.#headersOf(req);
+      await held.transport.handlePostMessage(req, res, body);
+      return;
+    }
+    const { server, session } = this.#open(name, req);
+    const transport = new SSEServerTransport(`/mcp/${encodeURIComponent(name)}/message`, res);
+    const key = `sse:${transport.sessionId}`;
+    sessions.set(key, { owner, transport, session });
+    transport.onclose = () => {
+      if (sessions.peek(key)?.transport === transport) sessions.delete(key);
+    };
+    await server.connect(transport);
+  }
+
   async #end(h: Held): Promise<void> {
     await h.session.close().catch(() => {});
     await h.transport.close().catch(() => {});
@@ -125,8 +186,9 @@ export class VirtualRoutes {
     principal: Principal | undefined,
     body: unknown,
     fail: (e: GatewayError) => void,
+    legacy?: string,
   ): Promise<void> {
-    const v = this.#o.servers[name]!;
+    if (legacy) return this.#legacy(req, res, name, principal, body, fail, legacy);
     const sessions = this.#sessions.get(name)!;
     if (req.headers["mcp-protocol-version"] === "2026-07-28") return (await this.#modernOf(name)).serve(req, res, body);
     const owner = ownerOf(principal);
@@ -135,7 +197,8 @@ export class VirtualRoutes {
       const claims = this.#o.sealer.open(sid);
       const held = claims?.srv === name ? sessions.get(sid) : undefined;
       // Another caller's session id is answered like an unknown one: nothing tells it exists.
-      if (!held || held.owner !== owner) return fail(new GatewayError("SESSION_NOT_FOUND"));
+      if (!held || held.owner !== owner || !(held.transport instanceof StreamableHTTPServerTransport))
+        return fail(new GatewayError("SESSION_NOT_FOUND"));
       held.session.headers = this.#headersOf(req);
       await held.transport.handleRequest(req, res, body);
       if (req.method === "DELETE") sessions.delete(sid);
@@ -146,25 +209,7 @@ export class VirtualRoutes {
       typeof (body as { params?: { protocolVersion?: unknown } }).params?.protocolVersion === "string"
         ? (body as { params: { protocolVersion: string } }).params.protocolVersion
         : "";
-    const server = new Server(
-      { name, version: this.#o.version ?? "1.0.0" },
-      {
-        capabilities: { tools: { listChanged: true }, prompts: { listChanged: true }, resources: { listChanged: true } },
-        instructions: v.description,
-      },
-    );
-    const session = new VirtualSession(server, {
-      virtual: name,
-      members: v.servers,
-      separator: v.separator,
-      retryDownMs: v.retryDownMs,
-      requestTimeoutMs: this.#o.requestTimeoutMs,
-      gatewayUrl: this.#o.gatewayUrl,
-      version: this.#o.version ?? "1.0.0",
-      logger: this.#o.logger,
-      reported: this.#reported.get(name)!,
-    });
-    session.headers = this.#headersOf(req);
+    const { server, session } = this.#open(name, req);
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       // Sealed like a relayed session's id: the route, the owner, the expiry; the member sessions stay in
       // this process (they are opened lazily, after the id is given out), which `bind` records.

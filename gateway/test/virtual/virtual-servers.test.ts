@@ -9,6 +9,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import {
   type ClientCapabilities,
@@ -360,6 +361,40 @@ describe("virtual server over HTTP, stdio and legacy-SSE members", () => {
       expect((await a.callTool({ name: "devices__list_roots", arguments: {} })).content).toEqual([{ type: "text", text: "file:///alpha" }]);
     } finally {
       await Promise.all([a.close(), b.close()]);
+    }
+  }, 60_000);
+
+  it("a legacy HTTP+SSE (2024-11-05) caller gets the same merged list and routed calls, on a session bound to it", async () => {
+    const as =
+      (key: string): typeof fetch =>
+      (input, init) => {
+        const h = new Headers(init?.headers);
+        h.set("authorization", `Bearer ${key}`);
+        return fetch(input, { ...init, headers: h });
+      };
+    const c = new Client({ name: "virtual-legacy", version: "1" });
+    const f = as(NETENG);
+    const t = new SSEClientTransport(new URL(`${gw.url}/mcp/ops/sse`), { fetch: f, eventSourceInit: { fetch: f } });
+    await c.connect(t);
+    try {
+      const direct = await session(NETENG);
+      try {
+        expect(await names(c)).toEqual(await names(direct));
+      } finally {
+        await direct.close();
+      }
+      expect(await c.callTool({ name: "devices__add", arguments: { a: 20, b: 22 } })).toMatchObject({ structuredContent: { sum: 42 } });
+      // Another user cannot post into this session (the endpoint the SDK client was given, read from the transport).
+      const endpoint = (t as unknown as { _endpoint?: URL })._endpoint;
+      expect(endpoint?.searchParams.get("sessionId")).toBeTruthy();
+      const stolen = await fetch(endpoint!, {
+        method: "POST",
+        headers: { authorization: `Bearer ${DESK}`, "content-type": "application/json" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 9, method: "tools/list" }),
+      });
+      expect(stolen.status).toBe(404);
+    } finally {
+      await c.close();
     }
   }, 60_000);
 
