@@ -14,10 +14,12 @@ export interface MemberFailure {
   readonly message: string;
 }
 
-/** JSON-RPC codes meaning the member's backend itself failed (not a refusal by the chain). */
+/**
+ * JSON-RPC codes meaning the member's backend itself failed (not a refusal by the chain). UPSTREAM_TIMEOUT is
+ * not among them: one slow call must not take the member away from every caller; it gets its own error.
+ */
 const DOWN_CODES = new Set<number>([
   ERRORS.UPSTREAM_UNAVAILABLE.rpc,
-  ERRORS.UPSTREAM_TIMEOUT.rpc,
   ERRORS.UPSTREAM_BAD_RESPONSE.rpc,
   ERRORS.UPSTREAM_CLOSED.rpc,
   ERRORS.UPSTREAM_HTTP_ERROR.rpc,
