@@ -116,7 +116,7 @@ export async function startConfiguredGateway(config: GatewayConfig, opts: StartO
         await a.close();
       });
       filters.push(authn);
-      const routes = Object.keys(config.servers);
+      const routes = [...Object.keys(config.servers), ...Object.keys(config.virtualServers)];
       const prm = (req: IncomingMessage, res: ServerResponse) => {
         const r = handleProtectedResourceMetadata(req.method ?? "GET", (req.url ?? "/").split("?")[0]!, {
           auth,

@@ -14,7 +14,7 @@ export interface ErrorSpec {
 // -32020 (header mismatch, 2026-07-28) and -32042 (URL elicitation). Gateway-specific codes
 // live in -32050..-32099 so they never collide with a backend's own codes: the limits stage's refusals
 // use -32050..-32059, the REST bridge and hardening -32060..-32069, tool governance (argument validation,
-// pinned definitions, human approval: docs/governance.md) -32070..-32079, the rest -32080..-32099.
+// pinned definitions, human approval: docs/governance.md; virtual servers: docs/virtual-servers.md) -32070..-32079, the rest -32080..-32099.
 export const ERRORS = {
   PARSE_ERROR: { rpc: -32700, http: 400, message: "Body is not valid JSON" },
   INVALID_REQUEST: { rpc: -32600, http: 400, message: "Not a valid JSON-RPC 2.0 message" },
@@ -128,6 +128,16 @@ export const ERRORS = {
   APPROVAL_TIMEOUT: { rpc: -32074, http: 408, message: "The call needs the user's approval and no answer came in time" },
   APPROVAL_UNSUPPORTED: { rpc: -32075, http: 400, message: "The call needs the user's approval and this client cannot be asked" },
   APPROVAL_BUSY: { rpc: -32076, http: 503, message: "Too many calls are waiting for approval; try again later" },
+  VIRTUAL_BACKEND_UNAVAILABLE: {
+    rpc: -32077,
+    http: 502,
+    message: "A server composed into this virtual server is down or unreachable; the other servers keep working",
+  },
+  VIRTUAL_UNKNOWN_NAME: {
+    rpc: -32078,
+    http: 404,
+    message: "No server composed into this virtual server offers this tool, prompt or resource",
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

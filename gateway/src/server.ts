@@ -24,6 +24,7 @@ import { LegacySseUpstream } from "./upstream/legacy-sse.ts";
 import { StdioUpstream } from "./upstream/stdio.ts";
 import { StreamableHttpUpstream } from "./upstream/streamable-http.ts";
 import type { Upstream } from "./upstream/types.ts";
+import { VirtualRoutes } from "./virtual/virtual-routes.ts";
 
 export { type RunningGateway, type StartOptions, startConfiguredGateway as startGateway } from "./assemble.ts";
 
@@ -190,6 +191,19 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
   if (!isLoopbackHost(config.listen.host) && !config.allowedHosts && !config.publicBaseUrl) {
     logger.warn("listening beyond loopback with no allowedHosts or publicBaseUrl: Host header is not checked");
   }
+  // Virtual servers call this gateway's own member routes, so every member's chain applies (docs/virtual-servers.md).
+  const virtual =
+    Object.keys(config.virtualServers).length > 0
+      ? new VirtualRoutes({
+          servers: config.virtualServers,
+          sealer,
+          ttlSeconds: config.sessions.ttlSeconds,
+          requestTimeoutMs: config.limits.requestTimeoutMs,
+          gatewayUrl: () => gw.url,
+          apiKeyHeader: config.auth?.apiKeyHeader,
+          logger,
+        })
+      : undefined;
   let ready = false;
   const listener = new Listener({
     gatewayId: opts.gatewayId ?? randomUUID(),
@@ -205,6 +219,7 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
     streamIdleTimeoutMs: config.limits.streamIdleTimeoutMs,
     extraRoutes: opts.extraRoutes ?? [],
     isReady: () => ready,
+    virtual,
   });
   let server: Server;
   if (opts.bound) {
@@ -231,6 +246,8 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
       return gw.url;
     },
     close: async () => {
+      // Before readiness drops: the virtual sessions end their member sessions through the member routes.
+      await virtual?.close();
       ready = false;
       listener.closeStreams();
       await Promise.all([...routes.values()].map((r) => r.upstream.close()));

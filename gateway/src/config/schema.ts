@@ -11,6 +11,7 @@ import { authzSchema, serverAuthzSchema } from "./schema-authz.ts";
 import { credentialsSchema, secretCacheSchema, vaultConfigSchema } from "./schema-credentials.ts";
 import { governanceSchema, serverToolsSchema } from "./schema-governance.ts";
 import { telemetrySchema } from "./schema-telemetry.ts";
+import { virtualServersSchema } from "./schema-virtual.ts";
 import { plain, secret } from "./secret.ts";
 
 /** A plain string that may have come from a ${…} reference. */
@@ -156,6 +157,8 @@ export const configSchema = z
     servers: z
       .record(z.string().regex(serverName, "server names are 1-64 of [A-Za-z0-9._-]"), serverSchema)
       .refine((s) => Object.keys(s).length > 0, "at least one server is required"),
+    /** Routes composing several servers into one MCP server at /mcp/{virtual} (docs/virtual-servers.md). */
+    virtualServers: virtualServersSchema.default({}),
     /** Authentication (docs/authentication.md). Required when listening beyond loopback. */
     auth: authSchema.optional(),
     /** Authorization with OPA (docs/authorization.md); `false` allows every authenticated caller. Required with `auth`. */
@@ -185,6 +188,19 @@ export const configSchema = z
       if (!Object.hasOwn(c.servers, name)) {
         ctx.addIssue({ code: "custom", path: ["limits", "routes", name], message: `no server "${name}" is configured` });
       }
+    }
+    for (const [name, v] of Object.entries(c.virtualServers)) {
+      const path = ["virtualServers", name];
+      if (Object.hasOwn(c.servers, name))
+        ctx.addIssue({ code: "custom", path, message: `"${name}" is also a server: route names must be unique` });
+      v.servers.forEach((m, i) => {
+        if (!Object.hasOwn(c.servers, m))
+          ctx.addIssue({ code: "custom", path: [...path, "servers", i], message: `no server "${m}" is configured` });
+        // A member name holding the separator would make "a__b__tool" ambiguous.
+        if (m.includes(v.separator))
+          ctx.addIssue({ code: "custom", path: [...path, "servers", i], message: `"${m}" contains the separator "${v.separator}"` });
+        if (v.servers.indexOf(m) !== i) ctx.addIssue({ code: "custom", path: [...path, "servers", i], message: `"${m}" is listed twice` });
+      });
     }
     if (c.sessions.revocations === "redis" && !c.redis) {
       ctx.addIssue({ code: "custom", path: ["sessions", "revocations"], message: '"redis" needs the top-level redis block' });

@@ -15,6 +15,7 @@ import { ExchangeImpl, type Outcome, type OutEvent, type Relay, type Route } fro
 import type { SessionStage } from "../session/session-stage.ts";
 import { localBinding, localKey } from "../upstream/channel.ts";
 import type { UpstreamSession } from "../upstream/types.ts";
+import type { VirtualRoutes } from "../virtual/virtual-routes.ts";
 import type { Guards } from "./guards.ts";
 import { type BodyLimits, drainBody, readBodyTimed } from "./timed-body.ts";
 
@@ -42,6 +43,8 @@ export interface ListenerOptions {
   streamIdleTimeoutMs?: number;
   extraRoutes: ExtraRoute[];
   isReady(): boolean;
+  /** Virtual servers (gateway/src/virtual): /mcp/{virtual} routes composing several servers. */
+  virtual?: VirtualRoutes;
 }
 
 const SSE_HEADERS = { "content-type": "text/event-stream", "cache-control": "no-cache, no-transform", connection: "keep-alive" };
@@ -239,6 +242,7 @@ export class Listener {
       const sub = slash === -1 ? "" : rest.slice(slash);
       const route = this.#o.routes.get(name);
       if (route) (res as WithContext)[REFUSAL_CONTEXT]!.server = route.name;
+      if (!route && this.#o.virtual?.has(name)) return this.#virtual(req, res, name, sub);
       if (!route) return sendError(res, { error: new GatewayError("UNKNOWN_SERVER", `"${name.slice(0, 64)}"`) });
       if (!this.#o.isReady()) return sendError(res, { error: new GatewayError("SHUTTING_DOWN") });
       if (sub === "" || sub === "/") return this.#streamable(req, res, route);
@@ -247,6 +251,36 @@ export class Listener {
       return sendError(res, { error: new GatewayError("NOT_FOUND") });
     }
     return sendError(res, { error: new GatewayError("NOT_FOUND") });
+  }
+
+  /** A virtual server (gateway/src/virtual): authenticated here from the headers, then served by its own MCP server. */
+  async #virtual(req: IncomingMessage, res: ServerResponse, name: string, sub: string): Promise<void> {
+    (res as WithContext)[REFUSAL_CONTEXT]!.server = name;
+    if (!this.#o.isReady()) return sendError(res, { error: new GatewayError("SHUTTING_DOWN") });
+    // Streamable HTTP on the route itself; the 2024-11-05 HTTP+SSE pair on /sse (GET) and /message (POST).
+    const legacy = sub === "/sse" ? "GET" : sub === "/message" ? "POST" : undefined;
+    if (sub !== "" && sub !== "/" && !legacy) return sendError(res, { error: new GatewayError("NOT_FOUND") });
+    const method = req.method === "POST" || req.method === "GET" || req.method === "DELETE" ? req.method : undefined;
+    if (!method || (legacy && method !== legacy)) return sendError(res, { error: new GatewayError("NOT_FOUND") });
+    const ex = new ExchangeImpl(name, "streamable-http", method, req.headers, clientAddress(req), req.url ?? "", this.#o.gatewayId);
+    res.once("close", () => exchangeDone(ex));
+    if (await this.#refusedFromHeaders(req, res, ex)) return;
+    let body: unknown;
+    if (method === "POST") {
+      if (!isJsonContentType(req.headers["content-type"])) return sendError(res, { error: new GatewayError("UNSUPPORTED_MEDIA_TYPE") });
+      let text: string;
+      try {
+        text = await readBodyTimed(req, this.#body);
+      } catch (e) {
+        return this.#bodyFailed(res, e);
+      }
+      try {
+        body = JSON.parse(text);
+      } catch {
+        return sendError(res, { error: new GatewayError("PARSE_ERROR") });
+      }
+    }
+    return this.#o.virtual!.handle(req, res, name, ex.principal, body, (error) => sendError(res, { error }), legacy ? sub : undefined);
   }
 
   /** Streamable HTTP: POST messages, GET stream, DELETE session. */
