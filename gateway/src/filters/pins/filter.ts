@@ -55,6 +55,16 @@ export function createPinsFilter(o: PinsFilterOptions): PinsFilter {
   const unusable = new LRUCache<string, true>({ max: 10_000 });
   o.store.onExternalEvent((e) => publishPinEvent(e, o.gatewayId));
 
+  function hasUnpinned(route: string, msg: RpcMessage): boolean {
+    const result = msg.raw.result;
+    if (!isObject(result) || !Array.isArray(result.tools)) return false;
+    for (const t of result.tools as unknown[]) {
+      const name = (t as { name?: unknown } | null)?.name;
+      if (typeof name === "string" && o.store.pinned(route, name) === undefined) return true;
+    }
+    return false;
+  }
+
   function listed(ex: Exchange, msg: RpcMessage): RpcMessage {
     const route = ex.server;
     const result = msg.raw.result;
@@ -132,6 +142,11 @@ export function createPinsFilter(o: PinsFilterOptions): PinsFilter {
     },
     onUpstreamMessage(ex, msg, request) {
       if (msg.kind !== "response" || request?.method !== "tools/list") return msg;
+      // A tool with no pin here may have been pinned by another replica or the CLI (shared store): read the
+      // store first, so a first sight here never pins a definition that another writer saw differently.
+      if (o.store.kind !== "memory" && mode(ex.server) !== "off" && hasUnpinned(ex.server, msg)) {
+        return o.store.sync().then(() => listed(ex, msg));
+      }
       return listed(ex, msg);
     },
   };

@@ -135,6 +135,10 @@ export class RedisPinStore extends MemoryPinStore {
     return p;
   }
 
+  override sync(): Promise<void> {
+    return this.#poll();
+  }
+
   async #poll(): Promise<void> {
     try {
       const seq = Number(await this.#client.get(this.#seqKey));

@@ -17,6 +17,11 @@ export interface PinStore {
   onExternalEvent(listener: (e: PinEvent) => void): void;
   /** Persisting finished (tests, shutdown). */
   settled(): Promise<void>;
+  /**
+   * Shared stores (file, Redis): read what other writers wrote now instead of at the next poll. Called before
+   * a tool is pinned on first sight here, so a replica never pins what another already saw differently.
+   */
+  sync(): Promise<void>;
   snapshot(): PinState;
   close(): Promise<void>;
 }
@@ -62,6 +67,8 @@ export class MemoryPinStore implements PinStore {
   }
 
   async settled(): Promise<void> {}
+
+  async sync(): Promise<void> {}
 
   snapshot(): PinState {
     return structuredClone(this.state);
@@ -237,6 +244,10 @@ export class FilePinStore extends MemoryPinStore {
     } catch (e) {
       this.#o.onError?.("pins: could not re-read the pin file; keeping the last good state", e);
     }
+  }
+
+  override sync(): Promise<void> {
+    return this.#poll();
   }
 
   override async close(): Promise<void> {
