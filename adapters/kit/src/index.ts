@@ -1,0 +1,13 @@
+// @mcp-edge/adapter-kit: the hosting code the adapters share (stateless Streamable HTTP, stdio, bounded
+// body reading), so each adapter keeps only what is its own (tools, credentials from headers or env).
+
+export { type HostCli, runHostCli } from "./host-cli.ts";
+export {
+  type ConnectableServer,
+  type RefusalStyle,
+  type StatelessHttp,
+  type StatelessHttpOptions,
+  serveStatelessHttp,
+  serveStdioUntilEnd,
+} from "./http-host.ts";
+export { readBoundedBody } from "./read-body.ts";
