@@ -1,11 +1,9 @@
 // Hosting the Catalyst Center adapter: credentials from the headers the gateway injects (HTTP) or from
 // the environment (stdio), a bounded cache of clients (so X-Auth-Tokens are reused), and the two transports.
 
-import { createHash } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
-import { type StatelessHttp, serveStatelessHttp } from "@mcp-edge/adapter-kit";
+import { clientCache as cachedClients, headerValue, type StatelessHttp, serveStatelessHttp } from "@mcp-edge/adapter-kit";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
-import { LRUCache } from "lru-cache";
 import { CatalystCenterClient, type CatalystCenterClientOptions } from "./client.ts";
 import { createCatalystServer, MissingCredentialsError } from "./server.ts";
 
@@ -29,10 +27,7 @@ export interface HostOptions {
   maxClients?: number;
 }
 
-const one = (h: IncomingHttpHeaders, name: string): string | undefined => {
-  const v = h[name];
-  return typeof v === "string" && v !== "" ? v : undefined;
-};
+const one = headerValue;
 
 /** Username/password headers (the adapter gets and renews the token), or an X-Auth-Token as is. */
 export function authFromHeaders(h: IncomingHttpHeaders): CatalystAuth | undefined {
@@ -52,22 +47,18 @@ export function authFromEnv(env: NodeJS.ProcessEnv): CatalystAuth | undefined {
 
 /** One client per credential set, keyed by a hash (the cache never holds credentials as keys). */
 export function clientCache(o: HostOptions): (auth: CatalystAuth | undefined) => CatalystCenterClient {
-  const cache = new LRUCache<string, CatalystCenterClient>({ max: o.maxClients ?? 100 });
-  return (auth) => {
-    const a = auth ?? o.fallbackAuth;
-    if (!a)
-      throw new MissingCredentialsError(
+  return cachedClients({
+    max: o.maxClients,
+    fallback: o.fallbackAuth,
+    missing: () =>
+      new MissingCredentialsError(
         `No Catalyst Center credentials: the gateway must inject ${CREDENTIAL_HEADERS.username}/${CREDENTIAL_HEADERS.password} or ${CREDENTIAL_HEADERS.token}`,
-      );
-    const key = createHash("sha256").update(JSON.stringify(a)).digest("hex");
-    let c = cache.get(key);
-    if (!c) {
+      ),
+    make: (a) => {
       const opts: CatalystCenterClientOptions = { baseUrl: o.baseUrl, ...a, ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}) };
-      c = new CatalystCenterClient(opts);
-      cache.set(key, c);
-    }
-    return c;
-  };
+      return new CatalystCenterClient(opts);
+    },
+  });
 }
 
 export type HttpAdapter = StatelessHttp;

@@ -1,11 +1,9 @@
 // Hosting the ServiceNow adapter: credentials from the headers the gateway injects (HTTP) or from the
 // environment (stdio), a bounded cache of clients (so OAuth tokens are reused), and the two transports.
 
-import { createHash } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
-import { type StatelessHttp, serveStatelessHttp } from "@mcp-edge/adapter-kit";
+import { clientCache as cachedClients, headerValue, type StatelessHttp, serveStatelessHttp } from "@mcp-edge/adapter-kit";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
-import { LRUCache } from "lru-cache";
 import type { ServiceNowAuth } from "./auth.ts";
 import { ServiceNowClient } from "./client.ts";
 import { createServiceNowServer, MissingCredentialsError } from "./server.ts";
@@ -28,10 +26,7 @@ export interface HostOptions {
   maxClients?: number;
 }
 
-const one = (h: IncomingHttpHeaders, name: string): string | undefined => {
-  const v = h[name];
-  return typeof v === "string" && v !== "" ? v : undefined;
-};
+const one = headerValue;
 
 /** The credentials a request carries: OAuth client headers, Basic user headers, or an Authorization header as is. */
 export function authFromHeaders(h: IncomingHttpHeaders): ServiceNowAuth | undefined {
@@ -69,21 +64,15 @@ export function authFromEnv(env: NodeJS.ProcessEnv): ServiceNowAuth | undefined 
 
 /** One client per credential set, keyed by a hash (the cache never holds credentials as keys). */
 export function clientCache(o: HostOptions): (auth: ServiceNowAuth | undefined) => ServiceNowClient {
-  const cache = new LRUCache<string, ServiceNowClient>({ max: o.maxClients ?? 100 });
-  return (auth) => {
-    const a = auth ?? o.fallbackAuth;
-    if (!a)
-      throw new MissingCredentialsError(
+  return cachedClients({
+    max: o.maxClients,
+    fallback: o.fallbackAuth,
+    missing: () =>
+      new MissingCredentialsError(
         `No ServiceNow credentials: the gateway must inject ${CREDENTIAL_HEADERS.username}/${CREDENTIAL_HEADERS.password}, ${CREDENTIAL_HEADERS.clientId}/${CREDENTIAL_HEADERS.clientSecret} or Authorization`,
-      );
-    const key = createHash("sha256").update(JSON.stringify(a)).digest("hex");
-    let c = cache.get(key);
-    if (!c) {
-      c = new ServiceNowClient({ baseUrl: o.instanceUrl, auth: a, ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}) });
-      cache.set(key, c);
-    }
-    return c;
-  };
+      ),
+    make: (a) => new ServiceNowClient({ baseUrl: o.instanceUrl, auth: a, ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}) }),
+  });
 }
 
 export type HttpAdapter = StatelessHttp;
