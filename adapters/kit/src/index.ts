@@ -12,3 +12,4 @@ export {
   serveStdioUntilEnd,
 } from "./http-host.ts";
 export { readBoundedBody } from "./read-body.ts";
+export { structuredResult, toolConfigCache } from "./tool-config.ts";
