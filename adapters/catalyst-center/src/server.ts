@@ -1,7 +1,7 @@
 // The Catalyst Center adapter's MCP server: network-engineer tools (devices, health, issues, templates,
 // preview, deploy, deployment and task status, read-only CLI) with output schemas and annotations.
 
-import { structuredResult, toolConfigCache } from "@mcp-edge/adapter-kit";
+import { structuredResult, toolConfigCache, toolRunner } from "@mcp-edge/adapter-kit";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv";
@@ -64,13 +64,7 @@ export function toolError(e: unknown): CallToolResult {
   return { isError: true, content: [{ type: "text", text: message }] };
 }
 
-async function run(fn: () => Promise<CallToolResult>): Promise<CallToolResult> {
-  try {
-    return await fn();
-  } catch (e) {
-    return toolError(e);
-  }
-}
+const run = toolRunner(toolError);
 
 /** Whether a device's site hierarchy ("Global/France/Paris/Building 1") lies in `site` (a name anywhere in it, or a hierarchy prefix). */
 export function siteContains(location: string, site: string): boolean {

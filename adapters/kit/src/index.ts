@@ -12,4 +12,5 @@ export {
   serveStdioUntilEnd,
 } from "./http-host.ts";
 export { readBoundedBody } from "./read-body.ts";
-export { structuredResult, toolConfigCache } from "./tool-config.ts";
+export { retryAfterMs } from "./retry-after.ts";
+export { structuredResult, toolConfigCache, toolRunner } from "./tool-config.ts";

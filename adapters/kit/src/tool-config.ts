@@ -30,3 +30,14 @@ export function toolConfigCache(): <T>(name: string, make: () => T) => T {
 export function structuredResult(structured: Record<string, unknown>, summary: string): CallToolResult {
   return { content: [{ type: "text", text: `${summary}\n${JSON.stringify(structured, null, 2)}` }], structuredContent: structured };
 }
+
+/** `run(fn)`: fn's result, or `toolError(e)` when it throws, so a backend failure is a tool error and never a crash. */
+export function toolRunner(toolError: (e: unknown) => CallToolResult): (fn: () => Promise<CallToolResult>) => Promise<CallToolResult> {
+  return async (fn) => {
+    try {
+      return await fn();
+    } catch (e) {
+      return toolError(e);
+    }
+  };
+}

@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { structuredResult, toolConfigCache } from "../src/index.ts";
+import { retryAfterMs, structuredResult, toolConfigCache, toolRunner } from "../src/index.ts";
 
 describe("toolConfigCache", () => {
   it("makes each config once and wraps raw shapes in z.object", () => {
@@ -28,5 +28,29 @@ describe("toolConfigCache", () => {
       content: [{ type: "text", text: 'one\n{\n  "n": 1\n}' }],
       structuredContent: { n: 1 },
     });
+  });
+});
+
+describe("toolRunner", () => {
+  it("passes a result through and turns a throw into the adapter's tool error", async () => {
+    const run = toolRunner((e) => ({ isError: true, content: [{ type: "text", text: `failed: ${(e as Error).message}` }] }));
+    expect(await run(async () => structuredResult({}, "fine"))).toEqual(structuredResult({}, "fine"));
+    expect(await run(async () => Promise.reject(new Error("boom")))).toEqual({
+      isError: true,
+      content: [{ type: "text", text: "failed: boom" }],
+    });
+  });
+});
+
+describe("retryAfterMs", () => {
+  it("delta seconds, an HTTP date, or 1 s for a missing or odd value", () => {
+    expect(retryAfterMs("2")).toBe(2000);
+    expect(retryAfterMs("0")).toBe(0);
+    expect(retryAfterMs(null)).toBe(1000);
+    expect(retryAfterMs("soon")).toBe(1000);
+    expect(retryAfterMs("Wed, 21 Oct 2015 07:28:00 GMT")).toBe(0);
+    const later = retryAfterMs(new Date(Date.now() + 60_000).toUTCString());
+    expect(later).toBeGreaterThan(55_000);
+    expect(later).toBeLessThanOrEqual(60_000);
   });
 });

@@ -1,7 +1,7 @@
 // The ServiceNow adapter's MCP server: service-desk tools (incidents, changes, problems, CMDB, users and
 // groups) with output schemas and annotations, and records as resources (servicenow://incident/INC0010001).
 
-import { structuredResult, toolConfigCache } from "@mcp-edge/adapter-kit";
+import { structuredResult, toolConfigCache, toolRunner } from "@mcp-edge/adapter-kit";
 import { McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv";
@@ -54,13 +54,7 @@ export function toolError(e: unknown): CallToolResult {
   return { isError: true, content: [{ type: "text", text: message }] };
 }
 
-async function run(fn: () => Promise<CallToolResult>): Promise<CallToolResult> {
-  try {
-    return await fn();
-  } catch (e) {
-    return toolError(e);
-  }
-}
+const run = toolRunner(toolError);
 
 const SERVER_FIELDS = new Set(["sys_id", "sys_created_on", "sys_created_by", "sys_updated_on", "sys_updated_by", "sys_mod_count"]);
 
