@@ -1,6 +1,8 @@
 // A typed client of the Cisco Catalyst Center intent API: token auth (Basic → X-Auth-Token, renewed on
 // expiry or 401), timeouts, error envelopes, and the device / health / template / task / command calls.
 
+import { retryAfterMs } from "@mcp-edge/adapter-kit";
+
 export type CatalystCenterClientOptions = (
   | { baseUrl: string; username: string; password: string }
   /** Headers sent as is (e.g. an X-Auth-Token injected by the gateway); no token request is made. */
@@ -403,15 +405,6 @@ export class CatalystCenterClient {
       })),
     };
   }
-}
-
-/** Retry-After: delta seconds or an HTTP date; a missing or odd value waits 1 s. */
-export function retryAfterMs(h: string | null): number {
-  if (!h) return 1000;
-  const s = Number(h);
-  if (Number.isFinite(s) && s >= 0) return s * 1000;
-  const d = Date.parse(h);
-  return Number.isFinite(d) ? Math.max(0, d - Date.now()) : 1000;
 }
 
 function errorFrom(status: number, text: string, method: string, path: string, fallback?: string): CatalystCenterError {

@@ -1,12 +1,9 @@
 // Hosting the Catalyst Center adapter: credentials from the headers the gateway injects (HTTP) or from
 // the environment (stdio), a bounded cache of clients (so X-Auth-Tokens are reused), and the two transports.
 
-import { createHash } from "node:crypto";
-import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingHttpHeaders } from "node:http";
+import { clientCache as cachedClients, headerValue, type StatelessHttp, serveStatelessHttp } from "@mcp-edge/adapter-kit";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
-import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
-import { LRUCache } from "lru-cache";
 import { CatalystCenterClient, type CatalystCenterClientOptions } from "./client.ts";
 import { createCatalystServer, MissingCredentialsError } from "./server.ts";
 
@@ -30,10 +27,7 @@ export interface HostOptions {
   maxClients?: number;
 }
 
-const one = (h: IncomingHttpHeaders, name: string): string | undefined => {
-  const v = h[name];
-  return typeof v === "string" && v !== "" ? v : undefined;
-};
+const one = headerValue;
 
 /** Username/password headers (the adapter gets and renews the token), or an X-Auth-Token as is. */
 export function authFromHeaders(h: IncomingHttpHeaders): CatalystAuth | undefined {
@@ -53,105 +47,32 @@ export function authFromEnv(env: NodeJS.ProcessEnv): CatalystAuth | undefined {
 
 /** One client per credential set, keyed by a hash (the cache never holds credentials as keys). */
 export function clientCache(o: HostOptions): (auth: CatalystAuth | undefined) => CatalystCenterClient {
-  const cache = new LRUCache<string, CatalystCenterClient>({ max: o.maxClients ?? 100 });
-  return (auth) => {
-    const a = auth ?? o.fallbackAuth;
-    if (!a)
-      throw new MissingCredentialsError(
+  return cachedClients({
+    max: o.maxClients,
+    fallback: o.fallbackAuth,
+    missing: () =>
+      new MissingCredentialsError(
         `No Catalyst Center credentials: the gateway must inject ${CREDENTIAL_HEADERS.username}/${CREDENTIAL_HEADERS.password} or ${CREDENTIAL_HEADERS.token}`,
-      );
-    const key = createHash("sha256").update(JSON.stringify(a)).digest("hex");
-    let c = cache.get(key);
-    if (!c) {
+      ),
+    make: (a) => {
       const opts: CatalystCenterClientOptions = { baseUrl: o.baseUrl, ...a, ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}) };
-      c = new CatalystCenterClient(opts);
-      cache.set(key, c);
-    }
-    return c;
-  };
+      return new CatalystCenterClient(opts);
+    },
+  });
 }
 
-export interface HttpAdapter {
-  readonly url: string;
-  readonly server: Server;
-  close(): Promise<void>;
-}
-
-const MAX_BODY = 1 << 20;
+export type HttpAdapter = StatelessHttp;
 
 /** Streamable HTTP, stateless: each POST gets its own MCP server bound to that request's credentials. */
 export async function serveHttp(o: HostOptions & { host?: string; port?: number; path?: string }): Promise<HttpAdapter> {
   const clients = clientCache(o);
-  const path = o.path ?? "/mcp";
-  const http = createServer((req, res) => {
-    const url = new URL(req.url ?? "/", "http://adapter");
-    if (url.pathname === "/healthz") {
-      res.writeHead(200, { "content-type": "text/plain" }).end("ok");
-      return;
-    }
-    if (url.pathname !== path) {
-      res.writeHead(404).end();
-      return;
-    }
-    // Browsers send Origin on every POST; the gateway and MCP clients do not. Refusing it keeps a web
-    // page (or a DNS-rebinding one) from driving an adapter that holds env credentials on loopback.
-    if (req.headers.origin !== undefined) {
-      res.writeHead(403, { "content-type": "text/plain" }).end("requests from browsers (with an Origin header) are not accepted");
-      return;
-    }
-    if (req.method !== "POST") {
-      // Stateless server: no GET stream, no session to DELETE (Streamable HTTP allows 405 for both).
-      res.writeHead(405, { allow: "POST" }).end();
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY) {
-        res.writeHead(413).end();
-        req.destroy();
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on("end", () => {
-      if (res.writableEnded) return;
-      let body: unknown;
-      try {
-        body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-      } catch {
-        res
-          .writeHead(400, { "content-type": "application/json" })
-          .end(JSON.stringify({ jsonrpc: "2.0", id: null, error: { code: -32700, message: "Parse error" } }));
-        return;
-      }
+  return serveStatelessHttp(
+    (req) => {
       const auth = authFromHeaders(req.headers);
-      const mcp = createCatalystServer(() => clients(auth));
-      const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
-      res.on("close", () => {
-        void transport.close();
-        void mcp.close();
-      });
-      mcp
-        .connect(transport)
-        .then(() => transport.handleRequest(req, res, body))
-        .catch(() => {
-          if (!res.headersSent) res.writeHead(500).end();
-        });
-    });
-  });
-  await new Promise<void>((resolve) => http.listen(o.port ?? 0, o.host ?? "127.0.0.1", resolve));
-  const a = http.address() as AddressInfo;
-  return {
-    url: `http://${a.address.includes(":") ? `[${a.address}]` : a.address}:${a.port}${path}`,
-    server: http,
-    close: () =>
-      new Promise<void>((resolve) => {
-        http.closeAllConnections();
-        http.close(() => resolve());
-      }),
-  };
+      return createCatalystServer(() => clients(auth));
+    },
+    { host: o.host, port: o.port, path: o.path, maxBodyBytes: 1 << 20, refuseBrowsers: true, refusals: "bare" },
+  );
 }
 
 /** stdio: one server, credentials from the environment. */

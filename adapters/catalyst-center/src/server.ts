@@ -1,6 +1,7 @@
 // The Catalyst Center adapter's MCP server: network-engineer tools (devices, health, issues, templates,
 // preview, deploy, deployment and task status, read-only CLI) with output schemas and annotations.
 
+import { structuredResult, toolConfigCache, toolRunner } from "@mcp-edge/adapter-kit";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv";
@@ -47,32 +48,13 @@ const deviceSummary = z.object({
   site: z.string(),
 });
 
-// Tool configs (zod schemas) are built once per process: a server is created per HTTP request, and
-// building ~20 sets of zod schemas each time cost several milliseconds per call.
-const configs = new Map<string, unknown>();
+// Tool configs (zod schemas) are built once per process (a server is created per HTTP request).
+const once = toolConfigCache();
 // One JSON Schema validator for all servers: the SDK would build a new Ajv instance per server (per
 // request here), which profiling showed as the largest single cost of a call. These servers never
 // elicit, the only use the SDK makes of it on the server side.
 const jsonSchemaValidator = new AjvJsonSchemaValidator();
-function once<T>(name: string, make: () => T): T {
-  let c = configs.get(name) as T | undefined;
-  if (c === undefined) {
-    c = make();
-    // The SDK wraps a raw shape in z.object() on every registerTool; wrapping once here keeps that off
-    // the per-request path. The SDK accepts either form, and the handler's argument types stay the shape's.
-    const cfg = c as { inputSchema?: unknown; outputSchema?: unknown };
-    for (const k of ["inputSchema", "outputSchema"] as const) {
-      const v = cfg[k];
-      if (v && typeof v === "object" && !(v instanceof z.ZodType)) cfg[k] = z.object(v as z.ZodRawShape);
-    }
-    configs.set(name, c);
-  }
-  return c;
-}
-
-function ok(structured: Record<string, unknown>, summary: string): CallToolResult {
-  return { content: [{ type: "text", text: `${summary}\n${JSON.stringify(structured, null, 2)}` }], structuredContent: structured };
-}
+const ok = structuredResult;
 
 export function toolError(e: unknown): CallToolResult {
   let message: string;
@@ -82,13 +64,7 @@ export function toolError(e: unknown): CallToolResult {
   return { isError: true, content: [{ type: "text", text: message }] };
 }
 
-async function run(fn: () => Promise<CallToolResult>): Promise<CallToolResult> {
-  try {
-    return await fn();
-  } catch (e) {
-    return toolError(e);
-  }
-}
+const run = toolRunner(toolError);
 
 /** Whether a device's site hierarchy ("Global/France/Paris/Building 1") lies in `site` (a name anywhere in it, or a hierarchy prefix). */
 export function siteContains(location: string, site: string): boolean {

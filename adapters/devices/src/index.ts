@@ -9,6 +9,7 @@ import { type DeviceInventory, StaticInventory } from "./inventory.ts";
 import { SshBackend } from "./ssh-backend.ts";
 import { type Headers, registerDevicesTools, Semaphore } from "./tools.ts";
 
+export { serveStatelessHttp as serveHttp, serveStdioUntilEnd as serveStdio } from "@mcp-edge/adapter-kit";
 export type { CommandResult, DeviceBackend, DeviceCredential, RunLimits } from "./backend.ts";
 export { checkCommand } from "./commands.ts";
 export { type DevicesConfig, type DevicesConfigInput, loadDevicesConfig, parseDevicesConfig } from "./config.ts";
@@ -28,7 +29,6 @@ export {
   type DeviceInventory,
   StaticInventory,
 } from "./inventory.ts";
-export { serveHttp, serveStdio } from "./serve.ts";
 export { hostKeyFingerprint, SshBackend } from "./ssh-backend.ts";
 export { Semaphore };
 

@@ -4,7 +4,7 @@
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { type Action, type GitHubToolsOptions, registerGitHubTools, type TokenSource } from "./tools.ts";
 
-export { serveHttp, serveStdio } from "./serve.ts";
+export { serveStatelessHttp as serveHttp, serveStdioUntilEnd as serveStdio } from "@mcp-edge/adapter-kit";
 export type { Action, GitHubToolsOptions, TokenSource };
 
 /** Header the gateway injects the GitHub token in (`servers.github.credentials.inject.headers`). */

@@ -1,7 +1,11 @@
 // A typed client of the ServiceNow Table API for the ITSM tables: one request path with auth,
 // timeouts, 429 + Retry-After and error envelopes, then incident / change / problem / CMDB / user helpers.
 
+import { retryAfterMs } from "@mcp-edge/adapter-kit";
 import { type Authenticator, createAuthenticator, type ServiceNowAuth, ServiceNowAuthError } from "./auth.ts";
+
+// Kept in this module's exports: callers imported it from here before it moved to the kit.
+export { retryAfterMs };
 
 /** A record as the Table API returns it with sysparm_exclude_reference_link=true: every value a string. */
 export type ServiceNowRecord = Record<string, string>;
@@ -444,15 +448,6 @@ export class ServiceNowClient {
   require(table: string, numberOrSysId: string): Promise<ServiceNowRecord> {
     return this.#require(table, numberOrSysId);
   }
-}
-
-/** Retry-After: delta seconds or an HTTP date; a missing or odd value waits 1 s. */
-export function retryAfterMs(h: string | null): number {
-  if (!h) return 1000;
-  const s = Number(h);
-  if (Number.isFinite(s) && s >= 0) return s * 1000;
-  const d = Date.parse(h);
-  return Number.isFinite(d) ? Math.max(0, d - Date.now()) : 1000;
 }
 
 function resultOf(body: unknown, many: boolean): unknown {

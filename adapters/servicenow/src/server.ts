@@ -1,6 +1,7 @@
 // The ServiceNow adapter's MCP server: service-desk tools (incidents, changes, problems, CMDB, users and
 // groups) with output schemas and annotations, and records as resources (servicenow://incident/INC0010001).
 
+import { structuredResult, toolConfigCache, toolRunner } from "@mcp-edge/adapter-kit";
 import { McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv";
@@ -37,32 +38,13 @@ const ADD = { readOnlyHint: false, destructiveHint: false, idempotentHint: false
 /** Updates overwrite fields or move state: destructive for policy purposes. */
 const CHANGE = { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true } as const;
 
-// Tool configs (zod schemas) are built once per process: a server is created per HTTP request, and
-// building ~20 sets of zod schemas each time cost several milliseconds per call.
-const configs = new Map<string, unknown>();
+// Tool configs (zod schemas) are built once per process (a server is created per HTTP request).
+const once = toolConfigCache();
 // One JSON Schema validator for all servers: the SDK would build a new Ajv instance per server (per
 // request here), which profiling showed as the largest single cost of a call. These servers never
 // elicit, the only use the SDK makes of it on the server side.
 const jsonSchemaValidator = new AjvJsonSchemaValidator();
-function once<T>(name: string, make: () => T): T {
-  let c = configs.get(name) as T | undefined;
-  if (c === undefined) {
-    c = make();
-    // The SDK wraps a raw shape in z.object() on every registerTool; wrapping once here keeps that off
-    // the per-request path. The SDK accepts either form, and the handler's argument types stay the shape's.
-    const cfg = c as { inputSchema?: unknown; outputSchema?: unknown };
-    for (const k of ["inputSchema", "outputSchema"] as const) {
-      const v = cfg[k];
-      if (v && typeof v === "object" && !(v instanceof z.ZodType)) cfg[k] = z.object(v as z.ZodRawShape);
-    }
-    configs.set(name, c);
-  }
-  return c;
-}
-
-function ok(structured: Record<string, unknown>, summary: string): CallToolResult {
-  return { content: [{ type: "text", text: `${summary}\n${JSON.stringify(structured, null, 2)}` }], structuredContent: structured };
-}
+const ok = structuredResult;
 
 /** Backend failures become tool errors with the instance's message, so the model can react; nothing is thrown. */
 export function toolError(e: unknown): CallToolResult {
@@ -72,13 +54,7 @@ export function toolError(e: unknown): CallToolResult {
   return { isError: true, content: [{ type: "text", text: message }] };
 }
 
-async function run(fn: () => Promise<CallToolResult>): Promise<CallToolResult> {
-  try {
-    return await fn();
-  } catch (e) {
-    return toolError(e);
-  }
-}
+const run = toolRunner(toolError);
 
 const SERVER_FIELDS = new Set(["sys_id", "sys_created_on", "sys_created_by", "sys_updated_on", "sys_updated_by", "sys_mod_count"]);
 

@@ -4,6 +4,7 @@
 import { randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { readBoundedBody } from "@mcp-edge/adapter-kit";
 import { routeOf, validateRequest } from "../schemas.ts";
 import {
   CatalystState,
@@ -88,14 +89,9 @@ function safeEqual(a: string, b: string): boolean {
 }
 
 async function readBody(req: IncomingMessage, max = 1 << 20): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of req) {
-    size += (c as Buffer).length;
-    if (size > max) throw new ApiError(413, "NCND00413", "Request body too large");
-    chunks.push(c as Buffer);
-  }
-  return Buffer.concat(chunks).toString("utf8");
+  const text = await readBoundedBody(req, max);
+  if (text === undefined) throw new ApiError(413, "NCND00413", "Request body too large");
+  return text;
 }
 
 const API = "/dna/intent/api";

@@ -4,6 +4,7 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { readBoundedBody } from "@mcp-edge/adapter-kit";
 import { EncodedQueryError, evaluate, parseEncodedQuery, sortRecords } from "./encoded-query.ts";
 import { FakeError, type FakeOAuthClient, type FakeRecord, FakeStore, type FakeUser, glideDate, isSysId, TABLES } from "./store.ts";
 
@@ -105,14 +106,9 @@ function safeEqual(a: string, b: string): boolean {
 }
 
 async function readBody(req: IncomingMessage, max = 1 << 20): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of req) {
-    size += (c as Buffer).length;
-    if (size > max) throw new FakeError(413, "Request body too large");
-    chunks.push(c as Buffer);
-  }
-  return Buffer.concat(chunks).toString("utf8");
+  const text = await readBoundedBody(req, max);
+  if (text === undefined) throw new FakeError(413, "Request body too large");
+  return text;
 }
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
