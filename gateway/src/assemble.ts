@@ -5,7 +5,7 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { mountRestBridge } from "./bridge/mount.ts";
-import type { Exchange, Filter } from "./chain/types.ts";
+import type { Filter } from "./chain/types.ts";
 import type { GatewayConfig } from "./config/schema.ts";
 import { upstreamKind } from "./config/schema.ts";
 import {
