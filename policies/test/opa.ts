@@ -1,4 +1,4 @@
-// Test helpers for the real OPA binary: locate it (PATH, $OPA_BIN, $TOOLS_DIR, /work/tools), and run
+// Test helpers for the real OPA binary: locate it (PATH, $OPA_BIN, $TOOLS_DIR, .cache/tools), and run
 // it as a sidecar server on a free loopback port. Tests FAIL without it: CI installs it.
 
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
@@ -31,7 +31,6 @@ export function findOpa(): string {
     process.env.OPA_BIN,
     process.env.TOOLS_DIR && join(process.env.TOOLS_DIR, "bin", "opa"),
     join(POLICIES_DIR, "..", ".cache", "tools", "bin", "opa"),
-    "/work/tools/bin/opa",
   ].filter((c): c is string => typeof c === "string" && c.length > 0);
   for (const c of candidates) {
     if (isOpa(c)) {
@@ -39,9 +38,7 @@ export function findOpa(): string {
       return c;
     }
   }
-  throw new Error(
-    `opa binary not found (PATH, $OPA_BIN, $TOOLS_DIR/bin, .cache/tools/bin, /work/tools/bin); run policies/scripts/install-opa.sh`,
-  );
+  throw new Error(`opa binary not found (PATH, $OPA_BIN, $TOOLS_DIR/bin, .cache/tools/bin); run policies/scripts/install-opa.sh`);
 }
 
 export function freePort(): Promise<number> {

@@ -6,7 +6,7 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-TOOLS_DIR="${TOOLS_DIR:-/work/tools}"
+TOOLS_DIR="${TOOLS_DIR:-$(cd "$HERE/../.." && pwd)/.cache/tools}"
 BIN_DIR="$TOOLS_DIR/bin"
 OUT="$BIN_DIR/bao"
 STAMP="$BIN_DIR/.bao.stamp"

@@ -89,7 +89,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "acceptance-sec-"));
   writeFileSync(join(dir, "bridge.cjs"), STDIO_CHILD);
   const baoBin = findBao();
-  if (!baoBin) throw new Error("bao binary not found (PATH, $BAO_BIN, /work/tools/bin/bao)");
+  if (!baoBin) throw new Error("bao binary not found (PATH, $BAO_BIN, .cache/tools/bin/bao)");
   [bao, idp, rx, servicenow, catalyst] = await Promise.all([
     startBao(baoBin),
     startIdp({ accounts: idpAccounts() }),

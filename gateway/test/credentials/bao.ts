@@ -1,5 +1,5 @@
 // Test helper: run a real OpenBao dev server (`bao server -dev`) on 127.0.0.1 with a free port, and
-// talk to it as root to set up fixtures. The binary comes from $BAO_BIN, PATH, or /work/tools/bin/bao
+// talk to it as root to set up fixtures. The binary comes from $BAO_BIN, PATH, or .cache/tools/bin/bao
 // (built by tools/openbao/install-bao.sh).
 
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
@@ -8,13 +8,14 @@ import { accessSync, constants, mkdtempSync, readFileSync, rmSync } from "node:f
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { Agent, fetch } from "undici";
 
 export function findBao(): string | undefined {
   const candidates = [
     process.env.BAO_BIN,
     ...(process.env.PATH ?? "").split(delimiter).map((d) => d && join(d, "bao")),
-    "/work/tools/bin/bao",
+    fileURLToPath(new URL("../../../.cache/tools/bin/bao", import.meta.url)),
   ];
   for (const c of candidates) {
     if (!c) continue;
