@@ -3,6 +3,7 @@
 
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
+import { copyFile, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { delimiter, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -39,6 +40,29 @@ export function findOpa(): string {
     }
   }
   throw new Error(`opa binary not found (PATH, $OPA_BIN, $TOOLS_DIR/bin, .cache/tools/bin); run policies/scripts/install-opa.sh`);
+}
+
+/** The parts of the policy's data (rego/data.json, `data.mcp.config`) that tests change. */
+export interface PolicyConfig {
+  roles: Record<string, unknown[]>;
+  mfa: { actions: string[]; targets: Record<string, string[]>; [k: string]: unknown };
+  require_approval: Record<string, string[]>;
+  [k: string]: unknown;
+}
+
+/**
+ * Build a wasm bundle of the project's policy into `dir`, with its data (`data.mcp.config`) changed by `edit`:
+ * the tests' way to run the real rules under a test's grants or switches. Returns the bundle's path.
+ */
+export async function buildPolicyBundle(dir: string, edit: (config: PolicyConfig) => void): Promise<string> {
+  const src = await mkdtemp(join(dir, "rego-"));
+  await copyFile(join(REGO_DIR, "authz.rego"), join(src, "authz.rego"));
+  const data = JSON.parse(await readFile(join(REGO_DIR, "data.json"), "utf8"));
+  edit(data.mcp.config);
+  await writeFile(join(src, "data.json"), JSON.stringify(data));
+  const out = join(dir, "bundle.tar.gz");
+  execFileSync(findOpa(), ["build", "-t", "wasm", "-e", "mcp/authz/decision", "-e", "mcp/authz/filter", "-o", out, src]);
+  return out;
 }
 
 export function freePort(): Promise<number> {

@@ -3,9 +3,8 @@
 // calling user through MCP elicitation on the call's own stream; real SDK clients accept, decline, ignore it,
 // or cannot be asked. Nothing unapproved reaches the backend.
 
-import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
@@ -13,7 +12,7 @@ import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { type ElicitRequest, ElicitRequestSchema, type ElicitResult, McpError } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { findOpa, REGO_DIR } from "../../../policies/test/opa.ts";
+import { buildPolicyBundle } from "../../../policies/test/opa.ts";
 import { type RunningGateway, startConfiguredGateway } from "../../src/assemble.ts";
 import { parseConfig } from "../../src/config/load.ts";
 import { hashApiKey } from "../../src/filters/authn/api-keys.ts";
@@ -33,30 +32,13 @@ const audit = () => join(dir, "audit.jsonl");
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "approval-"));
-  const rego = join(dir, "rego");
-  await cp(REGO_DIR, rego, { recursive: true });
-  const data = JSON.parse(await readFile(join(rego, "data.json"), "utf8"));
-  data.mcp.config.require_approval = { "catalyst-center": ["deploy_*"] };
-  // API-key callers have no MFA: the test policy asks approval instead of MFA for executes.
-  // (The default policy also names tools that need MFA whatever their action, deploy_template among them.)
-  data.mcp.config.mfa.actions = [];
-  data.mcp.config.mfa.targets = {};
-  await writeFile(join(rego, "data.json"), JSON.stringify(data));
-  const bundle = join(dir, "bundle.tar.gz");
-  execFileSync(findOpa(), [
-    "build",
-    "-t",
-    "wasm",
-    "-e",
-    "mcp/authz/decision",
-    "-e",
-    "mcp/authz/filter",
-    "--ignore",
-    "*_test.rego",
-    "-o",
-    bundle,
-    rego,
-  ]);
+  // API-key callers have no MFA: the test policy asks approval instead of MFA for executes (the default policy
+  // also names tools that need MFA whatever their action, deploy_template among them).
+  const bundle = await buildPolicyBundle(dir, (c) => {
+    c.require_approval = { "catalyst-center": ["deploy_*"] };
+    c.mfa.actions = [];
+    c.mfa.targets = {};
+  });
   backend = await startChangingBackend();
   const tree = {
     listen: { host: "127.0.0.1", port: 0 },

@@ -1,17 +1,14 @@
 // Fixtures for the hardening tests: a real redis-server on a private unix socket, a policy bundle
 // built by the real OPA with test grants, a header-driven test authn, and raw HTTP helpers.
 
-import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { copyFile, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { createClient } from "redis";
-import { findOpa, REGO_DIR } from "../../../policies/test/opa.ts";
+import { buildPolicyBundle } from "../../../policies/test/opa.ts";
 import type { Filter } from "../../src/chain/types.ts";
-
-const run = promisify(execFile);
 
 export interface RedisServer {
   readonly socketPath: string;
@@ -56,15 +53,8 @@ export async function startRedis(): Promise<RedisServer> {
 }
 
 /** Build a wasm bundle of the project's policy with `grants` added to the roles (group → grants). */
-export async function buildBundle(dir: string, grants: Record<string, unknown[]>): Promise<string> {
-  const src = await mkdtemp(join(dir, "src-"));
-  await copyFile(join(REGO_DIR, "authz.rego"), join(src, "authz.rego"));
-  const data = JSON.parse(await readFile(join(REGO_DIR, "data.json"), "utf8"));
-  Object.assign(data.mcp.config.roles, grants);
-  await writeFile(join(src, "data.json"), JSON.stringify(data));
-  const out = join(dir, "bundle.tar.gz");
-  await run(findOpa(), ["build", "-t", "wasm", "-e", "mcp/authz/decision", "-e", "mcp/authz/filter", "-o", out, src], { cwd: src });
-  return out;
+export function buildBundle(dir: string, grants: Record<string, unknown[]>): Promise<string> {
+  return buildPolicyBundle(dir, (c) => Object.assign(c.roles, grants));
 }
 
 /** Test-only authn: X-Test-User / X-Test-Groups → Principal; no X-Test-User → 401 (UNAUTHENTICATED). */

@@ -2,16 +2,15 @@
 // require_approval for deploy_*) asks the virtual server's caller through MCP elicitation; accept runs the call
 // on the member, decline refuses it, a caller that cannot be asked is refused. Nothing unapproved runs.
 
-import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { type ElicitRequest, ElicitRequestSchema, type ElicitResult, McpError } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { findOpa, REGO_DIR } from "../../../policies/test/opa.ts";
+import { buildPolicyBundle } from "../../../policies/test/opa.ts";
 import { type RunningGateway, startConfiguredGateway } from "../../src/assemble.ts";
 import { parseConfig } from "../../src/config/load.ts";
 import { ERRORS } from "../../src/errors.ts";
@@ -27,29 +26,13 @@ let gw: RunningGateway;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "virtual-approval-"));
-  const rego = join(dir, "rego");
-  await cp(REGO_DIR, rego, { recursive: true });
-  const data = JSON.parse(await readFile(join(rego, "data.json"), "utf8"));
-  data.mcp.config.require_approval = { "catalyst-center": ["deploy_*"] };
-  // API-key callers have no MFA: the test policy asks approval instead of MFA for executes.
-  data.mcp.config.mfa.actions = [];
-  data.mcp.config.mfa.targets = {};
-  await writeFile(join(rego, "data.json"), JSON.stringify(data));
-  const bundle = join(dir, "bundle.tar.gz");
-  execFileSync(findOpa(), [
-    "build",
-    "-t",
-    "wasm",
-    "-e",
-    "mcp/authz/decision",
-    "-e",
-    "mcp/authz/filter",
-    "--ignore",
-    "*_test.rego",
-    "-o",
-    bundle,
-    rego,
-  ]);
+  // API-key callers have no MFA: the test policy asks approval instead of MFA for executes (the default policy
+  // also names tools that need MFA whatever their action, deploy_template among them).
+  const bundle = await buildPolicyBundle(dir, (c) => {
+    c.require_approval = { "catalyst-center": ["deploy_*"] };
+    c.mfa.actions = [];
+    c.mfa.targets = {};
+  });
   backend = await startChangingBackend();
   const tree = {
     listen: { host: "127.0.0.1", port: 0 },
