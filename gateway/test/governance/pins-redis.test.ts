@@ -10,7 +10,6 @@ import { McpError } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { type RunningGateway, startConfiguredGateway } from "../../src/assemble.ts";
-import { runGovernanceCommand } from "../../src/cli-governance.ts";
 import { parseConfig } from "../../src/config/load.ts";
 import { RedisPinStore } from "../../src/filters/pins/redis-store.ts";
 import { ToolCatalog } from "../../src/filters/tool-catalog/catalog.ts";
@@ -18,6 +17,7 @@ import { silentLogger } from "../../src/log/logger.ts";
 import { TEST_KEY } from "../helpers.ts";
 import { type ChangingBackend, startChangingBackend } from "./backend.ts";
 import { startRedis, type TestRedis } from "./redis-server.ts";
+import { cli } from "./run-cli.ts";
 
 let dir: string;
 let redis: TestRedis;
@@ -71,20 +71,6 @@ async function until<T>(what: string, f: () => Promise<T | undefined>): Promise<
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
-}
-
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const code = await runGovernanceCommand(argv, {
-    out: (s) => {
-      out += s;
-    },
-    err: (s) => {
-      err += s;
-    },
-  });
-  return { code, out, err };
 }
 
 describe("pins in Redis", () => {

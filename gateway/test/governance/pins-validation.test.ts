@@ -12,12 +12,12 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningGateway, startConfiguredGateway } from "../../src/assemble.ts";
-import { runGovernanceCommand } from "../../src/cli-governance.ts";
 import { parseConfig } from "../../src/config/load.ts";
 import { hashApiKey } from "../../src/filters/authn/api-keys.ts";
 import { silentLogger } from "../../src/log/logger.ts";
 import { stdioDemo, TEST_KEY } from "../helpers.ts";
 import { type ChangingBackend, startChangingBackend } from "./backend.ts";
+import { cli } from "./run-cli.ts";
 
 let dir: string;
 let backend: ChangingBackend;
@@ -70,20 +70,6 @@ async function rpcError(p: Promise<unknown>): Promise<McpError> {
     expect(e).toBeInstanceOf(McpError);
     return e as McpError;
   }
-}
-
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const code = await runGovernanceCommand(argv, {
-    out: (s) => {
-      out += s;
-    },
-    err: (s) => {
-      err += s;
-    },
-  });
-  return { code, out, err };
 }
 
 async function auditRecords(): Promise<Array<Record<string, unknown>>> {
