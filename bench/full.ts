@@ -56,6 +56,8 @@ const OPTS = {
   textBytes: 1024,
   pin: env.BENCH_PIN !== "0",
   profileDir: env.BENCH_PROFILE || undefined,
+  /** Which gateways BENCH_PROFILE profiles (comma list, or "all"); each writes into <dir>/<scenario>/. */
+  profileScenarios: (env.BENCH_PROFILE_SCENARIOS ?? "full").split(",").map((x) => x.trim()),
   /** Extra node flags for the gateway (e.g. --trace-gc, --max-semi-space-size=…). */
   nodeArgs: (env.BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean),
   gatewayCli: env.BENCH_GATEWAY_CLI ?? join(ROOT, "gateway", "src", "cli.ts"),
@@ -370,7 +372,8 @@ async function runScenario(f: Fixtures, name: ScenarioName, round: number, pin: 
     if (st) {
       const cfg = join(tmp, "gateway.yaml");
       await writeFile(cfg, gatewayConfig(f, st, backend.ready, auditPath));
-      const prof = OPTS.profileDir && name === "full" ? ["--cpu-prof", `--cpu-prof-dir=${resolve(OPTS.profileDir)}`] : [];
+      const profiled = OPTS.profileDir && (OPTS.profileScenarios.includes(name) || OPTS.profileScenarios.includes("all"));
+      const prof = profiled ? ["--cpu-prof", `--cpu-prof-dir=${resolve(OPTS.profileDir!, name)}`] : [];
       gw = await startProcess(
         "gateway",
         pinned([process.execPath, ...prof, ...OPTS.nodeArgs, OPTS.gatewayCli, "--config", cfg], core),
@@ -501,6 +504,7 @@ function table(runs: ScenarioRun[]): string {
     "scenario",
     ...OPTS.concurrency.flatMap((c) => [`c=${c} rps`, `÷direct`, `÷pass`, `p50 ms`, `p99 ms`]),
     "+p50 µs c=1",
+    "CPU µs/call c=32",
     "RSS idle/after MB",
   ];
   out.push(`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`);
