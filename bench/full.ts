@@ -587,7 +587,7 @@ function table(runs: ScenarioRun[]): string {
     "scenario",
     ...OPTS.concurrency.flatMap((c) => [`c=${c} rps`, `÷direct`, ...(withNginx ? ["÷nginx"] : []), `÷pass`, `p50 ms`, `p99 ms`]),
     "+p50 µs c=1",
-    "CPU µs/call c=32",
+    ...OPTS.concurrency.map((c) => `CPU µs/call c=${c}`),
     "RSS idle/after MB",
   ];
   out.push(`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`);
@@ -620,8 +620,10 @@ function table(runs: ScenarioRun[]): string {
       );
     }
     cells.push(s === "direct" ? "—" : range(added(s), 0, (x) => `+${x.toFixed(0)}`));
-    const cpu = rs.flatMap((r) => pt(r, 32)?.cpuUsPerCall ?? []);
-    cells.push(cpu.length ? range(cpu, 0) : "—");
+    for (const c of OPTS.concurrency) {
+      const cpu = rs.flatMap((r) => pt(r, c)?.cpuUsPerCall ?? []);
+      cells.push(cpu.length ? range(cpu, 0) : "—");
+    }
     const idle = rs.flatMap((r) => r.rssIdleMb ?? []);
     const after = rs.flatMap((r) => r.rssAfterLoadMb ?? []);
     cells.push(idle.length ? `${range(idle, 0)} / ${range(after, 0)}` : "—");
