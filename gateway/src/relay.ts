@@ -8,6 +8,7 @@ import type { Exchange, LocalReply, Principal } from "./chain/types.ts";
 import { batchesAllowed, DEFAULT_HTTP_VERSION, isSessionless } from "./codec/era.ts";
 import { eraRefusal } from "./codec/era-methods.ts";
 import { parseExchange } from "./codec/era-rules.ts";
+import { unambiguousText } from "./codec/json-depth.ts";
 import { errorResponse, isObject, type JsonObject, type JsonRpcId, type RpcMessage, toMessage } from "./codec/jsonrpc.ts";
 import { channels, type MessageEvent, type UpstreamEvent } from "./diagnostics.ts";
 import { GatewayError } from "./errors.ts";
@@ -514,7 +515,18 @@ export class Relay {
     out ??= withheld(msg);
     const sessionId = this.#answered(ex, route, request, out, upstreamSessionId, events);
     upstreamEnd(up, undefined, 200);
-    return { type: "json", body: out === msg && um.text !== undefined ? um.text : JSON.stringify(out.raw), sessionId };
+    return { type: "json", body: this.#relayedText(out, msg, um), sessionId };
+  }
+
+  /**
+   * The text to relay for a backend message: its own bytes when nothing changed it, unless a response
+   * filter judged the parsed value and the text could read differently elsewhere (a member named twice):
+   * then the gateway's serialisation of what it judged.
+   */
+  #relayedText(out: RpcMessage, msg: RpcMessage, um: UpstreamMessage): string {
+    if (out !== msg || um.text === undefined) return JSON.stringify(out.raw);
+    if (!this.#o.chain.hasUpstreamFilters) return um.text;
+    return unambiguousText(um.text) ?? JSON.stringify(out.raw);
   }
 
   #stream(events: AsyncIterable<OutEvent>, local: JsonObject[], sessionId: string | undefined, cancel: (r: GatewayError) => void): Outcome {
@@ -600,7 +612,7 @@ export class Relay {
           channels.messageStart.publish(sev);
           endMessage(sev, undefined);
         }
-        const data = out === msg && um.text !== undefined ? um.text : JSON.stringify(out.raw);
+        const data = this.#relayedText(out, msg, um);
         const item = { ev: { data, id: um.eventId, retry: um.retry }, final: request !== undefined && pending.size === 0 };
         if (holding) {
           held!.push(item);
@@ -767,7 +779,7 @@ export class Relay {
           channels.messageStart.publish(sev);
           endMessage(sev, undefined);
         }
-        yield { data: out === msg && um.text !== undefined ? um.text : JSON.stringify(out.raw), id: um.eventId, retry: um.retry };
+        yield { data: this.#relayedText(out, msg, um), id: um.eventId, retry: um.retry };
       }
       upstreamEnd(up, undefined, 200);
     } catch (e) {

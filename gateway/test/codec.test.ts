@@ -1,5 +1,6 @@
 // Codec: JSON-RPC classification and the incremental SSE parser (events split anywhere).
 import { describe, expect, it } from "vitest";
+import { checkJsonText, unambiguousText } from "../src/codec/json-depth.ts";
 import { parseBody, targetOf, toMessage } from "../src/codec/jsonrpc.ts";
 import { formatSse, SseParser } from "../src/codec/sse.ts";
 import { GatewayError } from "../src/errors.ts";
@@ -35,6 +36,27 @@ describe("JSON-RPC", () => {
     expect(parseBody('[{"jsonrpc":"2.0","id":1,"method":"ping"}]').batch).toBe(true);
     expect(() => parseBody("{")).toThrow(expect.objectContaining({ code: "PARSE_ERROR" }));
     expect(() => parseBody("[]")).toThrow(expect.objectContaining({ code: "EMPTY_BATCH" }));
+  });
+});
+
+describe("JSON text checks", () => {
+  it("finds a member named twice in any object, after unescaping, and nothing else", () => {
+    expect(checkJsonText('{"a":1,"b":{"a":2},"c":[{"a":3},{"a":4}]}')).toBeUndefined();
+    expect(checkJsonText('{"a":1,"b":2,"a":3}')).toEqual({ kind: "duplicate-member", name: "a" });
+    expect(checkJsonText('{"x":{"k":1,"\\u006b":2}}')).toEqual({ kind: "duplicate-member", name: "k" });
+    expect(checkJsonText('[{"a":1},{"b":1,"b":2}]')).toEqual({ kind: "duplicate-member", name: "b" });
+    // Names are only names: the same text as a value, or inside a string, is not a member.
+    expect(checkJsonText('{"a":"a","s":"{\\"a\\":1,\\"a\\":2}","v":["a","a"]}')).toBeUndefined();
+    // Many members (the Set path).
+    const many = `{${Array.from({ length: 20 }, (_, i) => `"m${i}":${i}`).join(",")},"m19":0}`;
+    expect(checkJsonText(many)).toEqual({ kind: "duplicate-member", name: "m19" });
+    expect(checkJsonText(`${"[".repeat(65)}${"]".repeat(65)}`)).toEqual({ kind: "too-deep" });
+    expect(checkJsonText(`${"[".repeat(64)}${"]".repeat(64)}`)).toBeUndefined();
+    // Malformed text is the parser's to reject.
+    expect(checkJsonText('{"a\\x":1}')).toBeUndefined();
+    expect(unambiguousText('{"a":1}')).toBe('{"a":1}');
+    expect(unambiguousText('{"a":1,"a":1}')).toBeUndefined();
+    expect(() => parseBody('{"jsonrpc":"2.0","id":1,"method":"ping","method":"tools/call"}')).toThrow(GatewayError);
   });
 });
 
