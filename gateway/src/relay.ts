@@ -508,14 +508,17 @@ export class Relay {
   ): Promise<Outcome> {
     let out: RpcMessage | undefined = msg;
     try {
-      if (this.#o.chain.hasUpstreamFilters) out = await this.#o.chain.runUpstream(ex, msg, request);
+      if (this.#o.chain.hasUpstreamFilters) {
+        const r = this.#o.chain.runUpstream(ex, msg, request);
+        out = r instanceof Promise ? await r : r;
+      }
     } finally {
       timer.done();
     }
     out ??= withheld(msg);
     const sessionId = this.#answered(ex, route, request, out, upstreamSessionId, events);
     upstreamEnd(up, undefined, 200);
-    return { type: "json", body: this.#relayedText(out, msg, um), sessionId };
+    return { type: "json", body: this.#relayedText(out, msg, um, request), sessionId };
   }
 
   /**
@@ -523,9 +526,11 @@ export class Relay {
    * filter judged the parsed value and the text could read differently elsewhere (a member named twice):
    * then the gateway's serialisation of what it judged.
    */
-  #relayedText(out: RpcMessage, msg: RpcMessage, um: UpstreamMessage): string {
+  #relayedText(out: RpcMessage, msg: RpcMessage, um: UpstreamMessage, request?: RpcMessage): string {
     if (out !== msg || um.text === undefined) return JSON.stringify(out.raw);
-    if (!this.#o.chain.hasUpstreamFilters) return um.text;
+    // Lists are what response filters decide on (authz hides entries, pins check definitions); elsewhere a
+    // second reading of the text changes no decision (a task id read differently is simply not found).
+    if (!this.#o.chain.hasUpstreamFilters || !JUDGED_LISTS.has(request?.method ?? "")) return um.text;
     return unambiguousText(um.text) ?? JSON.stringify(out.raw);
   }
 
@@ -612,7 +617,7 @@ export class Relay {
           channels.messageStart.publish(sev);
           endMessage(sev, undefined);
         }
-        const data = this.#relayedText(out, msg, um);
+        const data = this.#relayedText(out, msg, um, request);
         const item = { ev: { data, id: um.eventId, retry: um.retry }, final: request !== undefined && pending.size === 0 };
         if (holding) {
           held!.push(item);
@@ -843,6 +848,9 @@ function answerTo(request: RpcMessage, um: UpstreamMessage): RpcMessage | undefi
 function withheld(msg: RpcMessage): RpcMessage {
   return toMessage(errorResponse(msg.id, new GatewayError("INTERNAL_ERROR", "response withheld by policy").toRpcError()));
 }
+
+/** Responses whose content the response filters judge: relayed as their own text only if unambiguous. */
+const JUDGED_LISTS = new Set(["tools/list", "prompts/list", "resources/list", "resources/templates/list", "tasks/list"]);
 
 function withMeta(raw: JsonObject, add: Record<string, string>): JsonObject {
   const params = isObject(raw.params) ? raw.params : {};
