@@ -10,6 +10,7 @@ import { eraRefusal } from "./codec/era-methods.ts";
 import { parseExchange } from "./codec/era-rules.ts";
 import { unambiguousText } from "./codec/json-depth.ts";
 import { errorResponse, isObject, type JsonObject, type JsonRpcId, type RpcMessage, toMessage } from "./codec/jsonrpc.ts";
+import { spliceMeta } from "./codec/splice-meta.ts";
 import { channels, type MessageEvent, type UpstreamEvent } from "./diagnostics.ts";
 import { GatewayError } from "./errors.ts";
 import { traceFields } from "./log/message-facts.ts";
@@ -339,8 +340,14 @@ export class Relay {
         return { ...m, raw: withMeta(m.raw, p) };
       });
     }
-    let body = bodyText;
-    if (sent !== forwarded || forwarded.length !== ex.messages.length || ex.rewritten) {
+    let body: string | undefined = bodyText;
+    if (forwarded.length !== ex.messages.length || ex.rewritten) body = undefined;
+    else if (sent !== forwarded) {
+      // Trace context only: spliced into the client's text when one message is sent (no re-serialisation).
+      const p = sentEvents[0]?.propagation;
+      body = !ex.batch && p && sent[0] !== forwarded[0] ? spliceMeta(bodyText, p, forwarded[0]!.raw.params) : undefined;
+    }
+    if (body === undefined) {
       const raws = sent.map((m) => m.raw);
       body = JSON.stringify(ex.batch ? raws : raws[0]);
     }

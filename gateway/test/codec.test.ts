@@ -2,6 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { checkJsonText, unambiguousText } from "../src/codec/json-depth.ts";
 import { parseBody, targetOf, toMessage } from "../src/codec/jsonrpc.ts";
+import { spliceMeta } from "../src/codec/splice-meta.ts";
 import { formatSse, SseParser } from "../src/codec/sse.ts";
 import { GatewayError } from "../src/errors.ts";
 
@@ -57,6 +58,39 @@ describe("JSON text checks", () => {
     expect(unambiguousText('{"a":1}')).toBe('{"a":1}');
     expect(unambiguousText('{"a":1,"a":1}')).toBeUndefined();
     expect(() => parseBody('{"jsonrpc":"2.0","id":1,"method":"ping","method":"tools/call"}')).toThrow(GatewayError);
+  });
+});
+
+describe("trace context spliced into the text", () => {
+  const add = { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" };
+  // What re-serialising with the context merged in gives: the splice must parse to the same value.
+  const merged = (text: string) => {
+    const v = JSON.parse(text) as { params?: Record<string, unknown> };
+    return { ...v, params: { ...(v.params ?? {}), _meta: add } };
+  };
+  it("adds _meta to params (or params itself), keeping the client's bytes, whatever the member order", () => {
+    for (const text of [
+      '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"params":{"x":1},"s":"{\\"params\\":"}}}',
+      '{"params":{"name":"a"},"jsonrpc":"2.0","id":2,"method":"tools/call"}',
+      '{ "jsonrpc" : "2.0", "id" : 3, "method" : "ping", "params" : { } }',
+      '{"jsonrpc":"2.0","id":4,"method":"ping"}',
+      '{"jsonrpc":"2.0","method":"notifications/initialized"}',
+      '{"jsonrpc":"2.0","id":5,"x":{"params":{}},"method":"ping"}',
+      '{"jsonrpc":"2.0","id":1.50,"method":"ping","params":{"n":12345678901234567890}}',
+    ]) {
+      const params = (JSON.parse(text) as { params?: unknown }).params;
+      const out = spliceMeta(text, add, params);
+      expect(out, text).toBeDefined();
+      expect(JSON.parse(out!), text).toEqual(merged(text));
+    }
+    // Number spellings survive (re-serialising would round the big one).
+    const big = '{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"n","arguments":{"v":12345678901234567890}}}';
+    expect(spliceMeta(big, add, (JSON.parse(big) as { params: unknown }).params)).toContain("12345678901234567890");
+  });
+  it("declines what insertion cannot do: an existing _meta, params that is not an object", () => {
+    const withMeta = '{"jsonrpc":"2.0","id":1,"method":"ping","params":{"_meta":{"progressToken":1}}}';
+    expect(spliceMeta(withMeta, add, (JSON.parse(withMeta) as { params: unknown }).params)).toBeUndefined();
+    expect(spliceMeta('{"jsonrpc":"2.0","id":1,"method":"ping","params":[1]}', add, [1])).toBeUndefined();
   });
 });
 
