@@ -1,14 +1,14 @@
-// Spans and metric points are decided and filled in on the request path, but handed to the
-// OpenTelemetry SDK afterwards, in batches, off that path.
+// Spans and metric points are decided and filled in on the request path, but handed on afterwards, in
+// bounded slices per event-loop turn, off that path.
 //
 // Why: measured through the relay at one connection, the SDK calls made while a request was in flight
 // (startSpan, setAttribute, end, Histogram.record) cost ≈ 36 µs per message although they take ≈ 9 µs in
 // a tight loop: interleaved with HTTP parsing and socket writes they run with cold caches. Now the
 // request path only assigns ids, asks the sampler and fills a plain record; a setImmediate after the
-// request's events (or a full queue) feeds the records to the SDK, which creates the same spans with the
-// same ids, times, parents, attributes, events and status (the SDK's id generator is preset per span),
-// and the BatchSpanProcessor and exporters run as before. Span processors therefore see a span when
-// the batch is fed, not while it is open (onStart and onEnd come together).
+// request's events hands the records to the span sinks — the OTLP/JSON queue (span-export.ts), or the
+// SDK when span processors of one's own are configured (sdkSpanSink) — and records the metric points.
+// At most `perTurn` records per turn, so a burst never becomes one long task; a queue at its bound drops
+// new records (counted) instead of working on the request path.
 
 import { randomFillSync } from "node:crypto";
 import {
@@ -96,28 +96,80 @@ export class PresetIdGenerator implements IdGenerator {
   }
 }
 
-/** Queue length at which the batch is fed at once rather than on the next setImmediate. */
-const MAX_QUEUED = 2048;
+/**
+ * Where finished span records go: the OTLP/JSON queue (span-export.ts), or the SDK (sdkSpanSink) when the
+ * user configured span processors or an exporter of their own.
+ */
+export interface SpanSink {
+  take(r: SpanRecord): void;
+  /** Records the Recorder dropped before they reached the sink (its queue was at its bound). */
+  drop?(count: number, reason: "queue_full"): void;
+}
+
+/**
+ * Feeds records to an SDK tracer: the SDK creates the same spans with the same ids, times, parents,
+ * attributes, events and status (its id generator is preset per span); its span processors see each span
+ * when the batch is fed, start and end together.
+ */
+export function sdkSpanSink(tracer: Tracer, ids: PresetIdGenerator): SpanSink {
+  let parent: SpanContext | undefined;
+  let parentCtx: Context = ROOT_CONTEXT;
+  return {
+    take(r: SpanRecord): void {
+      if (r.parent !== parent) {
+        parent = r.parent;
+        parentCtx = parent ? trace.setSpanContext(ROOT_CONTEXT, parent) : ROOT_CONTEXT;
+      }
+      ids.traceId = r.sc.traceId;
+      ids.spanId = r.sc.spanId;
+      // Attributes after the start: startSpan cleans `attributes` twice (for the sampler, then for the
+      // span); setAttributes checks each once. The gateway's samplers do not look at attributes.
+      const span = tracer.startSpan(r.name, { kind: r.kind, startTime: r.start, links: r.links }, parentCtx);
+      ids.traceId = undefined;
+      ids.spanId = undefined;
+      span.setAttributes(r.attributes);
+      if (r.events) for (const e of r.events) span.addEvent(e.name, e.attributes, e.time);
+      if (r.status) span.setStatus(r.status);
+      span.end(r.end);
+    },
+  };
+}
+
+export interface RecorderOptions {
+  /** Span records kept waiting for the next turn; beyond this they are dropped and counted (default 2048). */
+  maxQueued?: number | undefined;
+  /** Span records handed to the sinks per event-loop turn; the rest wait for the next turn (default 256). */
+  perTurn?: number | undefined;
+}
 
 export class Recorder {
-  readonly #tracer: Tracer;
   readonly #sampler: Sampler;
-  readonly #ids: PresetIdGenerator;
+  readonly #sinks: SpanSink[];
+  readonly #maxQueued: number;
+  readonly #perTurn: number;
   #spans: SpanRecord[] = [];
+  /** Index of the first record of #spans not yet handed over (records are taken in order, across turns). */
+  #head = 0;
   #points: MetricPoint[] = [];
   #scheduled: NodeJS.Immediate | undefined;
-  readonly #flush = () => this.flush();
+  readonly #turn = () => this.#run(this.#perTurn);
 
-  constructor(tracer: Tracer, sampler: Sampler, ids: PresetIdGenerator) {
-    this.#tracer = tracer;
+  constructor(sampler: Sampler, sinks: SpanSink[], o: RecorderOptions = {}) {
     this.#sampler = sampler;
-    this.#ids = ids;
+    this.#sinks = sinks;
+    this.#maxQueued = Math.max(1, o.maxQueued ?? 2048);
+    this.#perTurn = Math.max(1, o.perTurn ?? 256);
+  }
+
+  /** Whether spans go anywhere: with no sink the subscriber still propagates context but records nothing. */
+  get tracing(): boolean {
+    return this.#sinks.length > 0;
   }
 
   /**
-   * The context of a new span, sampled as the SDK will sample it when the record is fed: the same sampler
-   * with the same parent, trace id, name and kind. A child of a local span inherits its decision (what
-   * every sampler the gateway builds does: parent-based, or a ratio of the same trace id).
+   * The context of a new span, sampled as the SDK would sample it: the same sampler with the same parent,
+   * trace id, name and kind. A child of a local span inherits its decision (what every sampler the
+   * gateway builds does: parent-based, or a ratio of the same trace id).
    */
   context(parent: SpanContext | undefined, parentCtx: Context | undefined, name: string, kind: SpanKind, local: boolean): SpanContext {
     const traceId = parent?.traceId ?? newTraceId();
@@ -136,11 +188,16 @@ export class Recorder {
     };
   }
 
-  /** Queue a finished span record. */
+  /** Queue a finished span record (dropped and counted when the queue is at its bound: never work on the request path). */
   end(r: SpanRecord, end: number): void {
     if (r.ended) return;
     r.end = end;
     r.ended = true;
+    if (this.#sinks.length === 0) return;
+    if (this.#spans.length - this.#head >= this.#maxQueued) {
+      for (const s of this.#sinks) s.drop?.(1, "queue_full");
+      return;
+    }
     this.#spans.push(r);
     this.#schedule();
   }
@@ -156,43 +213,44 @@ export class Recorder {
   }
 
   #schedule(): void {
-    if (this.#spans.length + this.#points.length >= MAX_QUEUED) this.flush();
-    else this.#scheduled ??= setImmediate(this.#flush);
+    this.#scheduled ??= setImmediate(this.#turn);
   }
 
-  /** Feed everything queued to the SDK now. */
+  /** Hand everything queued to the sinks and the SDK now (forceFlush, shutdown, a /metrics scrape). */
   flush(): void {
+    this.#run(Number.POSITIVE_INFINITY);
+  }
+
+  /** One turn's work: every metric point, and up to `limit` span records; the rest on the next turn. */
+  #run(limit: number): void {
     if (this.#scheduled) {
       clearImmediate(this.#scheduled);
       this.#scheduled = undefined;
     }
-    const spans = this.#spans;
     const points = this.#points;
-    this.#spans = [];
     this.#points = [];
-    const ids = this.#ids;
-    let parent: SpanContext | undefined;
-    let parentCtx: Context = ROOT_CONTEXT;
-    for (const r of spans) {
-      if (r.parent !== parent) {
-        parent = r.parent;
-        parentCtx = parent ? trace.setSpanContext(ROOT_CONTEXT, parent) : ROOT_CONTEXT;
-      }
-      ids.traceId = r.sc.traceId;
-      ids.spanId = r.sc.spanId;
-      // Attributes after the start: startSpan cleans `attributes` twice (for the sampler, then for the
-      // span); setAttributes checks each once. The gateway's samplers do not look at attributes.
-      const span = this.#tracer.startSpan(r.name, { kind: r.kind, startTime: r.start, links: r.links }, parentCtx);
-      ids.traceId = undefined;
-      ids.spanId = undefined;
-      span.setAttributes(r.attributes);
-      if (r.events) for (const e of r.events) span.addEvent(e.name, e.attributes, e.time);
-      if (r.status) span.setStatus(r.status);
-      span.end(r.end);
-    }
     for (const p of points) {
       if (p.add) p.i.add(p.v, p.a);
       else p.i.record(p.v, p.a);
+    }
+    const spans = this.#spans;
+    const sinks = this.#sinks;
+    const stop = Math.min(spans.length, this.#head + limit);
+    for (let i = this.#head; i < stop; i++) {
+      const r = spans[i]!;
+      for (const s of sinks) s.take(r);
+    }
+    if (stop >= spans.length) {
+      this.#spans = [];
+      this.#head = 0;
+    } else {
+      this.#head = stop;
+      // Compact now and then so handed-over records can be collected.
+      if (this.#head >= 1024) {
+        this.#spans = spans.slice(this.#head);
+        this.#head = 0;
+      }
+      this.#schedule();
     }
   }
 }
