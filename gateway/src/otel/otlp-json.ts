@@ -60,15 +60,39 @@ function doubleJson(v: number): string {
   return Number.isNaN(v) ? '"NaN"' : v > 0 ? '"Infinity"' : '"-Infinity"';
 }
 
-/** Unix time in nanoseconds, as a decimal string (int64 in proto3 JSON), of a performance.now() time. */
+/**
+ * Unix time in nanoseconds, as a decimal string (int64 in proto3 JSON), of a performance.now() time: the
+ * process's time origin plus the monotonic offset, re-anchored to the wall clock (`resync`) when the two
+ * have drifted apart by more than a few milliseconds (NTP slews; the SDK's Span corrects the same drift
+ * with Date.now() per span, which moves by up to its 1 ms resolution between spans of one trace).
+ */
 export class Clock {
-  readonly #sec: number;
-  readonly #ns: number;
-  constructor(timeOrigin: number = performance.timeOrigin) {
-    // Whole seconds and nanoseconds apart: a double holds Unix nanoseconds only to ~0.25 µs.
-    this.#sec = Math.trunc(timeOrigin / 1000);
-    this.#ns = Math.round((timeOrigin - this.#sec * 1000) * 1e6);
+  #origin: number;
+  #sec = 0;
+  #ns = 0;
+  readonly #fixed: boolean;
+  constructor(timeOrigin?: number) {
+    this.#fixed = timeOrigin !== undefined;
+    this.#origin = timeOrigin ?? performance.timeOrigin;
+    this.#anchor();
   }
+
+  #anchor(): void {
+    // Whole seconds and nanoseconds apart: a double holds Unix nanoseconds only to ~0.25 µs.
+    this.#sec = Math.trunc(this.#origin / 1000);
+    this.#ns = Math.round((this.#origin - this.#sec * 1000) * 1e6);
+  }
+
+  /** Follow the wall clock if it moved more than 2 ms away from origin + performance.now(). */
+  resync(): void {
+    if (this.#fixed) return;
+    const origin = Date.now() - performance.now();
+    if (Math.abs(origin - this.#origin) > 2) {
+      this.#origin = origin;
+      this.#anchor();
+    }
+  }
+
   nanos(t: number): string {
     const s = Math.trunc(t / 1000);
     let sec = this.#sec + s;
@@ -81,7 +105,7 @@ export class Clock {
       ns += 1e9;
     }
     const n = String(ns);
-    return sec === 0 ? n : `${sec}${"000000000".slice(n.length)}${n}`;
+    return `${sec}${"000000000".slice(n.length)}${n}`;
   }
 }
 
@@ -93,6 +117,10 @@ export class SpanJsonEncoder {
   /** `{"resourceSpans":[{"resource":…,"scopeSpans":[{"scope":…,"spans":[` */
   readonly prefix: string;
   readonly suffix = "]}]}]}";
+  /** Re-anchor the clock to the wall clock (once per batch: spans of a batch share one anchor). */
+  resync(): void {
+    this.#clock.resync();
+  }
 
   constructor(
     resource: { attributes: Attributes; schemaUrl?: string | undefined },

@@ -135,6 +135,7 @@ export class OtlpSpanQueue implements SpanSink {
     const need = json.length * 3 + 16;
     let buf = this.#buf;
     if (buf === undefined) {
+      this.#enc.resync();
       const prefix = this.#enc.prefix;
       buf = Buffer.allocUnsafe(Math.max(this.#nextCap, prefix.length * 3 + need));
       this.#off = buf.write(prefix, 0, "utf8");
