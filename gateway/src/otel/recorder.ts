@@ -15,6 +15,7 @@ import {
   type Attributes,
   type Context,
   type Counter,
+  diag,
   type Histogram,
   type Link,
   ROOT_CONTEXT,
@@ -221,6 +222,13 @@ export class Recorder {
     this.#run(Number.POSITIVE_INFINITY);
   }
 
+  #faulted = false;
+  #fault(e: unknown): void {
+    if (this.#faulted) return;
+    this.#faulted = true; // once: a broken sink would otherwise log per span
+    diag.error("telemetry: a span or metric point could not be handed over (further faults are not logged)", e);
+  }
+
   /** One turn's work: every metric point, and up to `limit` span records; the rest on the next turn. */
   #run(limit: number): void {
     if (this.#scheduled) {
@@ -229,16 +237,27 @@ export class Recorder {
     }
     const points = this.#points;
     this.#points = [];
-    for (const p of points) {
-      if (p.add) p.i.add(p.v, p.a);
-      else p.i.record(p.v, p.a);
+    try {
+      for (const p of points) {
+        if (p.add) p.i.add(p.v, p.a);
+        else p.i.record(p.v, p.a);
+      }
+    } catch (e) {
+      this.#fault(e);
     }
     const spans = this.#spans;
     const sinks = this.#sinks;
     const stop = Math.min(spans.length, this.#head + limit);
     for (let i = this.#head; i < stop; i++) {
       const r = spans[i]!;
-      for (const s of sinks) s.take(r);
+      for (const s of sinks) {
+        // A telemetry fault loses that span, not the process (this runs from setImmediate: a throw would be uncaught).
+        try {
+          s.take(r);
+        } catch (e) {
+          this.#fault(e);
+        }
+      }
     }
     if (stop >= spans.length) {
       this.#spans = [];
