@@ -137,7 +137,10 @@ export function sdkSpanSink(tracer: Tracer, ids: PresetIdGenerator): SpanSink {
 }
 
 export interface RecorderOptions {
-  /** Span records kept waiting for the next turn; beyond this they are dropped and counted (default 2048). */
+  /**
+   * Span records kept waiting for the next turn; beyond this they are dropped and counted (default 4096:
+   * far more than a turn produces; reached only when the turns cannot keep up at all).
+   */
   maxQueued?: number | undefined;
   /** Span records handed to the sinks per event-loop turn; the rest wait for the next turn (default 256). */
   perTurn?: number | undefined;
@@ -158,7 +161,7 @@ export class Recorder {
   constructor(sampler: Sampler, sinks: SpanSink[], o: RecorderOptions = {}) {
     this.#sampler = sampler;
     this.#sinks = sinks;
-    this.#maxQueued = Math.max(1, o.maxQueued ?? 2048);
+    this.#maxQueued = Math.max(1, o.maxQueued ?? 4096);
     this.#perTurn = Math.max(1, o.perTurn ?? 256);
   }
 

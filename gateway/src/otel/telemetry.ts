@@ -198,7 +198,7 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
       });
   }
 
-  const recorder = new Recorder(sampler, sinks, { maxQueued: bsp.maxQueueSize });
+  const recorder = new Recorder(sampler, sinks);
   const subscriber = new TelemetrySubscriber(recorder, instruments, {
     gatewayId,
     recordArguments: cfg.recordArguments,
