@@ -155,6 +155,7 @@ export class Recorder {
   /** Index of the first record of #spans not yet handed over (records are taken in order, across turns). */
   #head = 0;
   #points: MetricPoint[] = [];
+  readonly #sums = new Map<Counter | UpDownCounter, Map<Attributes, number>>();
   #scheduled: NodeJS.Immediate | undefined;
   readonly #turn = () => this.#run(this.#perTurn);
 
@@ -241,9 +242,23 @@ export class Recorder {
     const points = this.#points;
     this.#points = [];
     try {
+      // Counter points of one instrument and one (interned) attribute set are summed: one add() per set
+      // per turn instead of one per event, with the same total. Histogram points are recorded one by one.
+      const sums = this.#sums;
       for (const p of points) {
-        if (p.add) p.i.add(p.v, p.a);
-        else p.i.record(p.v, p.a);
+        if (!p.add) p.i.record(p.v, p.a);
+        else {
+          let per = sums.get(p.i);
+          if (per === undefined) {
+            per = new Map();
+            sums.set(p.i, per);
+          }
+          per.set(p.a, (per.get(p.a) ?? 0) + p.v);
+        }
+      }
+      for (const [i, per] of sums) {
+        for (const [a, v] of per) i.add(v, a);
+        per.clear();
       }
     } catch (e) {
       this.#fault(e);
