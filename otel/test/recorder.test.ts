@@ -85,7 +85,7 @@ describe("recorder: spans handed to the SDK after the request's events", () => {
     expect(spans.every((s) => s.spanContext().traceId === traceId)).toBe(true);
   });
 
-  it("at most perTurn records per turn, the rest on the next turns; a full queue drops and counts; ids preset per span", async () => {
+  it("past perTurn records and the time budget a turn stops, the rest on the next turns; a full queue drops and counts; ids preset per span", async () => {
     const mem = new InMemorySpanExporter();
     const ids = new PresetIdGenerator();
     const provider = new TracerProvider({ idGenerator: ids, spanProcessors: [new SimpleSpanProcessor({ exporter: mem })] });
@@ -98,7 +98,7 @@ describe("recorder: spans handed to the SDK after the request's events", () => {
         dropped += n;
       },
     };
-    const r = new Recorder(sampler, [sink], { maxQueued: 2048, perTurn: 500 });
+    const r = new Recorder(sampler, [sink], { maxQueued: 2048, perTurn: 500, turnBudgetMs: 0 });
     const roots: Array<{ traceId: string; spanId: string }> = [];
     const rec = (sc: { traceId: string; spanId: string; traceFlags: number }) => ({
       name: "x",

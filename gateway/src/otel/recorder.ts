@@ -142,8 +142,13 @@ export interface RecorderOptions {
    * far more than a turn produces; reached only when the turns cannot keep up at all).
    */
   maxQueued?: number | undefined;
-  /** Span records handed to the sinks per event-loop turn; the rest wait for the next turn (default 256). */
+  /**
+   * Work per event-loop turn: records are handed over until none is left, or until at least `perTurn`
+   * (default 512) were and `turnBudgetMs` (default 2 ms) has passed; the rest wait for the next turn.
+   * The steady flow (what the turn's requests produced) fits well inside; a burst is spread over turns.
+   */
   perTurn?: number | undefined;
+  turnBudgetMs?: number | undefined;
 }
 
 export class Recorder {
@@ -151,19 +156,21 @@ export class Recorder {
   readonly #sinks: SpanSink[];
   readonly #maxQueued: number;
   readonly #perTurn: number;
+  readonly #budgetMs: number;
   #spans: SpanRecord[] = [];
   /** Index of the first record of #spans not yet handed over (records are taken in order, across turns). */
   #head = 0;
   #points: MetricPoint[] = [];
   readonly #sums = new Map<Counter | UpDownCounter, Map<Attributes, number>>();
   #scheduled: NodeJS.Immediate | undefined;
-  readonly #turn = () => this.#run(this.#perTurn);
+  readonly #turn = () => this.#run(false);
 
   constructor(sampler: Sampler, sinks: SpanSink[], o: RecorderOptions = {}) {
     this.#sampler = sampler;
     this.#sinks = sinks;
     this.#maxQueued = Math.max(1, o.maxQueued ?? 4096);
-    this.#perTurn = Math.max(1, o.perTurn ?? 256);
+    this.#perTurn = Math.max(1, o.perTurn ?? 512);
+    this.#budgetMs = o.turnBudgetMs ?? 2;
   }
 
   /** Whether spans go anywhere: with no sink the subscriber still propagates context but records nothing. */
@@ -223,7 +230,7 @@ export class Recorder {
 
   /** Hand everything queued to the sinks and the SDK now (forceFlush, shutdown, a /metrics scrape). */
   flush(): void {
-    this.#run(Number.POSITIVE_INFINITY);
+    this.#run(true);
   }
 
   #faulted = false;
@@ -233,8 +240,23 @@ export class Recorder {
     diag.error("telemetry: a span or metric point could not be handed over (further faults are not logged)", e);
   }
 
-  /** One turn's work: every metric point, and up to `limit` span records; the rest on the next turn. */
-  #run(limit: number): void {
+  #hand(spans: SpanRecord[], from: number, to: number): void {
+    const sinks = this.#sinks;
+    for (let i = from; i < to; i++) {
+      const r = spans[i]!;
+      for (const s of sinks) {
+        // A telemetry fault loses that span, not the process (this runs from setImmediate: a throw would be uncaught).
+        try {
+          s.take(r);
+        } catch (e) {
+          this.#fault(e);
+        }
+      }
+    }
+  }
+
+  /** One turn's work: every metric point, and span records within the turn's budget (all of them with `all`). */
+  #run(all: boolean): void {
     if (this.#scheduled) {
       clearImmediate(this.#scheduled);
       this.#scheduled = undefined;
@@ -264,19 +286,19 @@ export class Recorder {
       this.#fault(e);
     }
     const spans = this.#spans;
-    const sinks = this.#sinks;
-    const stop = Math.min(spans.length, this.#head + limit);
-    for (let i = this.#head; i < stop; i++) {
-      const r = spans[i]!;
-      for (const s of sinks) {
-        // A telemetry fault loses that span, not the process (this runs from setImmediate: a throw would be uncaught).
-        try {
-          s.take(r);
-        } catch (e) {
-          this.#fault(e);
-        }
+    let stop = spans.length;
+    if (!all && stop - this.#head > this.#perTurn) {
+      // Over the minimum: keep going in slices of 64 while within the time budget.
+      const t0 = performance.now();
+      let i = this.#head + this.#perTurn;
+      this.#hand(spans, this.#head, i);
+      while (i < stop && performance.now() - t0 < this.#budgetMs) {
+        const j = Math.min(stop, i + 64);
+        this.#hand(spans, i, j);
+        i = j;
       }
-    }
+      stop = i;
+    } else this.#hand(spans, this.#head, stop);
     if (stop >= spans.length) {
       this.#spans = [];
       this.#head = 0;
