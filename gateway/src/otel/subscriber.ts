@@ -89,6 +89,11 @@ interface ExState {
   pending: PendingStage[] | undefined;
 }
 
+interface StageKey {
+  readonly name: string;
+  readonly sensitive: boolean;
+}
+
 const MAX_PENDING = 16;
 /** Interned metric attribute sets (about the SDK's default cardinality limit per instrument, 2000, times a few instruments). */
 const MAX_ATTR_SETS = 8192;
@@ -176,8 +181,8 @@ export class TelemetrySubscriber {
    * identity. Bounded: tool names come from clients; past the bound sets are built per point.
    */
   readonly #attrSets = new Map<string, Attributes>();
-  /** `mcp_gateway.<stage>.<key>`, built once per pair. */
-  readonly #stageKeys = new Map<string, string>();
+  /** `mcp_gateway.<stage>.<key>` by stage, then key. */
+  readonly #stageKeys = new Map<string, Map<string, StageKey>>();
   readonly #handlers: Array<[Channel, (m: unknown) => void]>;
   /** Sessions opened through this subscriber's gateway and not yet over (insertion order ≈ expiry order). */
   readonly #open = new Map<string, { server: string; opened: number; expiresAt: number }>();
@@ -415,12 +420,17 @@ export class TelemetrySubscriber {
     return a;
   }
 
-  #stageKey(stage: string, key: string): string {
-    const k = `${stage}\u0000${key}`;
-    let v = this.#stageKeys.get(k);
+  /** The span attribute name for a stage's key, and whether the key names a secret; built once per pair. */
+  #stageKey(stage: string, key: string): StageKey {
+    let per = this.#stageKeys.get(stage);
+    if (per === undefined) {
+      per = new Map();
+      if (this.#stageKeys.size < 64) this.#stageKeys.set(stage, per);
+    }
+    let v = per.get(key);
     if (v === undefined) {
-      v = `mcp_gateway.${stage}.${key}`;
-      if (this.#stageKeys.size < 1024) this.#stageKeys.set(k, v);
+      v = { name: `mcp_gateway.${stage}.${key}`, sensitive: isSensitiveKey(key) };
+      if (per.size < 256) per.set(key, v);
     }
     return v;
   }
@@ -431,8 +441,9 @@ export class TelemetrySubscriber {
     if (a) {
       for (const key of Object.keys(a)) {
         const v = a[key]!;
+        const k = this.#stageKey(ev.stage, key);
         // Filters promise never to put secrets here; this is the second line of defence.
-        into[this.#stageKey(ev.stage, key)] = isSensitiveKey(key) ? REDACTED : typeof v === "string" ? redactString(v) : v;
+        into[k.name] = k.sensitive ? REDACTED : typeof v === "string" ? redactString(v) : v;
       }
     }
     if (ev.replied !== undefined) into[A.GW_STAGE_REPLIED] = ev.replied;
