@@ -54,6 +54,14 @@ export function limitsFromEnv(env: NodeJS.ProcessEnv): EncoderLimits {
 
 const q = JSON.stringify;
 
+interface KeyEntry {
+  readonly prefix: string;
+  readonly strings: Map<string, string>;
+}
+
+/** Encoded string KeyValues kept per key: enough for routes, methods, tools, users of a busy gateway. */
+const STRINGS_PER_KEY = 256;
+
 /** proto3 JSON mapping of a double: finite numbers as numbers, the others as the strings the mapping names. */
 function doubleJson(v: number): string {
   if (Number.isFinite(v)) return String(v);
@@ -112,8 +120,8 @@ export class Clock {
 export class SpanJsonEncoder {
   readonly #limits: EncoderLimits;
   readonly #clock: Clock;
-  /** `{"key":"<k>","value":` per attribute key: the gateway's keys are a small fixed set. */
-  readonly #keys = new Map<string, string>();
+  /** Per attribute key (the gateway's keys are a small fixed set): `{"key":"<k>","value":` and its string KeyValues. */
+  readonly #keys = new Map<string, KeyEntry>();
   /** `{"resourceSpans":[{"resource":…,"scopeSpans":[{"scope":…,"spans":[` */
   readonly prefix: string;
   readonly suffix = "]}]}]}";
@@ -138,13 +146,28 @@ export class SpanJsonEncoder {
     this.prefix = `{"resourceSpans":[{"resource":{"attributes":[${r.json}],"droppedAttributesCount":0}${schema},"scopeSpans":[{"scope":${scopeJson},"spans":[`;
   }
 
-  #key(k: string): string {
-    let p = this.#keys.get(k);
-    if (p === undefined) {
-      p = `{"key":${q(k)},"value":`;
-      if (this.#keys.size < 4096) this.#keys.set(k, p);
+  #key(k: string): KeyEntry {
+    let e = this.#keys.get(k);
+    if (e === undefined) {
+      e = { prefix: `{"key":${q(k)},"value":`, strings: new Map() };
+      if (this.#keys.size < 4096) this.#keys.set(k, e);
     }
-    return p;
+    return e;
+  }
+
+  /** One KeyValue; a string value's whole KeyValue is kept per key (most values repeat: method, route, tool, user). */
+  #keyValue(k: string, v: AttributeValue | null | undefined, limits: EncoderLimits): string | undefined {
+    const e = this.#key(k);
+    if (typeof v === "string" && v.length <= limits.valueLength) {
+      let kv = e.strings.get(v);
+      if (kv === undefined) {
+        kv = `${e.prefix}{"stringValue":${q(v)}}}`;
+        if (e.strings.size < STRINGS_PER_KEY) e.strings.set(v, kv);
+      }
+      return kv;
+    }
+    const x = this.#anyValue(v, limits);
+    return x === undefined ? undefined : `${e.prefix}${x}}`;
   }
 
   #string(s: string, limits: EncoderLimits): string {
@@ -182,13 +205,13 @@ export class SpanJsonEncoder {
     let n = 0;
     let dropped = 0;
     for (const k in a) {
-      const v = this.#anyValue(a[k], limits);
-      if (v === undefined) continue;
+      const kv = this.#keyValue(k, a[k], limits);
+      if (kv === undefined) continue;
       if (n >= limits.attributeCount) {
         dropped++;
         continue;
       }
-      json += n === 0 ? `${this.#key(k)}${v}}` : `,${this.#key(k)}${v}}`;
+      json += n === 0 ? kv : `,${kv}`;
       n++;
     }
     return { json, dropped };
