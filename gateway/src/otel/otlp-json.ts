@@ -162,7 +162,8 @@ export class SpanJsonEncoder {
       let kv = e.strings.get(v);
       if (kv === undefined) {
         kv = `${e.prefix}{"stringValue":${q(v)}}}`;
-        if (e.strings.size < STRINGS_PER_KEY) e.strings.set(v, kv);
+        // Short values only: long ones (recorded arguments, results) rarely repeat and would hold memory.
+        if (v.length <= 128 && e.strings.size < STRINGS_PER_KEY) e.strings.set(v, kv);
       }
       return kv;
     }
