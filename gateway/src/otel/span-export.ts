@@ -42,6 +42,8 @@ export interface SpanQueueOptions {
   /** Called for every drop (the metric); the queue itself logs one warning per episode through `warn`. */
   onDrop?: ((d: DropReport) => void) | undefined;
   warn?: ((message: string) => void) | undefined;
+  /** The end of an episode (how many were dropped) is an info line. */
+  info?: ((message: string) => void) | undefined;
   /** Quiet time after the last drop that ends an episode (default 10 s). */
   episodeQuietMs?: number | undefined;
 }
@@ -85,6 +87,7 @@ export class OtlpSpanQueue implements SpanSink {
   readonly #maxInFlight: number;
   readonly #onDrop: ((d: DropReport) => void) | undefined;
   readonly #warn: (message: string) => void;
+  readonly #info: (message: string) => void;
   readonly #quietMs: number;
   // The batch being filled: its request body so far.
   #buf: Buffer | undefined;
@@ -111,6 +114,7 @@ export class OtlpSpanQueue implements SpanSink {
     this.#maxInFlight = Math.max(1, o.maxConcurrentExports ?? 2);
     this.#onDrop = o.onDrop;
     this.#warn = o.warn ?? (() => {});
+    this.#info = o.info ?? this.#warn;
     this.#quietMs = o.episodeQuietMs ?? 10_000;
   }
 
@@ -190,7 +194,7 @@ export class OtlpSpanQueue implements SpanSink {
     const ep = this.#episode;
     if (!ep) return;
     this.#episode = undefined;
-    this.#warn(
+    this.#info(
       `stopped dropping spans: ${ep.dropped} dropped (${[...ep.reasons].join(", ")}) from ${new Date(ep.since).toISOString()} to ${new Date(ep.last).toISOString()}`,
     );
   }

@@ -134,6 +134,8 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
   };
   const warn = (message: string) =>
     logger ? logger.warn(`telemetry: ${message}`, { "event.dataset": "mcp_gateway.telemetry" }) : diag.warn(message);
+  const info = (message: string) =>
+    logger ? logger.info(`telemetry: ${message}`, { "event.dataset": "mcp_gateway.telemetry" }) : diag.info(message);
   let queue: OtlpSpanQueue | undefined;
   if (!spanExporter && otlpTraces && otlpProtocol(env, "TRACES") === "http/json") {
     queue = new OtlpSpanQueue({
@@ -146,6 +148,7 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
       ...bsp,
       maxConcurrentExports: batch?.maxConcurrentExports,
       warn,
+      info,
     });
   } else if (spanExporter || otlpTraces) {
     const exporter =
