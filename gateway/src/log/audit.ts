@@ -10,7 +10,7 @@ import type { GovernanceAuditRecord } from "./audit-governance.ts";
 import type { AuditConfig } from "./audit-schema.ts";
 import { type LineWriter, type QueueLimits, RotatingFileWriter, StreamLineWriter } from "./line-writer.ts";
 import { ECS_VERSION } from "./logger.ts";
-import { errorTypeOf, hashSessionId, STATELESS_ERA, traceOf } from "./message-facts.ts";
+import { errorTypeOf, hashSessionId, isoTimestamp, STATELESS_ERA, traceOf } from "./message-facts.ts";
 import { compileRedactor, redactingReplacer, redactString } from "./redact.ts";
 import { startRefusalAudit } from "./refusal-audit.ts";
 
@@ -309,7 +309,7 @@ export function startAudit(sink: AuditSink, opts: AuditOptions = {}): () => void
     // Every string a caller (or a backend, or a policy quoting either) can choose goes through `r`
     // (redactString) here, so the line is serialised without a replacer function; AUDIT_FIELDS says which.
     const rec: AuditRecord = {
-      "@timestamp": new Date(origin + ev.start).toISOString(),
+      "@timestamp": isoTimestamp(origin + ev.start),
       "ecs.version": ECS_VERSION,
       "event.kind": "event",
       "event.dataset": "mcp_gateway.audit",

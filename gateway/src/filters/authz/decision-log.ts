@@ -3,6 +3,7 @@
 
 import { randomUUID } from "node:crypto";
 import { StreamLineWriter } from "../../log/line-writer.ts";
+import { isoTimestamp } from "../../log/message-facts.ts";
 import type { AuthzInput, Decision } from "./types.ts";
 
 export interface DecisionLogRecord {
@@ -196,7 +197,7 @@ export interface RecordFacts {
 export function buildRecord(f: RecordFacts): DecisionLogRecord {
   const r: DecisionLogRecord = {
     decision_id: randomUUID(),
-    timestamp: new Date().toISOString(),
+    timestamp: isoTimestamp(Date.now()),
     path: f.path,
     input: f.logged.input,
     metrics: f.metrics,
