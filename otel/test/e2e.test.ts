@@ -60,6 +60,7 @@ describe.skipIf(!RELAY)("end to end through the relay", () => {
   let gw: { url: string; close(): Promise<void>; logs: string[] };
   let telemetry: { shutdown(): Promise<void>; forceFlush(): Promise<void> };
   let stopAudit: () => void;
+  let flushAudit: () => Promise<void>;
   const auditLines: string[] = [];
   let mcp: string;
   let helpers: typeof import("../../gateway/test/helpers.ts");
@@ -80,7 +81,10 @@ describe.skipIf(!RELAY)("end to end through the relay", () => {
     telemetry = t;
     const stream = new PassThrough();
     stream.on("data", (c: Buffer) => auditLines.push(...c.toString("utf8").split("\n").filter(Boolean)));
-    stopAudit = startAudit(createAuditSink({ stream }));
+    // The sink batches (every 20 ms or 64 KiB): the test flushes it before reading the lines.
+    const auditSink = createAuditSink({ stream });
+    flushAudit = () => auditSink.flush();
+    stopAudit = startAudit(auditSink);
     gw = await helpers.startGateway(
       { echo: { url: backend.url }, local: helpers.stdioDemo(), dead: { url: `http://127.0.0.1:${await freePort()}/mcp` } },
       {},
@@ -158,6 +162,8 @@ describe.skipIf(!RELAY)("end to end through the relay", () => {
     expect(exported).not.toContain("backend-session-e2e");
 
     // Audit: one record per message, the trace id of the span.
+    await flushAudit();
+    await new Promise((r) => setImmediate(r)); // the PassThrough may hand the written lines on in a later tick
     const recs = auditLines.map((l) => JSON.parse(l) as Record<string, unknown>);
     const auditCall = recs.find((x) => x["jsonrpc.request.id"] === "3")!;
     expect(auditCall).toMatchObject({

@@ -35,6 +35,11 @@ export const auditSchema = z
     redact: z.array(jsonPathSchema).default([]),
     /** Cap on one recorded arguments/result value (characters of JSON). */
     maxValueChars: z.number().int().min(64).default(8192),
+    /**
+     * Longest a record waits in memory before its batch is written (ms; 64 KiB queued writes at once). A crash
+     * of the process loses at most this much; 0 writes once per event-loop turn (more system calls).
+     */
+    flushIntervalMs: z.number().int().min(0).max(10_000).default(20),
     /** Methods not recorded (chatty, carry no decision). */
     excludeMethods: z.array(z.string()).default(["notifications/progress"]),
   })

@@ -4,6 +4,7 @@
 
 import type { AuditRecord, AuditSink } from "./audit.ts";
 import { ECS_VERSION } from "./logger.ts";
+import { redactString } from "./redact.ts";
 import { type RefusalEvent, refusalChannel } from "./refusals.ts";
 
 export interface RefusalAuditOptions {
@@ -18,7 +19,9 @@ export interface RefusalAuditOptions {
 /** Keys of the aggregation table at most; further keys are counted under one "other" key. */
 const MAX_KEYS = 1000;
 
+/** Every caller-chosen string (path, method, address, principal) is redacted here: written without a replacer. */
 function record(ev: RefusalEvent, serviceName: string, count?: { n: number; from: number; to: number }): AuditRecord {
+  const r = redactString;
   const rec: AuditRecord = {
     "@timestamp": new Date(count ? count.from : ev.time).toISOString(),
     "ecs.version": ECS_VERSION,
@@ -28,22 +31,22 @@ function record(ev: RefusalEvent, serviceName: string, count?: { n: number; from
     "event.outcome": "failure",
     "event.duration": count ? (count.to - count.from) * 1e6 : 0,
     "service.name": serviceName,
-    "mcp_gateway.server": ev.server ?? "",
+    "mcp_gateway.server": r(ev.server ?? ""),
     "mcp_gateway.direction": "client-to-server",
     "mcp_gateway.message.kind": "unparsed",
     "mcp_gateway.authz.decision": "not_evaluated",
     "mcp_gateway.refused_by": "listener",
-    "mcp_gateway.outcome": ev.code,
-    "error.code": ev.code,
+    "mcp_gateway.outcome": r(ev.code),
+    "error.code": r(ev.code),
     "mcp_gateway.latency_ms": 0,
-    "http.request.method": ev.httpMethod,
-    "url.path": ev.path,
+    "http.request.method": r(ev.httpMethod),
+    "url.path": r(ev.path),
     "http.response.status_code": ev.httpStatus,
   };
-  if (ev.clientAddress) rec["client.address"] = ev.clientAddress;
+  if (ev.clientAddress) rec["client.address"] = r(ev.clientAddress);
   if (ev.principal) {
-    rec["user.id"] = ev.principal.sub;
-    rec["mcp_gateway.principal.iss"] = ev.principal.iss;
+    rec["user.id"] = r(ev.principal.sub);
+    rec["mcp_gateway.principal.iss"] = r(ev.principal.iss);
   }
   if (count) rec["mcp_gateway.refusals.count"] = count.n;
   return rec;
@@ -56,10 +59,11 @@ export function startRefusalAudit(sink: AuditSink, o: RefusalAuditOptions): () =
   const windowMs = o.windowMs ?? 10_000;
   let tokens = burst;
   let at = Date.now();
+  const write = sink.writeRedacted ? (rec: AuditRecord) => sink.writeRedacted!(rec) : (rec: AuditRecord) => sink.write(rec);
   const pending = new Map<string, { ev: RefusalEvent; n: number; from: number; to: number }>();
 
   const flush = () => {
-    for (const p of pending.values()) sink.write(record(p.ev, o.serviceName, p));
+    for (const p of pending.values()) write(record(p.ev, o.serviceName, p));
     pending.clear();
   };
   const timer = setInterval(flush, windowMs);
@@ -73,7 +77,7 @@ export function startRefusalAudit(sink: AuditSink, o: RefusalAuditOptions): () =
     at = now;
     if (tokens >= 1) {
       tokens -= 1;
-      sink.write(record(ev, o.serviceName));
+      write(record(ev, o.serviceName));
       return;
     }
     let key = `${ev.code}\u0000${ev.clientAddress}\u0000${ev.server ?? ""}`;
