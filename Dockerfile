@@ -22,5 +22,7 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.MCP_GATEWAY_ADMIN_PORT||9090)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # SIGTERM drains: stop accepting, finish requests in flight (admin.drainTimeoutMs), close streams, exit 0.
 STOPSIGNAL SIGTERM
+# `run` re-executes itself once with its V8 heap defaults (gateway/src/heap-defaults.ts) unless NODE_OPTIONS or
+# the command line size the heap; MCP_GATEWAY_HEAP_DEFAULTS=off turns that off.
 ENTRYPOINT ["node", "/app/gateway/dist/cli.js"]
 CMD ["--config", "/etc/mcp-gateway/gateway.yaml"]
