@@ -19,4 +19,5 @@ bash "$root/.ci/install-sshd.sh" >/dev/null
 bash "$root/adapters/openapi/scripts/install-test-fixtures.sh" >/dev/null
 bash "$root/.ci/install-python-mcp.sh" >/dev/null
 bash "$root/.ci/install-redis.sh" >/dev/null
+bash "$root/.ci/install-nginx.sh" >/dev/null
 bash "$root/.ci/install-docker-compose.sh" >/dev/null

@@ -33,6 +33,9 @@ interface Stages {
 }
 const SCENARIOS = {
   direct: { label: "direct → fast backend", stages: undefined },
+  // One plain reverse-proxy hop (nginx, one worker, keep-alive upstream) when an nginx binary is found: the
+  // yardstick the issue's targets are stated against. Skipped, and said so, without one.
+  nginx: { label: "nginx (one proxy hop)", stages: undefined },
   pass: { label: "pass-through", stages: {} },
   "jwt+opa": { label: "JWT + OPA (no decision log)", stages: { jwt: true } },
   "jwt+opa+dlog": { label: "JWT + OPA + decision log", stages: { jwt: true, decisionLog: true } },
@@ -49,7 +52,14 @@ const OPTS = {
   duration: num(env.BENCH_DURATION, 8),
   warmup: num(env.BENCH_WARMUP, 2),
   concurrency: (env.BENCH_CONCURRENCY ?? "1,32,128").split(",").map(Number),
-  scenarios: (env.BENCH_SCENARIOS ?? Object.keys(SCENARIOS).join(",")).split(",").map((s) => s.trim()) as ScenarioName[],
+  scenarios: (
+    env.BENCH_SCENARIOS ??
+    Object.keys(SCENARIOS)
+      .filter((s) => s !== "nginx" || findNginx() !== undefined)
+      .join(",")
+  )
+    .split(",")
+    .map((s) => s.trim()) as ScenarioName[],
   /** Rounds over all scenarios, the order rotated each round (interleaved, for a noisy machine); medians and ranges reported. */
   rounds: num(env.BENCH_ROUNDS, 1),
   sessions: num(env.BENCH_SESSIONS, 10_000),
@@ -386,6 +396,72 @@ interface ScenarioRun {
   failure?: string;
 }
 
+/** The nginx binary to compare with: BENCH_NGINX, else `nginx` on PATH or in /usr/sbin. */
+function findNginx(): string | undefined {
+  const candidates = [env.BENCH_NGINX, "nginx", "/usr/sbin/nginx"].filter((x): x is string => !!x);
+  for (const c of candidates) if (spawnSync(c, ["-v"], { stdio: "ignore" }).status === 0) return c;
+  return undefined;
+}
+
+async function freePort(): Promise<number> {
+  const { createServer } = await import("node:net");
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.once("error", rej);
+    srv.listen(0, "127.0.0.1", () => {
+      const port = (srv.address() as AddressInfo).port;
+      srv.close(() => res(port));
+    });
+  });
+}
+
+/** nginx as one proxy hop in front of the backend: a single process (no master), keep-alive to the upstream. */
+async function startNginx(tmp: string, backendUrl: string, core: number | undefined): Promise<Proc> {
+  const bin = findNginx();
+  if (!bin) throw new Error("no nginx binary (install nginx, or set BENCH_NGINX)");
+  const up = new URL(backendUrl);
+  const port = await freePort();
+  const conf = join(tmp, "nginx.conf");
+  await writeFile(
+    conf,
+    [
+      "daemon off; master_process off; worker_processes 1;",
+      `pid ${join(tmp, "nginx.pid")}; error_log ${join(tmp, "nginx-error.log")} warn;`,
+      "events { worker_connections 4096; }",
+      "http {",
+      `  access_log off; client_body_temp_path ${tmp}; proxy_temp_path ${tmp}; fastcgi_temp_path ${tmp}; uwsgi_temp_path ${tmp}; scgi_temp_path ${tmp};`,
+      `  upstream fast { server ${up.host}; keepalive 256; }`,
+      `  server { listen 127.0.0.1:${port}; keepalive_requests 1000000;`,
+      '    location / { proxy_pass http://fast; proxy_http_version 1.1; proxy_set_header Connection ""; } }',
+      "}",
+    ].join("\n"),
+  );
+  const argv = pinned([bin, "-p", tmp, "-c", conf], core);
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "ignore", "ignore"] });
+  const url = `http://127.0.0.1:${port}${up.pathname}`;
+  // Ready when it accepts a connection (nginx prints nothing on start).
+  for (let i = 0; i < 200; i++) {
+    if (child.exitCode !== null) throw new Error(`nginx exited (${child.exitCode}); see ${join(tmp, "nginx-error.log")}`);
+    const ok = await new Promise<boolean>((r) => {
+      const req = request(url, { method: "GET", agent: false }, (res) => {
+        res.resume();
+        r(true);
+      });
+      req.on("error", () => r(false));
+      req.end();
+    });
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const gone = new Promise<void>((r) => child.once("exit", () => r()));
+    child.kill("SIGTERM");
+    await gone;
+  };
+  return { child, ready: url, tail: () => "", stop };
+}
+
 async function runScenario(f: Fixtures, name: ScenarioName, round: number, pin: boolean): Promise<ScenarioRun> {
   const core = pin ? SERVER_CORE : undefined;
   const st: Stages | undefined = SCENARIOS[name].stages;
@@ -407,6 +483,12 @@ async function runScenario(f: Fixtures, name: ScenarioName, round: number, pin: 
     let dlog = 0;
     let probeFile: string | undefined;
     const auditPath = join(tmp, "audit.log");
+    if (name === "nginx") {
+      const ng = await startNginx(tmp, backend.ready, core);
+      procs.push(ng);
+      gwPid = ng.child.pid;
+      url = ng.ready;
+    }
     if (st) {
       const cfg = join(tmp, "gateway.yaml");
       await writeFile(cfg, gatewayConfig(f, st, backend.ready, auditPath));
@@ -580,11 +662,12 @@ function table(runs: ScenarioRun[]): string {
       return p && q ? [(p.p50 - q.p50) * 1000] : [];
     });
   const out: string[] = [];
+  const withNginx = by("nginx").length > 0;
   const head = [
     "scenario",
-    ...OPTS.concurrency.flatMap((c) => [`c=${c} rps`, `÷direct`, `÷pass`, `p50 ms`, `p99 ms`]),
+    ...OPTS.concurrency.flatMap((c) => [`c=${c} rps`, `÷direct`, ...(withNginx ? ["÷nginx"] : []), `÷pass`, `p50 ms`, `p99 ms`]),
     "+p50 µs c=1",
-    "CPU µs/call c=32",
+    ...OPTS.concurrency.map((c) => `CPU µs/call c=${c}`),
     "RSS idle/after MB",
     ...(OPTS.mem ? ["heap used/total idle, after MB"] : []),
   ];
@@ -605,7 +688,8 @@ function table(runs: ScenarioRun[]): string {
           (x) => Math.round(x).toLocaleString("en-US"),
         ),
         s === "direct" ? "—" : range(ratio(s, "direct", c), 2),
-        s === "direct" || s === "pass" ? "—" : range(ratio(s, "pass", c), 2),
+        ...(withNginx ? [s === "direct" || s === "nginx" ? "—" : range(ratio(s, "nginx", c), 2)] : []),
+        s === "direct" || s === "pass" || s === "nginx" ? "—" : range(ratio(s, "pass", c), 2),
         range(
           ps.map((p) => p.p50),
           3,
@@ -617,8 +701,10 @@ function table(runs: ScenarioRun[]): string {
       );
     }
     cells.push(s === "direct" ? "—" : range(added(s), 0, (x) => `+${x.toFixed(0)}`));
-    const cpu = rs.flatMap((r) => pt(r, 32)?.cpuUsPerCall ?? []);
-    cells.push(cpu.length ? range(cpu, 0) : "—");
+    for (const c of OPTS.concurrency) {
+      const cpu = rs.flatMap((r) => pt(r, c)?.cpuUsPerCall ?? []);
+      cells.push(cpu.length ? range(cpu, 0) : "—");
+    }
     const idle = rs.flatMap((r) => r.rssIdleMb ?? []);
     const after = rs.flatMap((r) => r.rssAfterLoadMb ?? []);
     cells.push(idle.length ? `${range(idle, 0)} / ${range(after, 0)}` : "—");

@@ -94,6 +94,7 @@ export const ERRORS = {
   },
   BAD_ROUTE: { rpc: -32600, http: 400, message: "The route in the URL is not validly percent-encoded" },
   NESTING_TOO_DEEP: { rpc: -32600, http: 400, message: "The JSON body is nested deeper than the gateway accepts" },
+  DUPLICATE_MEMBER: { rpc: -32600, http: 400, message: "The JSON body names a member twice in one object" },
   METHOD_NOT_IN_VERSION: { rpc: -32601, http: 400, message: "This method is not part of the protocol version in force" },
   BODY_TIMEOUT: { rpc: -32600, http: 408, message: "The request body did not arrive in time; the connection is closed" },
   RATE_LIMITED: { rpc: -32050, http: 429, message: "Rate limit reached for this caller, route or tool; retry after the delay given" },

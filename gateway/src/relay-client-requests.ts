@@ -111,11 +111,10 @@ export class EarlyStream {
   readonly #request: RpcMessage;
   readonly #queue: JsonObject[] = [];
   #wake: (() => void) | undefined;
-  #started!: () => void;
-  readonly #startedP = new Promise<void>((r) => {
-    this.#started = r;
-  });
-  readonly #abort = new AbortController();
+  /** Set while run() waits: the first push switches the answer to the stream. */
+  #onStart: (() => void) | undefined;
+  /** Made on first use: most requests never ask the client anything, and this is on every tools/call. */
+  #abort: AbortController | undefined;
   readonly #clientGone: AbortSignal | undefined;
   #done: Outcome | undefined;
 
@@ -126,29 +125,50 @@ export class EarlyStream {
 
   push(msg: JsonObject): void {
     this.#queue.push(msg);
-    this.#started();
+    const start = this.#onStart;
+    this.#onStart = undefined;
+    start?.();
     this.#wake?.();
   }
 
   onSignal(f: () => void): void {
+    this.#abort ??= new AbortController();
     this.#abort.signal.addEventListener("abort", f, { once: true });
     this.#clientGone?.addEventListener("abort", f, { once: true });
   }
 
   offSignal(f: () => void): void {
-    this.#abort.signal.removeEventListener("abort", f);
+    this.#abort?.signal.removeEventListener("abort", f);
     this.#clientGone?.removeEventListener("abort", f);
   }
 
-  /** The outcome to write: the request's own when nothing was asked, else the stream. */
-  async run(inner: Promise<Outcome>): Promise<Outcome> {
-    const first = await Promise.race([inner.then((o) => ({ o })), this.#startedP.then(() => undefined)]);
-    if (first) return first.o;
+  /** The outcome to write: the request's own when nothing was asked before it was ready, else the stream. */
+  run(inner: Promise<Outcome>): Promise<Outcome> {
+    if (this.#queue.length > 0) return Promise.resolve(this.#stream(inner));
+    return new Promise<Outcome>((resolve, reject) => {
+      this.#onStart = () => resolve(this.#stream(inner));
+      inner.then(
+        (o) => {
+          if (!this.#onStart) return; // already answered with the stream, which carries `o` at its end
+          this.#onStart = undefined;
+          resolve(o);
+        },
+        (e: unknown) => {
+          if (!this.#onStart) return;
+          this.#onStart = undefined;
+          reject(e);
+        },
+      );
+    });
+  }
+
+  #stream(inner: Promise<Outcome>): Outcome {
     return {
       type: "stream",
       events: this.#events(inner),
       sessionId: undefined,
       cancel: (reason) => {
+        this.#abort ??= new AbortController();
         this.#abort.abort();
         if (this.#done?.type === "stream") this.#done.cancel(reason);
       },

@@ -8,7 +8,9 @@ import type { Exchange, LocalReply, Principal } from "./chain/types.ts";
 import { batchesAllowed, DEFAULT_HTTP_VERSION, isSessionless } from "./codec/era.ts";
 import { eraRefusal } from "./codec/era-methods.ts";
 import { parseExchange } from "./codec/era-rules.ts";
+import { unambiguousText } from "./codec/json-depth.ts";
 import { errorResponse, isObject, type JsonObject, type JsonRpcId, type RpcMessage, toMessage } from "./codec/jsonrpc.ts";
+import { spliceMeta } from "./codec/splice-meta.ts";
 import { channels, type MessageEvent, type UpstreamEvent } from "./diagnostics.ts";
 import { GatewayError } from "./errors.ts";
 import { traceFields } from "./log/message-facts.ts";
@@ -338,8 +340,14 @@ export class Relay {
         return { ...m, raw: withMeta(m.raw, p) };
       });
     }
-    let body = bodyText;
-    if (sent !== forwarded || forwarded.length !== ex.messages.length || ex.rewritten) {
+    let body: string | undefined = bodyText;
+    if (forwarded.length !== ex.messages.length || ex.rewritten) body = undefined;
+    else if (sent !== forwarded) {
+      // Trace context only: spliced into the client's text when one message is sent (no re-serialisation).
+      const p = sentEvents[0]?.propagation;
+      body = !ex.batch && p && sent[0] !== forwarded[0] ? spliceMeta(bodyText, p, forwarded[0]!.raw.params) : undefined;
+    }
+    if (body === undefined) {
       const raws = sent.map((m) => m.raw);
       body = JSON.stringify(ex.batch ? raws : raws[0]);
     }
@@ -507,14 +515,30 @@ export class Relay {
   ): Promise<Outcome> {
     let out: RpcMessage | undefined = msg;
     try {
-      if (this.#o.chain.hasUpstreamFilters) out = await this.#o.chain.runUpstream(ex, msg, request);
+      if (this.#o.chain.hasUpstreamFilters) {
+        const r = this.#o.chain.runUpstream(ex, msg, request);
+        out = r instanceof Promise ? await r : r;
+      }
     } finally {
       timer.done();
     }
     out ??= withheld(msg);
     const sessionId = this.#answered(ex, route, request, out, upstreamSessionId, events);
     upstreamEnd(up, undefined, 200);
-    return { type: "json", body: out === msg && um.text !== undefined ? um.text : JSON.stringify(out.raw), sessionId };
+    return { type: "json", body: this.#relayedText(out, msg, um, request), sessionId };
+  }
+
+  /**
+   * The text to relay for a backend message: its own bytes when nothing changed it, unless a response
+   * filter judged the parsed value and the text could read differently elsewhere (a member named twice):
+   * then the gateway's serialisation of what it judged.
+   */
+  #relayedText(out: RpcMessage, msg: RpcMessage, um: UpstreamMessage, request?: RpcMessage): string {
+    if (out !== msg || um.text === undefined) return JSON.stringify(out.raw);
+    // Lists are what response filters decide on (authz hides entries, pins check definitions); elsewhere a
+    // second reading of the text changes no decision (a task id read differently is simply not found).
+    if (!this.#o.chain.hasUpstreamFilters || !JUDGED_LISTS.has(request?.method ?? "")) return um.text;
+    return unambiguousText(um.text) ?? JSON.stringify(out.raw);
   }
 
   #stream(events: AsyncIterable<OutEvent>, local: JsonObject[], sessionId: string | undefined, cancel: (r: GatewayError) => void): Outcome {
@@ -600,7 +624,7 @@ export class Relay {
           channels.messageStart.publish(sev);
           endMessage(sev, undefined);
         }
-        const data = out === msg && um.text !== undefined ? um.text : JSON.stringify(out.raw);
+        const data = this.#relayedText(out, msg, um, request);
         const item = { ev: { data, id: um.eventId, retry: um.retry }, final: request !== undefined && pending.size === 0 };
         if (holding) {
           held!.push(item);
@@ -767,7 +791,7 @@ export class Relay {
           channels.messageStart.publish(sev);
           endMessage(sev, undefined);
         }
-        yield { data: out === msg && um.text !== undefined ? um.text : JSON.stringify(out.raw), id: um.eventId, retry: um.retry };
+        yield { data: this.#relayedText(out, msg, um), id: um.eventId, retry: um.retry };
       }
       upstreamEnd(up, undefined, 200);
     } catch (e) {
@@ -831,6 +855,9 @@ function answerTo(request: RpcMessage, um: UpstreamMessage): RpcMessage | undefi
 function withheld(msg: RpcMessage): RpcMessage {
   return toMessage(errorResponse(msg.id, new GatewayError("INTERNAL_ERROR", "response withheld by policy").toRpcError()));
 }
+
+/** Responses whose content the response filters judge: relayed as their own text only if unambiguous. */
+const JUDGED_LISTS = new Set(["tools/list", "prompts/list", "resources/list", "resources/templates/list", "tasks/list"]);
 
 function withMeta(raw: JsonObject, add: Record<string, string>): JsonObject {
   const params = isObject(raw.params) ? raw.params : {};

@@ -7,38 +7,19 @@
 // (its exporter retries in the background and must not hold up the others).
 
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { appendFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
+import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTelemetry, type Telemetry } from "../../gateway/src/otel/index.ts";
 import { freePort } from "../../policies/test/opa.ts";
+import { findCollector } from "./helpers/collector.ts";
 import { BEARER, realisticSession } from "./helpers/synthetic.ts";
 
 const CONFIG = new URL("../collector.yaml", import.meta.url).pathname;
-const VERSION = "0.156.0";
-
-/** The pinned collector: $OTELCOL_BIN, $TOOLS_DIR/bin, .cache/tools/bin or PATH. Tests fail without it (npm test builds it). */
-function findCollector(): string {
-  const candidates = [
-    process.env.OTELCOL_BIN,
-    process.env.TOOLS_DIR && join(process.env.TOOLS_DIR, "bin", "otelcol-mcp"),
-    new URL("../../.cache/tools/bin/otelcol-mcp", import.meta.url).pathname,
-    ...(process.env.PATH ?? "").split(delimiter).map((d) => join(d, "otelcol-mcp")),
-  ].filter((c): c is string => typeof c === "string" && c.length > 0);
-  for (const c of candidates) {
-    if (!existsSync(c)) continue;
-    try {
-      if (execFileSync(c, ["--version"], { encoding: "utf8", timeout: 10_000 }).includes(VERSION)) return c;
-    } catch {}
-  }
-  throw new Error(
-    `otelcol-mcp ${VERSION} not found ($OTELCOL_BIN, $TOOLS_DIR/bin, .cache/tools/bin, PATH); run otel/scripts/install-otelcol.sh`,
-  );
-}
 
 interface FakeElasticsearch {
   url: string;

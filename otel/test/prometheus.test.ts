@@ -6,7 +6,7 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { channels } from "../../gateway/src/diagnostics.ts";
 import { startTelemetry, type Telemetry } from "../../gateway/src/otel/index.ts";
-import { realisticSession } from "./helpers/synthetic.ts";
+import { ALLOW, AUTHN, CREDS, exchange, realisticSession, rpc, send } from "./helpers/synthetic.ts";
 
 let t: Telemetry;
 let base: string;
@@ -73,4 +73,39 @@ describe("/metrics", () => {
     expect(text).toMatch(/^mcp_server_session_duration_count\{mcp_gateway_server="expiry",mcp_gateway_session_end_reason="deleted"\} 2$/m);
     expect(text).toMatch(/^mcp_client_session_duration_count\{mcp_gateway_server="expiry",mcp_gateway_session_end_reason="expired"\} 1$/m);
   });
+
+  it("points of one turn on shared attribute sets add up as points recorded one by one would (counters summed per turn)", async () => {
+    const scrape = async () => (await fetch(`${base}/metrics`)).text();
+    const before = await scrape();
+    const value = (text: string, re: RegExp) => Number(re.exec(text)?.[1] ?? 0);
+    const allow =
+      /^mcp_gateway_authz_decisions_total\{(?=.*mcp_gateway_authz_decision="allow")(?=.*mcp_gateway_server="turns")[^}]*\} (\d+)$/m;
+    const creds =
+      /^mcp_gateway_credentials_lookups_total\{(?=.*mcp_gateway_credentials_cache="miss")(?=.*mcp_gateway_server="turns")[^}]*\} (\d+)$/m;
+    const count =
+      /^mcp_server_operation_duration_count\{(?=.*gen_ai_tool_name="tally")(?=.*mcp_gateway_server="turns")(?!.*error_type)[^}]*\} (\d+)$/m;
+    const failed = /^mcp_server_operation_duration_count\{(?=.*gen_ai_tool_name="tally")(?=.*error_type="-32603")[^}]*\} (\d+)$/m;
+    // 40 calls in one turn (30 ok, 10 failing), then 7 more in the next turns.
+    for (let i = 0; i < 40; i++) tally(i, i % 4 === 3);
+    await new Promise((r) => setImmediate(r));
+    for (let i = 0; i < 7; i++) {
+      tally(100 + i, false);
+      await new Promise((r) => setImmediate(r));
+    }
+    const text = await scrape();
+    expect(value(text, allow) - value(before, allow)).toBe(47);
+    expect(value(text, creds) - value(before, creds)).toBe(47);
+    expect(value(text, count) - value(before, count)).toBe(37);
+    expect(value(text, failed) - value(before, failed)).toBe(10);
+  });
 });
+
+function tally(id: number, fail: boolean): void {
+  send({
+    ex: exchange({ server: "turns" }),
+    msg: rpc({ id, method: "tools/call", params: { name: "tally", arguments: {} } }),
+    stages: [AUTHN, ALLOW, CREDS],
+    upstream: { httpStatus: 200 },
+    response: fail ? { error: { code: -32603, message: "boom" } } : { result: { content: [] } },
+  });
+}

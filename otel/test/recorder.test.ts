@@ -1,7 +1,8 @@
-// The deferred hand-over of spans to the SDK (gateway/src/otel/recorder.ts): the SDK's spans carry exactly the
-// ids that were propagated upstream, they reach the span processors without anyone flushing, a full
-// queue is fed at once, sampling decided on the request path matches the SDK's, and a stage that passed
-// silently makes no span while one that refused does.
+// The deferred hand-over of spans (gateway/src/otel/recorder.ts), seen through the SDK sink: the SDK's spans
+// carry exactly the ids that were propagated upstream, they reach the span processors without anyone
+// flushing, a turn hands over a bounded slice and a full queue drops (counted) instead of working on the
+// request path, sampling decided on the request path matches the SDK's, and a stage that passed silently
+// makes no span while one that refused does.
 
 import { ROOT_CONTEXT, SpanKind, TraceFlags } from "@opentelemetry/api";
 import {
@@ -15,7 +16,7 @@ import {
 import { afterEach, describe, expect, it } from "vitest";
 import { parseTraceparent } from "../../gateway/src/log/message-facts.ts";
 import { startTelemetry, type Telemetry } from "../../gateway/src/otel/index.ts";
-import { newSpanId, newTraceId, PresetIdGenerator, Recorder } from "../../gateway/src/otel/recorder.ts";
+import { newSpanId, newTraceId, PresetIdGenerator, Recorder, type SpanSink, sdkSpanSink } from "../../gateway/src/otel/recorder.ts";
 import { ALLOW, AUTHN, exchange, rpc, SESSION, send } from "./helpers/synthetic.ts";
 
 let t: Telemetry | undefined;
@@ -84,44 +85,56 @@ describe("recorder: spans handed to the SDK after the request's events", () => {
     expect(spans.every((s) => s.spanContext().traceId === traceId)).toBe(true);
   });
 
-  it("a full queue is fed at once; ids preset per span; a non-preset id is random", () => {
+  it("past perTurn records and the time budget a turn stops, the rest on the next turns; a full queue drops and counts; ids preset per span", async () => {
     const mem = new InMemorySpanExporter();
     const ids = new PresetIdGenerator();
     const provider = new TracerProvider({ idGenerator: ids, spanProcessors: [new SimpleSpanProcessor({ exporter: mem })] });
     const sampler = new ParentBasedSampler({ root: new AlwaysOnSampler() });
-    const r = new Recorder(provider.getTracer("t"), sampler, ids);
+    const sdk = sdkSpanSink(provider.getTracer("t"), ids);
+    let dropped = 0;
+    const sink: SpanSink = {
+      take: (r) => sdk.take(r),
+      drop: (n) => {
+        dropped += n;
+      },
+    };
+    const r = new Recorder(sampler, [sink], { maxQueued: 2048, perTurn: 500, turnBudgetMs: 0 });
     const roots: Array<{ traceId: string; spanId: string }> = [];
+    const rec = (sc: { traceId: string; spanId: string; traceFlags: number }) => ({
+      name: "x",
+      kind: SpanKind.SERVER,
+      sc,
+      parent: undefined,
+      start: performance.now(),
+      end: 0,
+      attributes: {},
+      links: undefined,
+      status: undefined,
+      events: undefined,
+      ended: false,
+    });
     for (let i = 0; i < 2100; i++) {
       const sc = r.context(undefined, undefined, "x", SpanKind.SERVER, false);
       roots.push(sc);
-      r.end(
-        {
-          name: "x",
-          kind: SpanKind.SERVER,
-          sc,
-          parent: undefined,
-          start: performance.now(),
-          end: 0,
-          attributes: {},
-          links: undefined,
-          status: undefined,
-          events: undefined,
-          ended: false,
-        },
-        performance.now(),
-      );
+      r.end(rec(sc), performance.now());
     }
-    // Fed synchronously once the queue reached its bound, before any setImmediate ran.
+    // Nothing is done on the request path, even with a full queue: the 52 beyond the bound are dropped.
+    expect(mem.getFinishedSpans()).toHaveLength(0);
+    expect(dropped).toBe(52);
+    await new Promise((res) => setImmediate(res));
+    expect(mem.getFinishedSpans()).toHaveLength(500);
+    await new Promise((res) => setImmediate(res));
+    expect(mem.getFinishedSpans()).toHaveLength(1000);
+    r.flush();
     const fed = mem.getFinishedSpans();
-    expect(fed.length).toBeGreaterThanOrEqual(2048);
-    expect(fed.map((s) => s.spanContext().spanId)).toEqual(roots.slice(0, fed.length).map((s) => s.spanId));
+    expect(fed).toHaveLength(2048);
+    // In order, with the ids that were propagated.
+    expect(fed.map((s) => s.spanContext().spanId)).toEqual(roots.slice(0, 2048).map((s) => s.spanId));
     expect(new Set(roots.map((s) => s.traceId)).size).toBe(roots.length);
     expect(ids.generateSpanId()).toMatch(/^[0-9a-f]{16}$/);
     expect(ids.generateTraceId()).toMatch(/^(?!0+$)[0-9a-f]{32}$/);
-    r.flush();
-    expect(mem.getFinishedSpans()).toHaveLength(2100);
     // An always-off root sampler: the context is not sampled and nothing is recorded.
-    const off = new Recorder(provider.getTracer("t"), new AlwaysOffSampler(), ids);
+    const off = new Recorder(new AlwaysOffSampler(), [sink]);
     const sc = off.context(undefined, ROOT_CONTEXT, "x", SpanKind.SERVER, false);
     expect(sc.traceFlags & TraceFlags.SAMPLED).toBe(0);
   });

@@ -14,6 +14,9 @@ export class Chain {
   readonly #message: Filter[];
   /** Response path runs in reverse stage order (the filter closest to the backend sees it first). */
   readonly #upstream: Filter[];
+  /** Per-stage sub-lists, built on first use (they are asked for on every request). */
+  readonly #onlyStage = new Map<Filter["stage"], Filter[]>();
+  readonly #afterStage = new Map<Filter["stage"], Filter[]>();
 
   constructor(filters: Filter[]) {
     const sorted = filters.map((f, i) => ({ f, i })).sort((a, b) => stageIndex(a.f.stage) - stageIndex(b.f.stage) || a.i - b.i);
@@ -33,25 +36,23 @@ export class Chain {
 
   /** Only the request-level filters of one stage (authn for a body that could not be parsed). */
   runRequestStage(ex: Exchange, stage: Filter["stage"]): Verdict | Promise<Verdict> {
-    return this.#run(
-      this.#request.filter((f) => f.stage === stage),
-      "onRequest",
-      ex,
-      undefined,
-      0,
-    );
+    let list = this.#onlyStage.get(stage);
+    if (!list) {
+      list = this.#request.filter((f) => f.stage === stage);
+      this.#onlyStage.set(stage, list);
+    }
+    return this.#run(list, "onRequest", ex, undefined, 0);
   }
 
   /** The request-level filters of the stages after `stage` (authn already ran from the headers). */
   runRequestAfter(ex: Exchange, stage: Filter["stage"]): Verdict | Promise<Verdict> {
-    const after = stageIndex(stage);
-    return this.#run(
-      this.#request.filter((f) => stageIndex(f.stage) > after),
-      "onRequest",
-      ex,
-      undefined,
-      0,
-    );
+    let list = this.#afterStage.get(stage);
+    if (!list) {
+      const after = stageIndex(stage);
+      list = this.#request.filter((f) => stageIndex(f.stage) > after);
+      this.#afterStage.set(stage, list);
+    }
+    return this.#run(list, "onRequest", ex, undefined, 0);
   }
 
   runMessage(ex: Exchange, msg: RpcMessage): Verdict | Promise<Verdict> {
@@ -91,11 +92,19 @@ export class Chain {
     return undefined;
   }
 
-  /** Response path: each filter may change or drop the message. */
-  async runUpstream(ex: Exchange, msg: RpcMessage, request: RpcMessage | undefined): Promise<RpcMessage | undefined> {
+  /** Response path: each filter may change or drop the message. Sync filters stay sync (no await per filter). */
+  runUpstream(
+    ex: Exchange,
+    msg: RpcMessage,
+    request: RpcMessage | undefined,
+    from = 0,
+  ): RpcMessage | undefined | Promise<RpcMessage | undefined> {
     let m: RpcMessage | undefined = msg;
-    for (const f of this.#upstream) {
-      m = await f.onUpstreamMessage!(ex, m, request);
+    const list = this.#upstream;
+    for (let i = from; i < list.length; i++) {
+      const r = list[i]!.onUpstreamMessage!(ex, m, request);
+      if (r instanceof Promise) return r.then((x) => (x ? this.runUpstream(ex, x, request, i + 1) : undefined));
+      m = r;
       if (!m) return undefined;
     }
     return m;

@@ -2,7 +2,7 @@
 // Spec: https://www.jsonrpc.org/specification and MCP "Base Protocol" (ids are strings or integers).
 
 import { GatewayError } from "../errors.ts";
-import { MAX_JSON_DEPTH, nestsDeeperThan } from "./json-depth.ts";
+import { checkJsonText, MAX_JSON_DEPTH } from "./json-depth.ts";
 
 export type JsonRpcId = string | number;
 export type JsonObject = Record<string, unknown>;
@@ -108,7 +108,10 @@ export interface ParsedBody {
 
 /** Parse a request body: one message or (2025-03-26 only, checked by the caller) an array. */
 export function parseBody(text: string): ParsedBody {
-  if (nestsDeeperThan(text, MAX_JSON_DEPTH)) throw new GatewayError("NESTING_TOO_DEEP", `more than ${MAX_JSON_DEPTH} levels`);
+  const problem = checkJsonText(text, MAX_JSON_DEPTH);
+  if (problem?.kind === "too-deep") throw new GatewayError("NESTING_TOO_DEEP", `more than ${MAX_JSON_DEPTH} levels`);
+  // The body is relayed as sent: a name given twice would be read one way here and maybe another upstream.
+  if (problem) throw new GatewayError("DUPLICATE_MEMBER", `member ${JSON.stringify(problem.name.slice(0, 64))} occurs twice in one object`);
   let v: unknown;
   try {
     v = JSON.parse(text);

@@ -61,6 +61,7 @@ function splitParams(value: string): string[] {
 /** A JSON request body: `application/json`, any case, with parameters; a charset, when given, is UTF-8. */
 export function isJsonContentType(value: string | undefined): boolean {
   if (value === undefined) return false;
+  if (value === "application/json") return true; // what nearly every client sends: no parse
   const m = parseMediaType(value);
   if (m?.type !== "application" || m.subtype !== "json") return false;
   const cs = m.params.get("charset");
@@ -73,6 +74,21 @@ export function isJsonContentType(value: string | undefined): boolean {
  */
 export function accepts(accept: string | undefined, type: string, subtype: string): boolean {
   if (accept === undefined) return false;
+  // A client sends the same Accept on every request: the verdict is memoised per (value, type), bounded
+  // because the value is the caller's to choose.
+  const k = `${type}/${subtype}\u0000${accept}`;
+  let v = acceptVerdicts.get(k);
+  if (v === undefined) {
+    v = acceptsUncached(accept, type, subtype);
+    if (acceptVerdicts.size < ACCEPT_VERDICTS_MAX) acceptVerdicts.set(k, v);
+  }
+  return v;
+}
+
+const ACCEPT_VERDICTS_MAX = 512;
+const acceptVerdicts = new Map<string, boolean>();
+
+function acceptsUncached(accept: string, type: string, subtype: string): boolean {
   let best = -1;
   let q = 0;
   for (const item of splitList(accept)) {

@@ -36,11 +36,15 @@ export interface GuardOptions {
   publicBaseUrl: string | undefined;
 }
 
+const HOST_VERDICTS_MAX = 256;
+
 export class Guards {
   /** undefined = any Host accepted (non-loopback listener with nothing configured). */
   readonly #hosts: Set<string> | undefined;
   readonly #origins: Set<string>;
   readonly #loopbackOrigins: boolean;
+  /** Verdicts by raw Host value: a client sends the same one on every request, and the URL parse costs µs. */
+  readonly #hostVerdicts = new Map<string, boolean>();
 
   constructor(o: GuardOptions) {
     const loopback = isLoopbackHost(o.listenHost);
@@ -56,8 +60,14 @@ export class Guards {
   hostAllowed(host: string | undefined): boolean {
     if (!this.#hosts) return true;
     if (!host) return false;
-    const name = hostName(host);
-    return name !== undefined && this.#hosts.has(name);
+    let ok = this.#hostVerdicts.get(host);
+    if (ok === undefined) {
+      const name = hostName(host);
+      ok = name !== undefined && this.#hosts.has(name);
+      // Bounded: Host is the caller's to choose, so a flood of distinct values just stops being memoised.
+      if (this.#hostVerdicts.size < HOST_VERDICTS_MAX) this.#hostVerdicts.set(host, ok);
+    }
+    return ok;
   }
 
   /** Requests without Origin (non-browser clients) pass; a present Origin must be allowed. */

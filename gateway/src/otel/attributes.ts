@@ -52,6 +52,8 @@ export const M_UPSTREAM_ERRORS = "mcp_gateway.upstream.errors";
 export const M_SESSIONS_ACTIVE = "mcp_gateway.sessions.active";
 export const M_CREDENTIAL_LOOKUPS = "mcp_gateway.credentials.lookups";
 export const M_GATEWAY_ERRORS = "mcp_gateway.errors";
+/** Spans lost before export (queue at its bound, or an export that failed after its retries). */
+export const M_DROPPED_SPANS = "mcp_gateway.telemetry.spans_dropped";
 
 /** Advised bucket boundaries (seconds) for the four MCP duration histograms (semconv "Metrics"). */
 export const DURATION_BUCKETS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300];

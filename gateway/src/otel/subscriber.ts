@@ -56,8 +56,10 @@ interface MsgState {
   /** Undefined when not sampled. */
   readonly rec: SpanRecord | undefined;
   readonly name: string;
-  /** Low-cardinality attributes shared by the span and the duration metrics. */
+  /** Low-cardinality attributes of the duration metrics (an interned set: see #attrSet). */
   readonly metricAttrs: Attributes;
+  /** Its intern key ("" when not interned). */
+  readonly metricKey: string;
   readonly baggage: string | undefined;
   sessionSet: boolean;
 }
@@ -87,7 +89,14 @@ interface ExState {
   pending: PendingStage[] | undefined;
 }
 
+interface StageKey {
+  readonly name: string;
+  readonly sensitive: boolean;
+}
+
 const MAX_PENDING = 16;
+/** Interned metric attribute sets (about the SDK's default cardinality limit per instrument, 2000, times a few instruments). */
+const MAX_ATTR_SETS = 8192;
 /** Open sessions followed for their expiry; beyond this the oldest leave the gauge early. */
 const MAX_TRACKED_SESSIONS = 100_000;
 
@@ -166,8 +175,14 @@ export class TelemetrySubscriber {
   readonly #redactor: { arguments: PayloadRedactor; result: PayloadRedactor } | undefined;
   /** Exchanges whose telemetrySlot another subscriber holds (two telemetry instances in one process). */
   readonly #byEx = new WeakMap<Exchange, ExState>();
-  /** `mcp_gateway.<stage>.<key>`, built once per pair. */
-  readonly #stageKeys = new Map<string, string>();
+  /**
+   * Metric attribute sets, built once per distinct set (route, method, tool, outcome …) and shared by
+   * every point: no object per point, and the Recorder sums counter points of one set per turn by
+   * identity. Bounded: tool names come from clients; past the bound sets are built per point.
+   */
+  readonly #attrSets = new Map<string, Attributes>();
+  /** `mcp_gateway.<stage>.<key>` by stage, then key. */
+  readonly #stageKeys = new Map<string, Map<string, StageKey>>();
   readonly #handlers: Array<[Channel, (m: unknown) => void]>;
   /** Sessions opened through this subscriber's gateway and not yet over (insertion order ≈ expiry order). */
   readonly #open = new Map<string, { server: string; opened: number; expiresAt: number }>();
@@ -302,7 +317,14 @@ export class TelemetrySubscriber {
     const startTime = pending?.length ? Math.min(ev.start, pending[0]!.start) : ev.start;
     const sc = this.#r.context(parent, parentCtx, name, SpanKind.SERVER, local);
     // Attribute objects only for what will use them: metrics, and spans of sampled traces.
-    const metricAttrs = this.#m ? messageAttrs(msg, ex, false) : NO_ATTRS;
+    let metricAttrs = NO_ATTRS;
+    let metricKey = "";
+    if (this.#m) {
+      // Only tools/call and prompts/get put their target on metrics (targetAttrs with forSpan false).
+      const t = msg.method === "tools/call" || msg.method === "prompts/get" ? (msg.target ?? "") : "";
+      metricKey = `m\u0000${msg.method ?? "response"}\u0000${ex.server}\u0000${ex.protocolVersion ?? ""}\u0000${t}`;
+      metricAttrs = this.#attrSet(metricKey, () => messageAttrs(msg, ex, false));
+    }
     let sessionSet = false;
     let rec: SpanRecord | undefined;
     if (sampled(sc)) {
@@ -321,7 +343,7 @@ export class TelemetrySubscriber {
       rec = record(sc, parent, name, SpanKind.SERVER, startTime, spanAttrs, links);
     }
     const baggage = fromMeta.baggage ?? exs.headers.baggage;
-    const st: MsgState = { msg, sc, rec, name, metricAttrs, baggage, sessionSet };
+    const st: MsgState = { msg, sc, rec, name, metricAttrs, metricKey, baggage, sessionSet };
     ev.slot = st;
     if (c2s) exs.msgs.push(st);
     if (c2s && exs.first === undefined) {
@@ -373,9 +395,13 @@ export class TelemetrySubscriber {
     if (m) {
       let attrs = st.metricAttrs;
       if (errorType !== undefined || statusCode !== undefined) {
-        attrs = { ...attrs };
-        if (errorType !== undefined) attrs[A.ERROR_TYPE] = errorType;
-        if (statusCode !== undefined) attrs[A.RPC_RESPONSE_STATUS_CODE] = statusCode;
+        const base = attrs;
+        attrs = this.#attrSet(`${st.metricKey}\u0000e${errorType ?? ""}\u0000${statusCode ?? ""}`, () => {
+          const a: Attributes = { ...base };
+          if (errorType !== undefined) a[A.ERROR_TYPE] = errorType;
+          if (statusCode !== undefined) a[A.RPC_RESPONSE_STATUS_CODE] = statusCode;
+          return a;
+        });
       }
       this.#r.record(m.serverOperationDuration, (end - ev.start) / 1000, attrs);
       // A JSON-RPC error the backend itself returned (the gateway's own UPSTREAM_* codes are counted at upstream.end).
@@ -385,12 +411,26 @@ export class TelemetrySubscriber {
     }
   }
 
-  #stageKey(stage: string, key: string): string {
-    const k = `${stage}\u0000${key}`;
-    let v = this.#stageKeys.get(k);
+  #attrSet(key: string, build: () => Attributes): Attributes {
+    let a = this.#attrSets.get(key);
+    if (a === undefined) {
+      a = build();
+      if (this.#attrSets.size < MAX_ATTR_SETS) this.#attrSets.set(key, a);
+    }
+    return a;
+  }
+
+  /** The span attribute name for a stage's key, and whether the key names a secret; built once per pair. */
+  #stageKey(stage: string, key: string): StageKey {
+    let per = this.#stageKeys.get(stage);
+    if (per === undefined) {
+      per = new Map();
+      if (this.#stageKeys.size < 64) this.#stageKeys.set(stage, per);
+    }
+    let v = per.get(key);
     if (v === undefined) {
-      v = `mcp_gateway.${stage}.${key}`;
-      if (this.#stageKeys.size < 1024) this.#stageKeys.set(k, v);
+      v = { name: `mcp_gateway.${stage}.${key}`, sensitive: isSensitiveKey(key) };
+      if (per.size < 256) per.set(key, v);
     }
     return v;
   }
@@ -401,8 +441,9 @@ export class TelemetrySubscriber {
     if (a) {
       for (const key of Object.keys(a)) {
         const v = a[key]!;
+        const k = this.#stageKey(ev.stage, key);
         // Filters promise never to put secrets here; this is the second line of defence.
-        into[this.#stageKey(ev.stage, key)] = isSensitiveKey(key) ? REDACTED : typeof v === "string" ? redactString(v) : v;
+        into[k.name] = k.sensitive ? REDACTED : typeof v === "string" ? redactString(v) : v;
       }
     }
     if (ev.replied !== undefined) into[A.GW_STAGE_REPLIED] = ev.replied;
@@ -456,13 +497,24 @@ export class TelemetrySubscriber {
     const m = this.#m;
     if (!m) return;
     if (decision !== undefined) {
-      const attrs: Attributes = { [A.GW_AUTHZ_DECISION]: decision, [A.GW_SERVER]: ev.exchange.server };
-      if (typeof a?.engine === "string") attrs[A.GW_AUTHZ_ENGINE] = a.engine;
-      if (ev.message?.method) attrs[A.MCP_METHOD_NAME] = ev.message.method;
+      const engine = typeof a?.engine === "string" ? a.engine : undefined;
+      const method = ev.message?.method;
+      const key = `a\u0000${decision}\u0000${ev.exchange.server}\u0000${engine ?? "\u0001"}\u0000${method ?? "\u0001"}`;
+      const attrs = this.#attrSet(key, () => {
+        const x: Attributes = { [A.GW_AUTHZ_DECISION]: decision, [A.GW_SERVER]: ev.exchange.server };
+        if (engine !== undefined) x[A.GW_AUTHZ_ENGINE] = engine;
+        if (method) x[A.MCP_METHOD_NAME] = method;
+        return x;
+      });
       this.#r.add(m.authzDecisions, 1, attrs);
     } else if (ev.stage === "credentials" && a && typeof a.cache_hit === "boolean") {
-      const attrs: Attributes = { [A.GW_CREDENTIALS_CACHE]: a.cache_hit ? "hit" : "miss", [A.GW_SERVER]: ev.exchange.server };
-      if (typeof a.source === "string") attrs[A.GW_CREDENTIALS_SOURCE] = a.source;
+      const cache = a.cache_hit ? "hit" : "miss";
+      const source = typeof a.source === "string" ? a.source : undefined;
+      const attrs = this.#attrSet(`c\u0000${cache}\u0000${ev.exchange.server}\u0000${source ?? "\u0001"}`, () => {
+        const x: Attributes = { [A.GW_CREDENTIALS_CACHE]: cache, [A.GW_SERVER]: ev.exchange.server };
+        if (source !== undefined) x[A.GW_CREDENTIALS_SOURCE] = source;
+        return x;
+      });
       this.#r.add(m.credentialLookups, 1, attrs);
     }
   }
@@ -550,10 +602,18 @@ export class TelemetrySubscriber {
       }
       if (m && me) {
         const st = me.slot as MsgState | undefined;
-        const attrs: Attributes = { ...(st?.metricAttrs ?? { [A.MCP_METHOD_NAME]: me.message.method ?? "response" }) };
-        if (up.address !== undefined) attrs[A.SERVER_ADDRESS] = up.address;
-        attrs[A.NETWORK_TRANSPORT] = ev.transport === "stdio" ? "pipe" : "tcp";
-        if (errorType !== undefined) attrs[A.ERROR_TYPE] = errorType;
+        const transport = ev.transport === "stdio" ? "pipe" : "tcp";
+        const build = (): Attributes => {
+          const x: Attributes = { ...(st?.metricAttrs ?? { [A.MCP_METHOD_NAME]: me.message.method ?? "response" }) };
+          if (up.address !== undefined) x[A.SERVER_ADDRESS] = up.address;
+          x[A.NETWORK_TRANSPORT] = transport;
+          if (errorType !== undefined) x[A.ERROR_TYPE] = errorType;
+          return x;
+        };
+        // Interned when the message's own set is (a message seen at message.start), else built.
+        const attrs = st?.metricKey
+          ? this.#attrSet(`${st.metricKey}\u0000u${up.address ?? "\u0001"}\u0000${transport}\u0000${errorType ?? ""}`, build)
+          : build();
         this.#r.record(m.clientOperationDuration, (end - ev.start) / 1000, attrs);
       }
     }

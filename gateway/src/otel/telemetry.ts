@@ -6,15 +6,17 @@ import { type DiagLogger, DiagLogLevel, diag } from "@opentelemetry/api";
 import { OTLPMetricExporter as OTLPJsonMetricExporter } from "@opentelemetry/exporter-metrics-otlp-http";
 import { OTLPMetricExporter as OTLPProtoMetricExporter } from "@opentelemetry/exporter-metrics-otlp-proto";
 import { PrometheusExporter } from "@opentelemetry/exporter-prometheus";
-import { OTLPTraceExporter as OTLPJsonTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { OTLPTraceExporter as OTLPProtoTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto";
 import { defaultResource, detectResources, envDetector, type Resource, resourceFromAttributes } from "@opentelemetry/resources";
 import { type IMetricReader, MeterProvider, PeriodicExportingMetricReader } from "@opentelemetry/sdk-metrics";
 import { BatchSpanProcessor, type SpanExporter, type SpanProcessor, TracerProvider } from "@opentelemetry/sdk-trace";
 import { type Logger, type TelemetryConfig, type TelemetryConfigInput, telemetrySchema } from "../diagnostics-contract.ts";
+import { ERROR_TYPE, M_DROPPED_SPANS } from "./attributes.ts";
 import { createInstruments } from "./metrics.ts";
-import { PresetIdGenerator, Recorder } from "./recorder.ts";
+import { limitsFromEnv, SpanJsonEncoder } from "./otlp-json.ts";
+import { PresetIdGenerator, Recorder, type SpanSink, sdkSpanSink } from "./recorder.ts";
 import { buildSampler } from "./sampler.ts";
+import { createJsonSpanDelegate, OtlpSpanQueue } from "./span-export.ts";
 import { TelemetrySubscriber } from "./subscriber.ts";
 
 export const INSTRUMENTATION_SCOPE = "@mcp-edge/otel";
@@ -29,8 +31,15 @@ export interface TelemetryOptions extends TelemetryConfigInput {
   spanProcessors?: SpanProcessor[];
   /** Replace the OTLP span exporter (tests). */
   spanExporter?: SpanExporter;
-  /** Batch processor tuning; OTEL_BSP_* variables are honoured when unset. */
-  batch?: { scheduledDelayMillis?: number; maxExportBatchSize?: number; maxQueueSize?: number; exportTimeoutMillis?: number };
+  /** Batch tuning (the OTLP/JSON queue, or the SDK's batch processor); OTEL_BSP_* variables are honoured when unset. */
+  batch?: {
+    scheduledDelayMillis?: number;
+    maxExportBatchSize?: number;
+    maxQueueSize?: number;
+    exportTimeoutMillis?: number;
+    /** OTLP/JSON requests in flight at once (default 2). */
+    maxConcurrentExports?: number;
+  };
 }
 
 export interface Telemetry {
@@ -112,30 +121,47 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
   const resource = buildResource(cfg);
   const headers = Object.fromEntries(Object.entries(cfg.otlp.headers).map(([k, v]) => [k, v.reveal()]));
 
-  // Traces.
+  // Traces. The OTLP/JSON path encodes the records itself (span-export.ts); the SDK's tracer, batch
+  // processor and exporter are used only for protobuf, a replaced exporter or span processors of one's own.
   const processors: SpanProcessor[] = [...spanProcessors];
   const tracesOff = envList(env, "OTEL_TRACES_EXPORTER").includes("none");
-  if (spanExporter || (cfg.otlp.traces && !tracesOff)) {
-    const exporter =
-      spanExporter ??
-      new (otlpProtocol(env, "TRACES") === "http/json" ? OTLPJsonTraceExporter : OTLPProtoTraceExporter)({
+  const otlpTraces = cfg.otlp.traces && !tracesOff;
+  const bsp = {
+    scheduledDelayMillis: batch?.scheduledDelayMillis ?? envNumber(env, "OTEL_BSP_SCHEDULE_DELAY"),
+    maxExportBatchSize: batch?.maxExportBatchSize ?? envNumber(env, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"),
+    maxQueueSize: batch?.maxQueueSize ?? envNumber(env, "OTEL_BSP_MAX_QUEUE_SIZE"),
+    exportTimeoutMillis: batch?.exportTimeoutMillis ?? envNumber(env, "OTEL_BSP_EXPORT_TIMEOUT"),
+  };
+  const warn = (message: string) =>
+    logger ? logger.warn(`telemetry: ${message}`, { "event.dataset": "mcp_gateway.telemetry" }) : diag.warn(message);
+  const info = (message: string) =>
+    logger ? logger.info(`telemetry: ${message}`, { "event.dataset": "mcp_gateway.telemetry" }) : diag.info(message);
+  let queue: OtlpSpanQueue | undefined;
+  if (!spanExporter && otlpTraces && otlpProtocol(env, "TRACES") === "http/json") {
+    queue = new OtlpSpanQueue({
+      encoder: new SpanJsonEncoder(resource, { name: INSTRUMENTATION_SCOPE, version: VERSION }, limitsFromEnv(env)),
+      delegate: createJsonSpanDelegate({
         url: otlpUrl(cfg.otlp.endpoint, "traces"),
         headers,
-        timeoutMillis: cfg.otlp.timeoutMs,
-      });
-    processors.push(
-      new BatchSpanProcessor({
-        exporter,
-        scheduledDelayMillis: batch?.scheduledDelayMillis ?? envNumber(env, "OTEL_BSP_SCHEDULE_DELAY"),
-        maxExportBatchSize: batch?.maxExportBatchSize ?? envNumber(env, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"),
-        maxQueueSize: batch?.maxQueueSize ?? envNumber(env, "OTEL_BSP_MAX_QUEUE_SIZE"),
-        exportTimeoutMillis: batch?.exportTimeoutMillis ?? envNumber(env, "OTEL_BSP_EXPORT_TIMEOUT"),
+        timeoutMillis: Math.min(cfg.otlp.timeoutMs, bsp.exportTimeoutMillis ?? Number.POSITIVE_INFINITY),
       }),
-    );
+      ...bsp,
+      maxConcurrentExports: batch?.maxConcurrentExports,
+      warn,
+      info,
+    });
+  } else if (spanExporter || otlpTraces) {
+    const exporter =
+      spanExporter ?? new OTLPProtoTraceExporter({ url: otlpUrl(cfg.otlp.endpoint, "traces"), headers, timeoutMillis: cfg.otlp.timeoutMs });
+    processors.push(new BatchSpanProcessor({ exporter, ...bsp }));
   }
   const sampler = buildSampler(cfg.sampler, env);
   const ids = new PresetIdGenerator();
-  const tracerProvider = new TracerProvider({ resource, sampler, idGenerator: ids, spanProcessors: processors });
+  const tracerProvider =
+    processors.length > 0 ? new TracerProvider({ resource, sampler, idGenerator: ids, spanProcessors: processors }) : undefined;
+  const sinks: SpanSink[] = [];
+  if (queue) sinks.push(queue);
+  if (tracerProvider) sinks.push(sdkSpanSink(tracerProvider.getTracer(INSTRUMENTATION_SCOPE, VERSION), ids));
 
   // Metrics.
   const readers: IMetricReader[] = [];
@@ -160,9 +186,22 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
     readers.push(prometheus);
   }
   const meterProvider = readers.length > 0 ? new MeterProvider({ resource, readers }) : undefined;
-  const instruments = meterProvider ? createInstruments(meterProvider.getMeter(INSTRUMENTATION_SCOPE, VERSION)) : undefined;
+  const meter = meterProvider?.getMeter(INSTRUMENTATION_SCOPE, VERSION);
+  const instruments = meter ? createInstruments(meter) : undefined;
+  if (meter && queue) {
+    // Read at collection time from the queue's totals: nothing on the request path, even while dropping.
+    const q = queue;
+    meter
+      .createObservableCounter(M_DROPPED_SPANS, {
+        description: "Spans dropped before export, by error.type: queue_full (the export queue was at its bound) or export_failed.",
+      })
+      .addCallback((r) => {
+        r.observe(q.stats.droppedQueueFull, { [ERROR_TYPE]: "queue_full" });
+        r.observe(q.stats.droppedExportFailed, { [ERROR_TYPE]: "export_failed" });
+      });
+  }
 
-  const recorder = new Recorder(tracerProvider.getTracer(INSTRUMENTATION_SCOPE, VERSION), sampler, ids);
+  const recorder = new Recorder(sampler, sinks);
   const subscriber = new TelemetrySubscriber(recorder, instruments, {
     gatewayId,
     recordArguments: cfg.recordArguments,
@@ -184,13 +223,13 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
       : undefined,
     async forceFlush() {
       recorder.flush();
-      await Promise.all([tracerProvider.forceFlush(), meterProvider?.forceFlush()]);
+      await Promise.all([queue?.forceFlush(), tracerProvider?.forceFlush(), meterProvider?.forceFlush()]);
     },
     shutdown() {
       stopped ??= (async () => {
         subscriber.unsubscribe();
         recorder.flush();
-        await Promise.allSettled([tracerProvider.shutdown(), meterProvider?.shutdown()]);
+        await Promise.allSettled([queue?.shutdown(), tracerProvider?.shutdown(), meterProvider?.shutdown()]);
       })();
       return stopped;
     },

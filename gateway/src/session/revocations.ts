@@ -46,6 +46,8 @@ export class MemoryRevocations implements RevocationStore {
   }
 
   knownRevoked(sessionId: string): boolean {
+    // Nothing revoked (the usual case): no hash on the request path.
+    if (this.#exp.size === 0) return false;
     const k = keyOf(sessionId);
     const exp = this.#exp.get(k);
     if (exp === undefined) return false;
@@ -93,7 +95,7 @@ export class RedisRevocations implements RevocationStore {
 
   isRevoked(sessionId: string): boolean | Promise<boolean> {
     if (this.#local.knownRevoked(sessionId)) return true;
-    const key = `${this.#store.prefix}revoked:${keyOf(sessionId)}`;
+    const key = `${this.#store.prefix}revoked:${keyOf(sessionId)}`; // one hash per uncached check (a round trip follows anyway)
     return this.#store.run(async (c) => {
       const ttl = await c.pTTL(key);
       if (ttl === -2) return false;

@@ -8,7 +8,7 @@ import { authzSchema, serverAuthzSchema } from "../../src/config/schema-authz.ts
 import { Secret } from "../../src/config/secret.ts";
 import { actionFromAnnotations } from "../../src/filters/authz/actions.ts";
 import { readWasmBundle } from "../../src/filters/authz/bundle.ts";
-import { decisionKey, filterKey } from "../../src/filters/authz/cache-key.ts";
+import { decisionKey, filterKey, KEYED_MEMBERS, KEYED_REQUEST_MEMBERS } from "../../src/filters/authz/cache-key.ts";
 import { stepUpChallenge } from "../../src/filters/authz/filter.ts";
 import { toDecision } from "../../src/filters/authz/types.ts";
 import { DEFAULT_BUNDLE_PATH } from "../../src/filters/authz/wasm-engine.ts";
@@ -25,6 +25,36 @@ describe("cache key", () => {
     // Member order of arguments only costs a miss, never a wrong hit.
     expect(decisionKey({ ...a, arguments: { r: 2, q: 1 } })).not.toBe(decisionKey(a));
     expect(filterKey(a, [{ target: "t", action: "read" }])).not.toBe(filterKey(a, [{ target: "t", action: "write" }]));
+  });
+
+  it("changes with every member of the input the contract has (and of input.request but time)", () => {
+    const a = call(["x"], [], "s", "t", "read", { q: 1 });
+    const changed: Record<string, unknown> = {
+      subject: { ...a.subject!, sub: "someone-else" },
+      server: "other-server",
+      method: "prompts/get",
+      target: "other-target",
+      action: "write",
+      arguments: { q: 2 },
+      request: { ...a.request, client_address: "10.9.9.9" },
+    };
+    for (const m of Object.keys(KEYED_MEMBERS)) {
+      expect(changed[m], m).toBeDefined();
+      expect(decisionKey({ ...a, [m]: changed[m] }), m).not.toBe(decisionKey(a));
+    }
+    for (const [m, keyed] of Object.entries(KEYED_REQUEST_MEMBERS)) {
+      const b = { ...a, request: { ...a.request, [m]: `changed-${m}` } };
+      if (keyed) expect(decisionKey(b), m).not.toBe(decisionKey(a));
+      else expect(decisionKey(b), m).toBe(decisionKey(a));
+    }
+    // A missing target and a target "null" are different inputs.
+    const { target: _t, ...noTarget } = a;
+    expect(decisionKey(noTarget)).not.toBe(decisionKey({ ...a, target: "null" }));
+    // The subject's JSON is memoised only for a frozen subject: a mutable one is serialised every time.
+    const mutable = { ...a, subject: { ...a.subject!, groups: ["x"] } };
+    const k1 = decisionKey(mutable);
+    mutable.subject.groups = ["y"];
+    expect(decisionKey(mutable)).not.toBe(k1);
   });
 });
 

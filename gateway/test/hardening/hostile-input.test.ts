@@ -15,6 +15,9 @@ let demo: Awaited<ReturnType<typeof startHttpDemo>>;
 /** In front of the demo backend: POST relayed, GET answered `500 text/plain` (what the Python SDK does). */
 let plainGet: Server;
 let plainGetUrl: string;
+/** In front of the demo backend: relays everything, but answers tools/list with a member named twice. */
+let dupList: Server;
+let dupListUrl: string;
 let gw: TestGateway;
 const USER = { "x-test-user": "una" };
 
@@ -37,10 +40,35 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => plainGet.listen(0, "127.0.0.1", r));
   plainGetUrl = `http://127.0.0.1:${(plainGet.address() as AddressInfo).port}/mcp`;
+  dupList = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const body = Buffer.concat(chunks);
+      const msg = body.length ? (JSON.parse(body.toString()) as { id?: number; method?: string }) : {};
+      if (msg.method === "tools/list") {
+        // JSON.parse keeps the last "tools"; a first-wins parser would see the hidden tool.
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(`{"jsonrpc":"2.0","id":${msg.id},"result":{"tools":[{"name":"hidden","inputSchema":{"type":"object"}}],"tools":[]}}`);
+        return;
+      }
+      const up = httpRequest(
+        { host: target.hostname, port: target.port, path: target.pathname, method: req.method, headers: req.headers },
+        (r) => {
+          res.writeHead(r.statusCode ?? 502, r.headers);
+          r.pipe(res);
+        },
+      );
+      up.end(body);
+    });
+  });
+  await new Promise<void>((r) => dupList.listen(0, "127.0.0.1", r));
+  dupListUrl = `http://127.0.0.1:${(dupList.address() as AddressInfo).port}/mcp`;
   gw = await startGateway(
-    { demo: { url: demo.url }, "plain-get": { url: plainGetUrl } },
+    { demo: { url: demo.url }, "plain-get": { url: plainGetUrl }, "dup-list": { url: dupListUrl } },
     { limits: { requestTimeoutMs: 5000, bodyIdleTimeoutMs: 400, bodyTimeoutMs: 1500 } },
-    { filters: [headerAuthn()] },
+    // A response filter that reads every backend answer (as authz's list filtering does), and lets it pass.
+    { filters: [headerAuthn(), { name: "test-reads-answers", stage: "authz", onUpstreamMessage: (_ex, msg) => msg }] },
   );
 }, 60_000);
 
@@ -48,6 +76,8 @@ afterAll(async () => {
   await gw?.close();
   plainGet?.closeAllConnections();
   await new Promise<void>((r) => (plainGet ? plainGet.close(() => r()) : r()));
+  dupList?.closeAllConnections();
+  await new Promise<void>((r) => (dupList ? dupList.close(() => r()) : r()));
   await demo?.close();
 });
 
@@ -107,6 +137,35 @@ describe("item 7: a backend GET stream that fails at HTTP level", () => {
     expect(r.status).toBe(502);
     expect(r.headers.get("content-type")).toBe("application/json");
     expect(gatewayCode(await r.text())).toBe("UPSTREAM_HTTP_ERROR");
+  });
+});
+
+describe("member names given twice in one object", () => {
+  it("a request naming a member twice is DUPLICATE_MEMBER (400), also when the names differ only by escapes", async () => {
+    const h = await open();
+    for (const [i, body] of [
+      `{"jsonrpc":"2.0","id":21,"method":"tools/call","params":{"name":"echo","name":"add","arguments":{}}}`,
+      `{"jsonrpc":"2.0","id":22,"method":"tools/call","params":{"name":"echo","arguments":{"a":1,"\\u0061":2}}}`,
+      `{"jsonrpc":"2.0","id":23,"id":24,"method":"ping"}`,
+    ].entries()) {
+      const r = await post(`${gw.url}/mcp/demo`, body, h);
+      expect(r.status, String(i)).toBe(400);
+      expect(gatewayCode(await r.text()), String(i)).toBe("DUPLICATE_MEMBER");
+    }
+    // The same name in two different objects is fine.
+    const ok = await post(`${gw.url}/mcp/demo`, `{"jsonrpc":"2.0","id":25,"method":"ping","params":{"_meta":{"id":1}}}`, h);
+    expect(ok.status).toBe(200);
+    await ok.text();
+  });
+
+  it("a backend answer naming a member twice reaches the client as the gateway read it, never as the ambiguous text", async () => {
+    const h = await open("dup-list");
+    const r = await post(`${gw.url}/mcp/dup-list`, { jsonrpc: "2.0", id: 26, method: "tools/list" }, h);
+    expect(r.status).toBe(200);
+    const text = await r.text();
+    expect(text).not.toContain("hidden");
+    const [m] = await messagesOf(new Response(text, { headers: r.headers }));
+    expect((m as { result: { tools: unknown[] } }).result.tools).toEqual([]);
   });
 });
 

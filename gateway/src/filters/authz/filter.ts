@@ -40,11 +40,18 @@ const LISTS: Record<string, { member: string; key: string }> = {
 /** Methods whose target is read, whatever the config says (prompts and resources are never "called"). */
 const READ_METHODS = new Set(["prompts/get", "resources/read", "resources/subscribe", "resources/unsubscribe", "completion/complete"]);
 
+/** One subject per shared (frozen) principal: built once, and its JSON is cached by the decision cache's key. */
+const subjects = new WeakMap<object, AuthzSubject>();
+
 function subjectOf(ex: Exchange): AuthzSubject | null {
   const p = ex.principal;
   if (!p) return null;
+  const shared = Object.isFrozen(p);
+  const hit = shared ? subjects.get(p) : undefined;
+  if (hit) return hit;
   const s: AuthzSubject = { sub: p.sub, iss: p.iss, groups: p.groups, scopes: p.scopes, amr: p.amr, claims: p.claims };
   if (p.clientId !== undefined) s.client_id = p.clientId;
+  if (shared) subjects.set(p, Object.freeze(s));
   return s;
 }
 
