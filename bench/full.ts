@@ -4,7 +4,7 @@
 
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { Agent, request } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -71,6 +71,10 @@ const OPTS = {
   /** Extra node flags for the gateway (e.g. --trace-gc, --max-semi-space-size=…). */
   nodeArgs: (env.BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean),
   gatewayCli: env.BENCH_GATEWAY_CLI ?? join(ROOT, "gateway", "src", "cli.ts"),
+  /** BENCH_MEM=1: the gateway runs with bench/mem-probe.mjs and the report adds heap used / total next to each RSS. */
+  mem: env.BENCH_MEM === "1",
+  /** A folder: the `full` gateway writes V8 heap snapshots there, after the load and once its sessions are open. */
+  heapSnapshotDir: env.BENCH_HEAPSNAPSHOT || undefined,
   out: env.BENCH_OUT ?? join(HERE, "results", "full.json"),
 };
 for (const s of OPTS.scenarios)
@@ -180,6 +184,37 @@ function rssMb(pid: number | undefined): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+interface HeapMb {
+  used: number;
+  total: number;
+  /** The probe's whole line: resident heap pages, external and array buffers, malloc, each V8 space (JSON output). */
+  probe: Record<string, unknown>;
+}
+/** The gateway's heap from the last line bench/mem-probe.mjs wrote (at most a second old), with BENCH_MEM=1. */
+function heapMb(probeFile: string | undefined): HeapMb | undefined {
+  if (!probeFile || !existsSync(probeFile)) return undefined;
+  const last = readFileSync(probeFile, "utf8").trim().split("\n").pop();
+  if (!last) return undefined;
+  const m = JSON.parse(last) as { heapUsed: number; heapTotal: number };
+  return { used: m.heapUsed, total: m.heapTotal, probe: m };
+}
+
+/** SIGUSR2 (the gateway runs with --heapsnapshot-signal) and wait until the snapshot file stops growing. */
+async function heapSnapshot(pid: number, dir: string): Promise<string | undefined> {
+  const before = new Set(existsSync(dir) ? readdirSync(dir) : []);
+  process.kill(pid, "SIGUSR2");
+  let size = -1;
+  for (let i = 0; i < 600; i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    const f = (existsSync(dir) ? readdirSync(dir) : []).find((x) => x.endsWith(".heapsnapshot") && !before.has(x));
+    if (!f) continue;
+    const now = statSync(join(dir, f)).size;
+    if (now > 0 && now === size) return join(dir, f);
+    size = now;
+  }
+  return undefined;
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -353,6 +388,8 @@ interface ScenarioRun {
   points: Point[];
   rssIdleMb?: number | undefined;
   rssAfterLoadMb?: number | undefined;
+  /** With BENCH_MEM=1: the gateway's V8 heap at the same moments as the RSS readings. */
+  heap?: { idle?: HeapMb | undefined; afterLoad?: HeapMb | undefined; sessions?: HeapMb | undefined; snapshots?: string[] };
   sessions?: { opened: number; rssMb: number | undefined; seconds: number; sampleCallsOk: number } | undefined;
   /** Evidence the stages did their work: OTLP requests received, audit bytes written, decision-log lines. */
   evidence: Record<string, number>;
@@ -444,6 +481,7 @@ async function runScenario(f: Fixtures, name: ScenarioName, round: number, pin: 
     let auth: Record<string, string> = {};
     let gw: Proc | undefined;
     let dlog = 0;
+    let probeFile: string | undefined;
     const auditPath = join(tmp, "audit.log");
     if (name === "nginx") {
       const ng = await startNginx(tmp, backend.ready, core);
@@ -456,11 +494,18 @@ async function runScenario(f: Fixtures, name: ScenarioName, round: number, pin: 
       await writeFile(cfg, gatewayConfig(f, st, backend.ready, auditPath));
       const profiled = OPTS.profileDir && (OPTS.profileScenarios.includes(name) || OPTS.profileScenarios.includes("all"));
       const prof = profiled ? ["--cpu-prof", `--cpu-prof-dir=${resolve(OPTS.profileDir!, name)}`] : [];
+      if (OPTS.mem) probeFile = join(tmp, "mem-probe.jsonl");
+      const mem = [
+        ...(OPTS.mem ? ["--import", join(HERE, "mem-probe.mjs")] : []),
+        ...(OPTS.heapSnapshotDir && name === "full"
+          ? ["--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${resolve(OPTS.heapSnapshotDir)}`]
+          : []),
+      ];
       gw = await startProcess(
         "gateway",
-        pinned([process.execPath, ...prof, ...OPTS.nodeArgs, OPTS.gatewayCli, "--config", cfg], core),
+        pinned([process.execPath, ...prof, ...mem, ...OPTS.nodeArgs, OPTS.gatewayCli, "--config", cfg], core),
         /listening on (http:\/\/\S+)/,
-        { BENCH_VAULT_TOKEN: f.bao.token },
+        { BENCH_VAULT_TOKEN: f.bao.token, ...(probeFile ? { MEM_PROBE_FILE: probeFile } : {}) },
       );
       procs.push(gw);
       gwPid = gw.child.pid;
@@ -476,6 +521,7 @@ async function runScenario(f: Fixtures, name: ScenarioName, round: number, pin: 
     await checkedCall(url, headers, 1);
     await new Promise((r) => setTimeout(r, 1000));
     run.rssIdleMb = rssMb(gwPid);
+    if (probeFile) run.heap = { idle: heapMb(probeFile) };
     for (const c of OPTS.concurrency) {
       log(`bench:full round ${round + 1}: ${SCENARIOS[name].label}, c=${c} …`);
       const r = await runLoad(
@@ -497,7 +543,22 @@ async function runScenario(f: Fixtures, name: ScenarioName, round: number, pin: 
     }
     await new Promise((r) => setTimeout(r, 1000));
     run.rssAfterLoadMb = rssMb(gwPid);
-    if (name === "full" && OPTS.sessions > 0) run.sessions = await openManySessions(url, auth, gwPid);
+    if (run.heap) run.heap.afterLoad = heapMb(probeFile);
+    if (name === "full" && OPTS.sessions > 0) {
+      // Two snapshots, after the load and with the sessions open: their difference is what the sessions hold.
+      const snapshot = async (what: string) => {
+        if (!OPTS.heapSnapshotDir || !gwPid) return;
+        await mkdir(OPTS.heapSnapshotDir, { recursive: true });
+        const file = await heapSnapshot(gwPid, resolve(OPTS.heapSnapshotDir));
+        run.heap = { ...run.heap, snapshots: [...(run.heap?.snapshots ?? []), file ?? "not written"] };
+        log(`bench:full: heap snapshot ${what}: ${file ?? "not written within 300 s"}`);
+      };
+      await snapshot("after the load");
+      run.sessions = await openManySessions(url, auth, gwPid, () => {
+        if (run.heap) run.heap.sessions = heapMb(probeFile);
+      });
+      await snapshot(`with ${OPTS.sessions} sessions`);
+    }
     // Stopped first: a gateway flushes its span batches and queued log lines on shutdown.
     for (const p of [...procs].reverse()) await p.stop();
     if (st) {
@@ -522,7 +583,12 @@ async function runScenario(f: Fixtures, name: ScenarioName, round: number, pin: 
 }
 
 /** Open OPTS.sessions sessions (64 at a time, keep-alive), read the RSS, then check calls on a sample of them. */
-async function openManySessions(url: string, auth: Record<string, string>, pid: number | undefined): Promise<ScenarioRun["sessions"]> {
+async function openManySessions(
+  url: string,
+  auth: Record<string, string>,
+  pid: number | undefined,
+  measured: () => void,
+): Promise<ScenarioRun["sessions"]> {
   log(`bench:full: opening ${OPTS.sessions} sessions …`);
   const t0 = performance.now();
   const all: Record<string, string>[] = [];
@@ -538,6 +604,7 @@ async function openManySessions(url: string, auth: Record<string, string>, pid: 
   const seconds = (performance.now() - t0) / 1000;
   await new Promise((r) => setTimeout(r, 1000));
   const rss = rssMb(pid);
+  measured();
   let ok = 0;
   const step = Math.max(1, Math.floor(all.length / 100));
   for (let i = 0; i < all.length; i += step) {
@@ -560,6 +627,19 @@ const range = (xs: number[], d: number, f = (x: number) => x.toFixed(d)) => {
   const lo = Math.min(...xs);
   const hi = Math.max(...xs);
   return xs.length === 1 || f(lo) === f(hi) ? f(median(xs)) : `${f(median(xs))} (${f(lo)}–${f(hi)})`;
+};
+
+const heapCell = (hs: Array<HeapMb | undefined>) => {
+  const h = hs.flatMap((x) => x ?? []);
+  return h.length
+    ? `${range(
+        h.map((x) => x.used),
+        0,
+      )}/${range(
+        h.map((x) => x.total),
+        0,
+      )}`
+    : "—";
 };
 
 function table(runs: ScenarioRun[]): string {
@@ -589,6 +669,7 @@ function table(runs: ScenarioRun[]): string {
     "+p50 µs c=1",
     ...OPTS.concurrency.map((c) => `CPU µs/call c=${c}`),
     "RSS idle/after MB",
+    ...(OPTS.mem ? ["heap used/total idle, after MB"] : []),
   ];
   out.push(`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`);
   for (const s of OPTS.scenarios) {
@@ -627,6 +708,7 @@ function table(runs: ScenarioRun[]): string {
     const idle = rs.flatMap((r) => r.rssIdleMb ?? []);
     const after = rs.flatMap((r) => r.rssAfterLoadMb ?? []);
     cells.push(idle.length ? `${range(idle, 0)} / ${range(after, 0)}` : "—");
+    if (OPTS.mem) cells.push(heapCell(rs.map((r) => r.heap?.idle)) + ", " + heapCell(rs.map((r) => r.heap?.afterLoad)));
     out.push(`| ${cells.join(" | ")} |`);
   }
   const sess = ok.flatMap((r) => r.sessions ?? []);
@@ -639,7 +721,9 @@ function table(runs: ScenarioRun[]): string {
       )} MB; opened in ${range(
         sess.map((x) => x.seconds),
         1,
-      )} s; ${sess.map((x) => x.sampleCallsOk).join("/")} sampled sessions served a verified call afterwards`,
+      )} s; ${sess.map((x) => x.sampleCallsOk).join("/")} sampled sessions served a verified call afterwards${
+        OPTS.mem ? `; heap used/total ${heapCell(ok.map((r) => r.heap?.sessions))} MB` : ""
+      }`,
     );
   const errs = runs.flatMap((r) =>
     r.points.filter((p) => p.errors > 0).map((p) => `${r.scenario} c=${p.connections}: ${p.errors} errors, e.g. ${p.errorSample}`),

@@ -1,18 +1,14 @@
 #!/usr/bin/env node
-// The `mcp-gateway` command: run the gateway from a YAML config, or validate a config file.
+// The `mcp-gateway` command: run the gateway from a YAML config, or validate a config file. Its own imports are
+// loaded lazily, so that `run` can first re-execute itself with the V8 heap defaults (heap-defaults.ts) cheaply.
 
 import { readFileSync, realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { GOVERNANCE_HELP, runGovernanceCommand } from "./cli-governance.ts";
-import { ConfigError } from "./config/load.ts";
-import { checkReferencedFiles } from "./config/paths.ts";
-import { createLogger } from "./log/logger.ts";
-import { type Runtime, startRuntime } from "./runtime.ts";
-import { loadConfigFileWithVault } from "./secrets/load-with-vault.ts";
-import { isWorker, runPrimary, workerCount } from "./workers.ts";
+import { heapDefaultsArgv } from "./heap-defaults.ts";
+import type { Runtime } from "./runtime.ts";
 
-const HELP = `mcp-gateway — an edge gateway for the Model Context Protocol
+const help = async () => `mcp-gateway — an edge gateway for the Model Context Protocol
 
 Usage:
   mcp-gateway --config <file.yaml> [--workers N]   run the gateway (N processes on one port;
@@ -20,7 +16,7 @@ Usage:
   mcp-gateway validate --config <file.yaml>    check a config file and exit (0 = valid)
   mcp-gateway --help | --version
 
-${GOVERNANCE_HELP}
+${(await import("./cli-governance.ts")).GOVERNANCE_HELP}
 Each configured server is served at /mcp/<name> (Streamable HTTP) and /mcp/<name>/sse (legacy SSE).
 Config reference: gateway/config.schema.json and docs/configuration.md.
 `;
@@ -31,7 +27,7 @@ function version(): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  if (argv[0] === "tools" || argv[0] === "policy") return runGovernanceCommand(argv);
+  if (argv[0] === "tools" || argv[0] === "policy") return (await import("./cli-governance.ts")).runGovernanceCommand(argv);
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({
@@ -45,12 +41,12 @@ export async function main(argv: string[]): Promise<number> {
       },
     });
   } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n\n${HELP}`);
+    process.stderr.write(`${(e as Error).message}\n\n${await help()}`);
     return 2;
   }
   const { values, positionals } = parsed;
   if (values.help) {
-    process.stdout.write(HELP);
+    process.stdout.write(await help());
     return 0;
   }
   if (values.version) {
@@ -59,14 +55,24 @@ export async function main(argv: string[]): Promise<number> {
   }
   const command = positionals[0] ?? "run";
   if (command !== "run" && command !== "validate") {
-    process.stderr.write(`unknown command "${command}"\n\n${HELP}`);
+    process.stderr.write(`unknown command "${command}"\n\n${await help()}`);
     return 2;
   }
   const file = values.config;
   if (typeof file !== "string") {
-    process.stderr.write(`--config <file.yaml> is required\n\n${HELP}`);
+    process.stderr.write(`--config <file.yaml> is required\n\n${await help()}`);
     return 2;
   }
+  const [{ ConfigError }, { checkReferencedFiles }, { createLogger }, { startRuntime }, { loadConfigFileWithVault }, workers] =
+    await Promise.all([
+      import("./config/load.ts"),
+      import("./config/paths.ts"),
+      import("./log/logger.ts"),
+      import("./runtime.ts"),
+      import("./secrets/load-with-vault.ts"),
+      import("./workers.ts"),
+    ]);
+  const { isWorker, runPrimary, workerCount } = workers;
   let config: Awaited<ReturnType<typeof loadConfigFileWithVault>>;
   try {
     config = await loadConfigFileWithVault(file);
@@ -92,7 +98,7 @@ export async function main(argv: string[]): Promise<number> {
     try {
       n = workerCount(typeof values.workers === "string" ? values.workers : undefined, config, logger);
     } catch (e) {
-      process.stderr.write(`${(e as Error).message}\n\n${HELP}`);
+      process.stderr.write(`${(e as Error).message}\n\n${await help()}`);
       return 2;
     }
     if (n > 1) {
@@ -136,6 +142,10 @@ function isEntryPoint(): boolean {
 }
 const isMain = isEntryPoint();
 if (isMain) {
+  // Same pid, arguments and environment, new image: nothing of this one (no socket, no timer) survives the exec.
+  const canExec = typeof process.execve === "function" && process.platform !== "win32";
+  const withDefaults = heapDefaultsArgv(process.execArgv, process.env, process.argv.slice(2), canExec);
+  if (withDefaults) process.execve!(process.execPath, [process.execPath, ...withDefaults, process.argv[1]!, ...process.argv.slice(2)]);
   main(process.argv.slice(2)).then(
     (code) => {
       if (code >= 0) process.exit(code);

@@ -8,7 +8,8 @@
 // API reference: https://openbao.org/api-docs/ (identical to Vault for every endpoint used here).
 
 import { readFile } from "node:fs/promises";
-import nodeVault from "node-vault";
+import { createRequire } from "node:module";
+import type nodeVault from "node-vault";
 import type { Secret } from "../config/secret.ts";
 import type { Logger } from "../logger.ts";
 import { silentLogger } from "../logger.ts";
@@ -94,6 +95,15 @@ const DAY_MS = 86_400_000;
 /** A token with less than this left is renewed or replaced before use. */
 const EXPIRY_MARGIN_MS = 1_000;
 
+// node-vault (CommonJS, with request/axios behind it: several MB of resident code) is loaded by the first client,
+// so a gateway with no Vault in its config never loads it (docs/design/memory.md).
+const require = createRequire(import.meta.url);
+let loadedNodeVault: typeof nodeVault | undefined;
+const nodeVaultFactory = (): typeof nodeVault => {
+  loadedNodeVault ??= require("node-vault") as typeof nodeVault;
+  return loadedNodeVault;
+};
+
 export class VaultClient {
   readonly #opts: VaultClientOptions;
   readonly #raw: RawClient;
@@ -127,7 +137,7 @@ export class VaultClient {
       requestOptions,
       debug: () => {},
     };
-    const raw = nodeVault(vaultOptions) as unknown as RawClient;
+    const raw = nodeVaultFactory()(vaultOptions) as unknown as RawClient;
     // node-vault falls back to VAULT_TOKEN / VAULT_NAMESPACE from the environment: clear both.
     raw.token = "";
     raw.namespace = opts.namespace ?? "";

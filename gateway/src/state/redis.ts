@@ -1,7 +1,8 @@
 // The shared state store: one node-redis connection per gateway, used by the session revocations and
 // the limits stage when replicas must agree. Every command fails fast (never queues) when Redis is away.
 
-import { createClient } from "redis";
+import { createRequire } from "node:module";
+import type { createClient } from "redis";
 import { GatewayError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 
@@ -18,6 +19,11 @@ export interface RedisSettings {
 
 export type RedisConnection = ReturnType<typeof createClient>;
 
+// node-redis (CommonJS, ~500 modules, ~25 MB resident) is loaded by the first store: a gateway whose config
+// has no `redis` section never loads it (docs/design/memory.md).
+const require = createRequire(import.meta.url);
+const redisCreateClient = (): typeof createClient => (require("redis") as { createClient: typeof createClient }).createClient;
+
 export class SharedStore {
   readonly prefix: string;
   readonly client: RedisConnection;
@@ -28,7 +34,7 @@ export class SharedStore {
   constructor(s: RedisSettings, logger: Logger) {
     this.prefix = s.keyPrefix;
     this.#timeoutMs = s.commandTimeoutMs;
-    this.client = createClient({
+    this.client = redisCreateClient()({
       ...(s.url ? { url: s.url } : {}),
       socket: {
         ...(s.socketPath ? { path: s.socketPath } : {}),

@@ -2,7 +2,7 @@
 // the npm cache when they are there), run through `npx @mcp-edge/gateway`: validate, then serve a real MCP client.
 
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -10,6 +10,7 @@ import { promisify } from "node:util";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HEAP_DEFAULTS } from "../../src/heap-defaults.ts";
 
 const run = promisify(execFile);
 const repo = fileURLToPath(new URL("../../../", import.meta.url));
@@ -124,6 +125,11 @@ describe("npm pack of @mcp-edge/gateway", () => {
       const r = await c.callTool({ name: "add", arguments: { a: 20, b: 22 } });
       expect(r.structuredContent).toEqual({ sum: 42 });
       await c.close();
+      // The bin re-executed itself with the V8 heap defaults (docs/design/memory.md): the pid serving has them.
+      if (process.platform === "linux") {
+        const argv = readFileSync(`/proc/${p.pid}/cmdline`, "utf8").split("\0");
+        for (const flag of HEAP_DEFAULTS) expect(argv).toContain(flag);
+      }
     } finally {
       p.kill("SIGTERM");
       await new Promise((r) => (p.exitCode !== null || p.signalCode !== null ? r(null) : p.once("exit", r)));

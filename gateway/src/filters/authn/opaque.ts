@@ -1,7 +1,7 @@
 // Opaque access tokens: RFC 7662 introspection, or OIDC userinfo (Core §5.3) as the reference
 // architecture does, both through openid-client. Any failure to get an answer is "unavailable" (503).
 
-import * as oidc from "openid-client";
+import type * as oidc from "openid-client";
 import type { IssuerConfig } from "../../config/schema-authn.ts";
 import { type AuthnLog, IdpUnavailableError, type IssuerRuntime } from "./issuer-keys.ts";
 import type { GuardedFetch } from "./ssrf.ts";
@@ -10,6 +10,13 @@ import type { GuardedFetch } from "./ssrf.ts";
 export type OpaqueResult =
   | { active: true; claims: Record<string, unknown>; aud: string[] | undefined; exp: number | undefined; via: "introspection" | "userinfo" }
   | { active: false; reason: string };
+
+// openid-client is loaded by the first opaque token: JWT-only issuers never load it (docs/design/memory.md).
+let loaded: Promise<typeof oidc> | undefined;
+const openidClient = () => {
+  loaded ??= import("openid-client");
+  return loaded;
+};
 
 export class OpaqueTokenVerifier {
   readonly #rt: IssuerRuntime;
@@ -32,6 +39,7 @@ export class OpaqueTokenVerifier {
   #configuration(): Promise<oidc.Configuration> {
     if (this.#config) return this.#config;
     const p = (async () => {
+      const oidc = await openidClient();
       const intro = this.#cfg.introspection;
       const ui = this.#cfg.userinfo;
       const endpointOverride = intro ? intro.endpoint : ui?.endpoint;
@@ -62,6 +70,7 @@ export class OpaqueTokenVerifier {
 
   async verify(token: string): Promise<OpaqueResult> {
     const config = await this.#configuration();
+    const oidc = await openidClient();
     if (this.#cfg.introspection) {
       let r: oidc.IntrospectionResponse;
       try {

@@ -6,7 +6,7 @@ import type { ErrorObject, ValidateFunction } from "ajv";
 import { LRUCache } from "lru-cache";
 
 // ajv and ajv-formats are CommonJS; createRequire gives their classes without interop guesswork. They are
-// loaded when the first validator cache is built, so commands that never validate (validate, tools, policy) skip them.
+// loaded when the first schema compiles, so commands and gateways that never validate one skip them.
 const require = createRequire(import.meta.url);
 type AjvLike = {
   compile(schema: object): ValidateFunction;
@@ -35,25 +35,33 @@ function draftOf(schema: Record<string, unknown>): "2020" | "draft7" {
 
 export class ValidatorCache {
   readonly #o: ValidatorCacheOptions;
-  readonly #ajv: Record<"2020" | "draft7", AjvLike>;
+  #ajv: Record<"2020" | "draft7", AjvLike> | undefined;
   readonly #compiled: LRUCache<string, { compiled: Compiled; schema: object | undefined; ajv: AjvLike | undefined }>;
 
   constructor(o: ValidatorCacheOptions) {
     this.#o = o;
-    const Ajv2020 = require("ajv/dist/2020").default as AjvClass;
-    const AjvDraft7 = require("ajv").default as AjvClass;
-    const addFormats = require("ajv-formats").default as (ajv: AjvLike) => void;
-    const a = new Ajv2020(AJV_OPTIONS);
-    const b = new AjvDraft7(AJV_OPTIONS);
-    addFormats(a);
-    addFormats(b);
-    this.#ajv = { "2020": a, draft7: b };
     this.#compiled = new LRUCache({
       max: o.max,
       dispose: (v) => {
         if (v.schema && v.ajv) v.ajv.removeSchema(v.schema);
       },
     });
+  }
+
+  // The two ajv instances (with their formats, several MB of code and compiled keywords) are built by the first
+  // schema to compile: a gateway whose backends list no tools never loads ajv.
+  #ajvOf(draft: "2020" | "draft7"): AjvLike {
+    if (!this.#ajv) {
+      const Ajv2020 = require("ajv/dist/2020").default as AjvClass;
+      const AjvDraft7 = require("ajv").default as AjvClass;
+      const addFormats = require("ajv-formats").default as (ajv: AjvLike) => void;
+      const a = new Ajv2020(AJV_OPTIONS);
+      const b = new AjvDraft7(AJV_OPTIONS);
+      addFormats(a);
+      addFormats(b);
+      this.#ajv = { "2020": a, draft7: b };
+    }
+    return this.#ajv[draft];
   }
 
   get size(): number {
@@ -81,7 +89,7 @@ export class ValidatorCache {
     if (text.length > this.#o.maxSchemaChars) return fail(`inputSchema is larger than ${this.#o.maxSchemaChars} characters`);
     // Our own copy (ajv keeps a reference), without $schema: the draft is chosen here, not by lookup.
     const { $schema: _drop, ...schema } = JSON.parse(text) as Record<string, unknown>;
-    const ajv = this.#ajv[draftOf(inputSchema as Record<string, unknown>)];
+    const ajv = this.#ajvOf(draftOf(inputSchema as Record<string, unknown>));
     try {
       return { compiled: { ok: true, validate: ajv.compile(schema) }, schema, ajv };
     } catch (e) {
