@@ -246,16 +246,18 @@ const BASE_HEADERS = { "content-type": "application/json", accept: "application/
 
 /** initialize → notifications/initialized; returns the headers of that session. */
 async function openSession(url: string, auth: Record<string, string>): Promise<Record<string, string>> {
-  const init = await post(
-    url,
-    { ...BASE_HEADERS, ...auth },
-    JSON.stringify({
-      jsonrpc: "2.0",
-      id: 0,
-      method: "initialize",
-      params: { protocolVersion: PROTOCOL_VERSION, capabilities: {}, clientInfo: { name: "mcp-edge-bench-full", version: "0.1.0" } },
-    }),
-  );
+  const initBody = JSON.stringify({
+    jsonrpc: "2.0",
+    id: 0,
+    method: "initialize",
+    params: { protocolVersion: PROTOCOL_VERSION, capabilities: {}, clientInfo: { name: "mcp-edge-bench-full", version: "0.1.0" } },
+  });
+  let init = await post(url, { ...BASE_HEADERS, ...auth }, initBody);
+  // A gateway that is not ready yet answers 503 with Retry-After: wait, as a client would (bounded).
+  for (let i = 0; i < 40 && init.status === 503; i++) {
+    await new Promise((r) => setTimeout(r, 250));
+    init = await post(url, { ...BASE_HEADERS, ...auth }, initBody);
+  }
   if (init.status !== 200 || !init.sid) throw new Error(`initialize: HTTP ${init.status} ${init.body.slice(0, 300)}`);
   const headers = { ...BASE_HEADERS, ...auth, "mcp-protocol-version": PROTOCOL_VERSION, "mcp-session-id": init.sid };
   const note = await post(url, headers, JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }));
