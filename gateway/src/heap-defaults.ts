@@ -7,7 +7,7 @@
  * records, span and audit buffers) then keep 200–300 MB resident for a live set below 100 MB. A 16 MB young
  * generation and a 1.5× old-generation growth step keep it near the live set for a few percent more CPU.
  */
-export const HEAP_DEFAULTS: readonly string[] = ["--max-semi-space-size=8", "--heap-growing-percent=50"];
+export const HEAP_DEFAULTS: readonly string[] = ["--max-semi-space-size=32", "--heap-growing-percent=50"];
 
 /** Flags that size the heap: when the operator gives any of them (command line or NODE_OPTIONS), none is added. */
 const SIZING = ["--max-semi-space-size", "--min-semi-space-size", "--max-old-space-size", "--max-heap-size", "--heap-growing-percent"];
