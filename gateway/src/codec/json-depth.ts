@@ -25,24 +25,11 @@ export function checkJsonText(text: string, maxDepth = MAX_JSON_DEPTH): JsonText
     const c = text.charCodeAt(i);
     if (c === 0x22) {
       const start = i;
-      let escaped = false;
-      for (i++; i < n; i++) {
-        const d = text.charCodeAt(i);
-        if (d === 0x5c) {
-          i++;
-          escaped = true;
-        } else if (d === 0x22) break;
-      }
+      i = stringEnd(text, i);
       if (!expectName) continue;
       expectName = false;
-      let name: string;
-      if (escaped) {
-        try {
-          name = JSON.parse(text.slice(start, i + 1)) as string;
-        } catch {
-          return undefined; // not JSON: the parser says so
-        }
-      } else name = text.slice(start + 1, i);
+      const name = stringAt(text, start, i);
+      if (name === undefined) return undefined; // not JSON: the parser says so
       const seen = names[depth - 1];
       if (!seen) continue;
       if (Array.isArray(seen)) {
@@ -69,6 +56,30 @@ export function checkJsonText(text: string, maxDepth = MAX_JSON_DEPTH): JsonText
     }
   }
   return undefined;
+}
+
+/** Index of the closing quote of the JSON string opening at `open` (the text's length when unterminated). */
+export function stringEnd(text: string, open: number): number {
+  const n = text.length;
+  let i = open + 1;
+  while (i < n) {
+    const d = text.charCodeAt(i);
+    if (d === 0x5c) i += 2;
+    else if (d === 0x22) return i;
+    else i++;
+  }
+  return n;
+}
+
+/** The value of the JSON string text[open..close] (quotes included), unescaped; undefined when malformed. */
+export function stringAt(text: string, open: number, close: number): string | undefined {
+  const raw = text.slice(open + 1, close);
+  if (raw.indexOf("\\") === -1) return raw;
+  try {
+    return JSON.parse(text.slice(open, close + 1)) as string;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The text when it says one thing to every parser (no duplicate member names), else undefined. */

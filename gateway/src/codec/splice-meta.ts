@@ -1,6 +1,8 @@
 // Trace context into a request's `params._meta` by editing the JSON text, not by re-serialising the
 // message: the body keeps the client's bytes (number spellings, member order) and costs no stringify.
 
+import { stringAt, stringEnd } from "./json-depth.ts";
+
 /**
  * `text` (one JSON-RPC message object, already parsed and free of duplicate member names) with
  * `"_meta": add` as the first member of its top-level `params` object, or with `"params":{"_meta":…}` added
@@ -18,21 +20,13 @@ export function spliceMeta(text: string, add: Readonly<Record<string, string>>, 
     const c = text.charCodeAt(i);
     if (c === 0x22) {
       const start = i;
-      let escaped = false;
-      for (i++; i < n; i++) {
-        const d = text.charCodeAt(i);
-        if (d === 0x5c) {
-          i++;
-          escaped = true;
-        } else if (d === 0x22) break;
-      }
+      i = stringEnd(text, i);
       if (!(expectName && depth === 1)) {
         expectName = false;
         continue;
       }
       expectName = false;
-      const name = escaped ? (JSON.parse(text.slice(start, i + 1)) as string) : text.slice(start + 1, i);
-      if (name !== "params") continue;
+      if (stringAt(text, start, i) !== "params") continue;
       // The value: skip whitespace and the colon; it must be the object `params` was parsed from.
       let j = i + 1;
       while (j < n && text.charCodeAt(j) !== 0x3a) j++;

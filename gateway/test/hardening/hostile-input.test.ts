@@ -2,7 +2,7 @@
 // methods, unknown members, bad routes, deep nesting, GET-stream HTTP errors, media types, Host), and
 // request bodies that cannot hold the gateway: authn from the headers first, body time limits.
 
-import { createServer, request as httpRequest, type Server } from "node:http";
+import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { connect, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -21,6 +21,14 @@ let dupListUrl: string;
 let gw: TestGateway;
 const USER = { "x-test-user": "una" };
 
+/** The request to the demo backend that relays `req`'s answer into `res` (the caller writes the body). */
+function forward(target: URL, req: IncomingMessage, res: ServerResponse) {
+  return httpRequest({ host: target.hostname, port: target.port, path: target.pathname, method: req.method, headers: req.headers }, (r) => {
+    res.writeHead(r.statusCode ?? 502, r.headers);
+    r.pipe(res);
+  });
+}
+
 beforeAll(async () => {
   demo = await startHttpDemo();
   const target = new URL(demo.url);
@@ -29,14 +37,7 @@ beforeAll(async () => {
       res.writeHead(500, { "content-type": "text/plain" }).end("Internal Server Error");
       return;
     }
-    const up = httpRequest(
-      { host: target.hostname, port: target.port, path: target.pathname, method: req.method, headers: req.headers },
-      (r) => {
-        res.writeHead(r.statusCode ?? 502, r.headers);
-        r.pipe(res);
-      },
-    );
-    req.pipe(up);
+    req.pipe(forward(target, req, res));
   });
   await new Promise<void>((r) => plainGet.listen(0, "127.0.0.1", r));
   plainGetUrl = `http://127.0.0.1:${(plainGet.address() as AddressInfo).port}/mcp`;
@@ -52,14 +53,7 @@ beforeAll(async () => {
         res.end(`{"jsonrpc":"2.0","id":${msg.id},"result":{"tools":[{"name":"hidden","inputSchema":{"type":"object"}}],"tools":[]}}`);
         return;
       }
-      const up = httpRequest(
-        { host: target.hostname, port: target.port, path: target.pathname, method: req.method, headers: req.headers },
-        (r) => {
-          res.writeHead(r.statusCode ?? 502, r.headers);
-          r.pipe(res);
-        },
-      );
-      up.end(body);
+      forward(target, req, res).end(body);
     });
   });
   await new Promise<void>((r) => dupList.listen(0, "127.0.0.1", r));
