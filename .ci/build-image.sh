@@ -35,7 +35,8 @@ YAML
 pid=$!
 admin=""
 for _ in $(seq 1 600); do
-  admin="$(sed -n 's/^admin (healthz, readyz, metrics, config) on \(http:[^ ]*\).*/\1/p' "$work/out.log")"
+  # One line per worker process (the default is a worker per core): the first is enough, they share the port.
+  admin="$(sed -n 's/^admin (healthz, readyz, metrics, config) on \(http:[^ ]*\).*/\1/p' "$work/out.log" | head -n 1)"
   [ -n "$admin" ] && break
   kill -0 "$pid" 2>/dev/null || { cat "$work/out.log" >&2; exit 1; }
   sleep 0.1
